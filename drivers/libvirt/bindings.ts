@@ -1,0 +1,121 @@
+// The koffi declarations of libvirt.so.0's C API that Stratus uses. Loaded once per thread (the main
+// thread and each call worker). Object pointers (virConnectPtr, virDomainPtr, ...) are koffi 3 BigInts.
+
+import koffi from 'koffi';
+
+export type Ptr = bigint;
+
+const lib = koffi.load('libvirt.so.0');
+const libc = koffi.load('libc.so.6');
+
+/** Strings that libvirt allocates and the caller must free(). */
+export const HeapStr = koffi.disposable('StratusVirHeapStr', 'str');
+
+export const VirErrorT = koffi.struct('StratusVirError', {
+  code: 'int',
+  domain: 'int',
+  message: 'char *',
+  level: 'int',
+});
+
+export const VirNodeInfoT = koffi.struct('StratusVirNodeInfo', {
+  model: koffi.array('char', 32, 'String'),
+  memory: 'unsigned long',
+  cpus: 'unsigned int',
+  mhz: 'unsigned int',
+  nodes: 'unsigned int',
+  sockets: 'unsigned int',
+  cores: 'unsigned int',
+  threads: 'unsigned int',
+});
+
+export const VirDomainInfoT = koffi.struct('StratusVirDomainInfo', {
+  state: 'unsigned char',
+  maxMem: 'unsigned long',
+  memory: 'unsigned long',
+  nrVirtCpu: 'unsigned short',
+  cpuTime: 'unsigned long long',
+});
+
+export const VirDomainStatsRecordT = koffi.struct('StratusVirDomainStatsRecord', {
+  dom: 'void *',
+  params: 'void *',
+  nparams: 'int',
+});
+
+/** sizeof(virTypedParameter): char field[80]; int type; (pad); 8-byte union. */
+export const TYPED_PARAM_SIZE = 96;
+export const TYPED_PARAM_FIELD_LENGTH = 80;
+
+export const CloseCallbackProto = koffi.proto('void StratusVirConnectCloseFunc(void *conn, int reason, void *opaque)');
+export const LifecycleCallbackProto = koffi.proto(
+  'int StratusVirDomainEventCallback(void *conn, void *dom, int event, int detail, void *opaque)',
+);
+export const GenericCallbackProto = koffi.proto(
+  'void StratusVirDomainEventGenericCallback(void *conn, void *dom, void *opaque)',
+);
+
+export const virt = {
+  // errors
+  virGetLastError: lib.func('void *virGetLastError()'),
+  virResetLastError: lib.func('void virResetLastError()'),
+  virSetErrorFunc: lib.func('void virSetErrorFunc(void *userData, void *handler)'),
+  // event loop
+  virEventRegisterDefaultImpl: lib.func('int virEventRegisterDefaultImpl()'),
+  virEventRunDefaultImpl: lib.func('int virEventRunDefaultImpl()'),
+  // connections
+  virConnectOpen: lib.func('void *virConnectOpen(const char *uri)'),
+  virConnectClose: lib.func('int virConnectClose(void *conn)'),
+  virConnectIsAlive: lib.func('int virConnectIsAlive(void *conn)'),
+  virConnectSetKeepAlive: lib.func('int virConnectSetKeepAlive(void *conn, int interval, unsigned int count)'),
+  virConnectRegisterCloseCallback: lib.func(
+    'int virConnectRegisterCloseCallback(void *conn, StratusVirConnectCloseFunc *cb, void *opaque, void *freecb)',
+  ),
+  virConnectUnregisterCloseCallback: lib.func(
+    'int virConnectUnregisterCloseCallback(void *conn, StratusVirConnectCloseFunc *cb)',
+  ),
+  virConnectGetCapabilities: lib.func('StratusVirHeapStr virConnectGetCapabilities(void *conn)'),
+  virConnectGetHostname: lib.func('StratusVirHeapStr virConnectGetHostname(void *conn)'),
+  virConnectGetVersion: lib.func('int virConnectGetVersion(void *conn, _Out_ unsigned long *hvVer)'),
+  virConnectGetLibVersion: lib.func('int virConnectGetLibVersion(void *conn, _Out_ unsigned long *libVer)'),
+  virNodeGetInfo: lib.func('int virNodeGetInfo(void *conn, _Out_ StratusVirNodeInfo *info)'),
+  virConnectListAllDomains: lib.func('int virConnectListAllDomains(void *conn, _Out_ void **domains, unsigned int flags)'),
+  virConnectGetAllDomainStats: lib.func(
+    'int virConnectGetAllDomainStats(void *conn, unsigned int stats, _Out_ void **retStats, unsigned int flags)',
+  ),
+  virDomainStatsRecordListFree: lib.func('void virDomainStatsRecordListFree(void *stats)'),
+  virConnectDomainEventRegisterAny: lib.func(
+    'int virConnectDomainEventRegisterAny(void *conn, void *dom, int eventID, void *cb, void *opaque, void *freecb)',
+  ),
+  virConnectDomainEventDeregisterAny: lib.func('int virConnectDomainEventDeregisterAny(void *conn, int callbackID)'),
+  // domains
+  virDomainDefineXML: lib.func('void *virDomainDefineXML(void *conn, const char *xml)'),
+  virDomainLookupByUUIDString: lib.func('void *virDomainLookupByUUIDString(void *conn, const char *uuid)'),
+  virDomainLookupByName: lib.func('void *virDomainLookupByName(void *conn, const char *name)'),
+  virDomainFree: lib.func('int virDomainFree(void *dom)'),
+  virDomainCreate: lib.func('int virDomainCreate(void *dom)'),
+  virDomainShutdown: lib.func('int virDomainShutdown(void *dom)'),
+  virDomainDestroy: lib.func('int virDomainDestroy(void *dom)'),
+  virDomainReboot: lib.func('int virDomainReboot(void *dom, unsigned int flags)'),
+  virDomainReset: lib.func('int virDomainReset(void *dom, unsigned int flags)'),
+  virDomainSuspend: lib.func('int virDomainSuspend(void *dom)'),
+  virDomainResume: lib.func('int virDomainResume(void *dom)'),
+  virDomainUndefineFlags: lib.func('int virDomainUndefineFlags(void *dom, unsigned int flags)'),
+  virDomainIsActive: lib.func('int virDomainIsActive(void *dom)'),
+  virDomainGetState: lib.func('int virDomainGetState(void *dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)'),
+  virDomainGetInfo: lib.func('int virDomainGetInfo(void *dom, _Out_ StratusVirDomainInfo *info)'),
+  virDomainGetID: lib.func('unsigned int virDomainGetID(void *dom)'),
+  virDomainGetName: lib.func('const char *virDomainGetName(void *dom)'),
+  virDomainGetUUIDString: lib.func('int virDomainGetUUIDString(void *dom, _Out_ uint8_t *buf)'),
+  virDomainGetXMLDesc: lib.func('StratusVirHeapStr virDomainGetXMLDesc(void *dom, unsigned int flags)'),
+};
+
+export const libcFree = libc.func('void free(void *ptr)');
+
+/**
+ * The address of libc's free(): passed to virSetErrorFunc as a handler it is called as free(NULL, err),
+ * a no-op, which stops libvirt from printing every error to stderr (we report errors ourselves).
+ */
+export const libcFreeAddress: Ptr = libc.symbol('free') as Ptr;
+
+export { koffi };

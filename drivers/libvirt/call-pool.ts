@@ -1,0 +1,84 @@
+// A small pool of call worker threads that keeps blocking libvirt calls off the main thread.
+// Each call goes to the least-busy worker; a worker that dies fails its calls and is replaced.
+
+import { Worker } from 'node:worker_threads';
+import { StratusError } from '../../common/errors.ts';
+import type { CallRequest, CallResponse } from './call-worker.ts';
+import { LibvirtError } from './errors.ts';
+import type { OpArgs, OpName, OpResult } from './ops/index.ts';
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+const fromSource = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(fromSource ? './call-worker.ts' : './call-worker.js', import.meta.url);
+/** Run from TypeScript sources (tests, development), the worker registers the tsx loader first. */
+function newWorker(): Worker {
+  if (!fromSource) return new Worker(workerUrl);
+  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const code = `import(${api}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); });`;
+  return new Worker(code, { eval: true });
+}
+
+export class CallPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: newWorker(), pending: new Map() };
+    slot.worker.unref();
+    slot.worker.on('message', (res: CallResponse) => {
+      const p = slot.pending.get(res.id);
+      if (!p) return;
+      slot.pending.delete(res.id);
+      if (slot.pending.size === 0) slot.worker.unref();
+      if (res.ok) p.resolve(res.value);
+      else if (res.error.kind === 'libvirt') {
+        const e = res.error;
+        p.reject(new LibvirtError(e.operation, { code: e.code, domain: e.domain, level: e.level, message: e.message }));
+      } else p.reject(new StratusError('STRATUS_ERR_LIBVIRT_CALL', res.error.message));
+    });
+    const fail = (err: Error) => {
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+      if (this.closed) return;
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots[i] = this.spawn();
+    };
+    slot.worker.on('error', fail);
+    slot.worker.on('exit', (code) => {
+      if (slot.pending.size > 0 || !this.closed) fail(new StratusError('STRATUS_ERR_LIBVIRT_WORKER', `libvirt call worker exited (${code})`));
+    });
+    return slot;
+  }
+
+  call<K extends OpName>(op: K, ...args: OpArgs<K>): Promise<OpResult<K>> {
+    if (this.closed) return Promise.reject(new StratusError('STRATUS_ERR_LIBVIRT_CLOSED', 'libvirt driver is closed'));
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      slot.worker.ref();
+      const req: CallRequest = { id, op, args };
+      slot.worker.postMessage(req);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,311 @@
+// A connection to libvirtd: typed domain and host operations (run on call workers), lifecycle events
+// (from libvirt's event loop), and automatic reconnection when libvirtd goes away and comes back.
+
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CloseCallbackProto, GenericCallbackProto, koffi, LifecycleCallbackProto, virt } from './bindings.ts';
+import { CallPool } from './call-pool.ts';
+import {
+  CloseReason,
+  DOMAIN_XML_INACTIVE,
+  DOMAIN_XML_SECURE,
+  LIST_DOMAINS_ACTIVE,
+  LIST_DOMAINS_INACTIVE,
+  LifecycleEvent,
+  type LifecycleEventName,
+  STATS_DEFAULT,
+  UNDEFINE_ALL,
+} from './constants.ts';
+import { LibvirtDisconnectedError, LibvirtError, ShutdownTimeoutError } from './errors.ts';
+import { acquireEventLoop, releaseEventLoop } from './event-loop.ts';
+import type { CallbackIds, NodeInfo } from './ops/connect.ts';
+import type { DomainInfo, DomainSummary } from './ops/domain.ts';
+import type { OpArgs, OpName, OpResult } from './ops/index.ts';
+import type { DomainStatsRecord } from './ops/stats.ts';
+
+export type { DomainInfo, DomainStatsRecord, DomainSummary, NodeInfo };
+
+export interface LifecycleEventInfo {
+  uuid: string;
+  name: string;
+  event: LifecycleEventName;
+  detail: number;
+  at: number;
+}
+
+export interface ConnectionOptions {
+  uri: string;
+  workers?: number;
+  keepAliveIntervalS?: number;
+  keepAliveCount?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+}
+
+interface ConnectionEvents {
+  lifecycle: [LifecycleEventInfo];
+  connected: [{ reconnect: boolean }];
+  disconnected: [{ reason: string }];
+  error: [Error];
+}
+
+type State = 'idle' | 'connected' | 'reconnecting' | 'closed';
+
+export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
+  readonly uri: string;
+  private readonly pool: CallPool;
+  private readonly opts: Required<ConnectionOptions>;
+  private conn: bigint | null = null;
+  private ids: CallbackIds | null = null;
+  private state: State = 'idle';
+  private readonly cbs: { lifecycle: unknown; reboot: unknown; close: unknown };
+  private readonly cbAddr: { lifecycle: bigint; reboot: bigint; close: bigint };
+
+  constructor(opts: ConnectionOptions) {
+    super();
+    this.opts = {
+      workers: 4,
+      keepAliveIntervalS: 5,
+      keepAliveCount: 3,
+      reconnectMinMs: 200,
+      reconnectMaxMs: 5000,
+      ...opts,
+    };
+    this.uri = opts.uri;
+    this.pool = new CallPool(this.opts.workers);
+    this.cbs = {
+      lifecycle: koffi.register(
+        (c: bigint, dom: bigint, event: number, detail: number) => {
+          if (c === this.conn) this.onDomainEvent(dom, LifecycleEvent[event as keyof typeof LifecycleEvent], detail);
+          return 0;
+        },
+        koffi.pointer(LifecycleCallbackProto),
+      ),
+      reboot: koffi.register((c: bigint, dom: bigint) => {
+        if (c === this.conn) this.onDomainEvent(dom, 'rebooted', 0);
+      }, koffi.pointer(GenericCallbackProto)),
+      close: koffi.register((c: bigint, reason: number) => {
+        if (c === this.conn) this.lost(CloseReason[reason as keyof typeof CloseReason] ?? `reason ${reason}`);
+      }, koffi.pointer(CloseCallbackProto)),
+    };
+    this.cbAddr = {
+      lifecycle: koffi.address(this.cbs.lifecycle) as bigint,
+      reboot: koffi.address(this.cbs.reboot) as bigint,
+      close: koffi.address(this.cbs.close) as bigint,
+    };
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** Opens the connection; rejects with libvirt's own error when libvirtd cannot be reached. */
+  async open(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`connection already ${this.state}`);
+    acquireEventLoop();
+    try {
+      await this.connect();
+    } catch (err) {
+      releaseEventLoop();
+      this.state = 'closed';
+      await this.pool.close();
+      throw err;
+    }
+    this.emit('connected', { reconnect: false });
+  }
+
+  private async connect(): Promise<void> {
+    const conn = await this.pool.call('connect.open', this.uri, this.opts.keepAliveIntervalS, this.opts.keepAliveCount);
+    try {
+      this.conn = conn;
+      this.ids = await this.pool.call(
+        'connect.registerCallbacks',
+        conn,
+        this.cbAddr.lifecycle,
+        this.cbAddr.reboot,
+        this.cbAddr.close,
+      );
+    } catch (err) {
+      this.conn = null;
+      await this.pool.call('connect.close', conn).catch(() => 0);
+      throw err;
+    }
+    this.state = 'connected';
+  }
+
+  private onDomainEvent(dom: bigint, event: LifecycleEventName, detail: number): void {
+    const buf = Buffer.alloc(37);
+    if (virt.virDomainGetUUIDString(dom, buf) < 0) return;
+    const info: LifecycleEventInfo = {
+      uuid: buf.toString('latin1', 0, 36),
+      name: virt.virDomainGetName(dom) ?? '',
+      event,
+      detail,
+      at: Date.now(),
+    };
+    this.emit('lifecycle', info);
+  }
+
+  /** The connection is gone (close callback, or a call failed for that reason): reconnect with backoff. */
+  private lost(reason: string): void {
+    if (this.state !== 'connected') return;
+    this.state = 'reconnecting';
+    const old = this.conn;
+    this.conn = null;
+    this.ids = null;
+    this.emit('disconnected', { reason });
+    if (old) void this.pool.call('connect.close', old).catch(() => 0);
+    void this.reconnectLoop();
+  }
+
+  private async reconnectLoop(): Promise<void> {
+    let delay = this.opts.reconnectMinMs;
+    while (this.state === 'reconnecting') {
+      await sleep(delay);
+      if (this.state !== 'reconnecting') return;
+      try {
+        await this.connect();
+        this.emit('connected', { reconnect: true });
+        return;
+      } catch {
+        delay = Math.min(this.opts.reconnectMaxMs, delay * 2);
+      }
+    }
+  }
+
+  /** Runs one operation against the live connection. */
+  private async call<K extends OpName>(op: K, ...rest: OpArgs<K> extends [bigint, ...infer R] ? R : never): Promise<OpResult<K>> {
+    const conn = this.conn;
+    if (this.state !== 'connected' || conn === null) throw new LibvirtDisconnectedError(this.uri);
+    try {
+      return await this.pool.call(op, ...([conn, ...rest] as unknown as OpArgs<K>));
+    } catch (err) {
+      if (err instanceof LibvirtError && err.connectionLost && conn === this.conn) {
+        const alive = await this.pool.call('connect.isAlive', conn).catch(() => false);
+        if (!alive) this.lost('call failed: ' + err.message);
+      }
+      throw err;
+    }
+  }
+
+  // ---- host ----
+  nodeInfo(): Promise<NodeInfo> {
+    return this.call('connect.nodeInfo');
+  }
+  capabilities(): Promise<string> {
+    return this.call('connect.capabilities');
+  }
+  hostname(): Promise<string> {
+    return this.call('connect.hostname');
+  }
+  versions(): Promise<{ hypervisor: string; libvirt: string }> {
+    return this.call('connect.versions');
+  }
+
+  // ---- domains ----
+  defineDomain(xml: string): Promise<DomainSummary> {
+    return this.call('domain.define', xml);
+  }
+  getDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.get', uuid);
+  }
+  lookupDomainByName(name: string): Promise<DomainSummary> {
+    return this.call('domain.lookupByName', name);
+  }
+  domainInfo(uuid: string): Promise<DomainInfo> {
+    return this.call('domain.info', uuid);
+  }
+  listDomains(which: 'all' | 'active' | 'inactive' = 'all'): Promise<DomainSummary[]> {
+    const flags = which === 'active' ? LIST_DOMAINS_ACTIVE : which === 'inactive' ? LIST_DOMAINS_INACTIVE : 0;
+    return this.call('domain.list', flags);
+  }
+  domainXml(uuid: string, opts: { inactive?: boolean; secure?: boolean } = {}): Promise<string> {
+    const flags = (opts.inactive ? DOMAIN_XML_INACTIVE : 0) | (opts.secure ? DOMAIN_XML_SECURE : 0);
+    return this.call('domain.xml', uuid, flags);
+  }
+  startDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.act', uuid, 'create');
+  }
+  destroyDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.act', uuid, 'destroy');
+  }
+  suspendDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.act', uuid, 'suspend');
+  }
+  resumeDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.act', uuid, 'resume');
+  }
+  rebootDomain(uuid: string): Promise<void> {
+    return this.call('domain.reboot', uuid, 0);
+  }
+  resetDomain(uuid: string): Promise<void> {
+    return this.call('domain.reset', uuid);
+  }
+  /** Undefines a domain and, by default, its snapshot and checkpoint metadata, managed save and NVRAM. */
+  undefineDomain(uuid: string, flags = UNDEFINE_ALL): Promise<void> {
+    return this.call('domain.undefine', uuid, flags);
+  }
+  allDomainStats(stats = STATS_DEFAULT, flags = 0): Promise<DomainStatsRecord[]> {
+    return this.call('stats.all', stats, flags);
+  }
+
+  /**
+   * Asks the guest to shut down (ACPI) and waits up to `timeoutMs`; a guest still running then is
+   * destroyed. Resolves with how it ended; rejects with ShutdownTimeoutError only if `force` is false.
+   */
+  async shutdownDomain(uuid: string, opts: { timeoutMs?: number; force?: boolean } = {}): Promise<{ forced: boolean }> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const force = opts.force ?? true;
+    const d = await this.getDomain(uuid);
+    if (!d.active) return { forced: false };
+    const stopped = new Promise<void>((resolve) => {
+      const onEvent = (e: LifecycleEventInfo) => {
+        if (e.uuid === uuid && e.event === 'stopped') done();
+      };
+      const poll = setInterval(() => {
+        this.getDomain(uuid).then(
+          (s) => !s.active && done(),
+          () => done(),
+        );
+      }, 500);
+      const done = () => {
+        clearInterval(poll);
+        this.off('lifecycle', onEvent);
+        resolve();
+      };
+      this.on('lifecycle', onEvent);
+    });
+    await this.call('domain.act', uuid, 'shutdown');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      stopped.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!timedOut) return { forced: false };
+    if (!force) throw new ShutdownTimeoutError(uuid, timeoutMs);
+    try {
+      await this.destroyDomain(uuid);
+    } catch (err) {
+      // it may have stopped at the last moment
+      if (!(err instanceof LibvirtError) || (await this.getDomain(uuid)).active) throw err;
+    }
+    return { forced: true };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const conn = this.conn;
+    const ids = this.ids;
+    this.state = 'closed';
+    this.conn = null;
+    if (conn !== null) {
+      if (ids) await this.pool.call('connect.deregisterCallbacks', conn, ids, this.cbAddr.close).catch(() => undefined);
+      await this.pool.call('connect.close', conn).catch(() => 0);
+    }
+    await this.pool.close();
+    releaseEventLoop();
+  }
+}
