@@ -79,7 +79,9 @@ export const virt = {
   virConnectGetVersion: lib.func('int virConnectGetVersion(void *conn, _Out_ unsigned long *hvVer)'),
   virConnectGetLibVersion: lib.func('int virConnectGetLibVersion(void *conn, _Out_ unsigned long *libVer)'),
   virNodeGetInfo: lib.func('int virNodeGetInfo(void *conn, _Out_ StratusVirNodeInfo *info)'),
-  virConnectListAllDomains: lib.func('int virConnectListAllDomains(void *conn, _Out_ void **domains, unsigned int flags)'),
+  virConnectListAllDomains: lib.func(
+    'int virConnectListAllDomains(void *conn, _Out_ void **domains, unsigned int flags)',
+  ),
   virConnectGetAllDomainStats: lib.func(
     'int virConnectGetAllDomainStats(void *conn, unsigned int stats, _Out_ void **retStats, unsigned int flags)',
   ),
@@ -102,7 +104,9 @@ export const virt = {
   virDomainResume: lib.func('int virDomainResume(void *dom)'),
   virDomainUndefineFlags: lib.func('int virDomainUndefineFlags(void *dom, unsigned int flags)'),
   virDomainIsActive: lib.func('int virDomainIsActive(void *dom)'),
-  virDomainGetState: lib.func('int virDomainGetState(void *dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)'),
+  virDomainGetState: lib.func(
+    'int virDomainGetState(void *dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)',
+  ),
   virDomainGetInfo: lib.func('int virDomainGetInfo(void *dom, _Out_ StratusVirDomainInfo *info)'),
   virDomainGetID: lib.func('unsigned int virDomainGetID(void *dom)'),
   virDomainGetName: lib.func('const char *virDomainGetName(void *dom)'),

@@ -59,7 +59,8 @@ export class CallPool {
     };
     slot.worker.on('error', fail);
     slot.worker.on('exit', (code) => {
-      if (slot.pending.size > 0 || !this.closed) fail(new StratusError('STRATUS_ERR_LIBVIRT_WORKER', `libvirt call worker exited (${code})`));
+      if (slot.pending.size > 0 || !this.closed)
+        fail(new StratusError('STRATUS_ERR_LIBVIRT_WORKER', `libvirt call worker exited (${code})`));
     });
     return slot;
   }

@@ -15,7 +15,11 @@ export interface CallRequest {
 
 export type CallResponse =
   | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { kind: 'libvirt'; operation: string; code: number; domain: number; level: number; message: string } }
+  | {
+      id: number;
+      ok: false;
+      error: { kind: 'libvirt'; operation: string; code: number; domain: number; level: number; message: string };
+    }
   | { id: number; ok: false; error: { kind: 'other'; message: string } };
 
 silenceDefaultErrorHandler(libcFreeAddress);
@@ -40,7 +44,11 @@ parentPort?.on('message', (req: CallRequest) => {
               message: err.message,
             },
           }
-        : { id: req.id, ok: false, error: { kind: 'other', message: err instanceof Error ? err.message : String(err) } };
+        : {
+            id: req.id,
+            ok: false,
+            error: { kind: 'other', message: err instanceof Error ? err.message : String(err) },
+          };
   }
   parentPort?.postMessage(res);
 });

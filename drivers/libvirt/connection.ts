@@ -74,13 +74,10 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     this.uri = opts.uri;
     this.pool = new CallPool(this.opts.workers);
     this.cbs = {
-      lifecycle: koffi.register(
-        (c: bigint, dom: bigint, event: number, detail: number) => {
-          if (c === this.conn) this.onDomainEvent(dom, LifecycleEvent[event as keyof typeof LifecycleEvent], detail);
-          return 0;
-        },
-        koffi.pointer(LifecycleCallbackProto),
-      ),
+      lifecycle: koffi.register((c: bigint, dom: bigint, event: number, detail: number) => {
+        if (c === this.conn) this.onDomainEvent(dom, LifecycleEvent[event as keyof typeof LifecycleEvent], detail);
+        return 0;
+      }, koffi.pointer(LifecycleCallbackProto)),
       reboot: koffi.register((c: bigint, dom: bigint) => {
         if (c === this.conn) this.onDomainEvent(dom, 'rebooted', 0);
       }, koffi.pointer(GenericCallbackProto)),
@@ -106,9 +103,8 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     try {
       await this.connect();
     } catch (err) {
+      // stays 'idle': open() may be called again
       releaseEventLoop();
-      this.state = 'closed';
-      await this.pool.close();
       throw err;
     }
     this.emit('connected', { reconnect: false });
@@ -174,7 +170,10 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Runs one operation against the live connection. */
-  private async call<K extends OpName>(op: K, ...rest: OpArgs<K> extends [bigint, ...infer R] ? R : never): Promise<OpResult<K>> {
+  private async call<K extends OpName>(
+    op: K,
+    ...rest: OpArgs<K> extends [bigint, ...infer R] ? R : never
+  ): Promise<OpResult<K>> {
     const conn = this.conn;
     if (this.state !== 'connected' || conn === null) throw new LibvirtDisconnectedError(this.uri);
     try {

@@ -1,6 +1,13 @@
 // Bulk domain statistics (virConnectGetAllDomainStats): typed parameters decoded into plain objects.
 
-import { koffi, type Ptr, TYPED_PARAM_FIELD_LENGTH, TYPED_PARAM_SIZE, VirDomainStatsRecordT, virt } from '../bindings.ts';
+import {
+  koffi,
+  type Ptr,
+  TYPED_PARAM_FIELD_LENGTH,
+  TYPED_PARAM_SIZE,
+  VirDomainStatsRecordT,
+  virt,
+} from '../bindings.ts';
 import { checkRc } from './check.ts';
 import { domainName, domainUuid } from './domain.ts';
 
@@ -14,7 +21,7 @@ export interface DomainStatsRecord {
 }
 
 /** virTypedParameterType */
-const enum ParamType {
+enum ParamType {
   Int = 1,
   UInt = 2,
   LLong = 3,
@@ -77,7 +84,11 @@ export function allDomainStats(conn: Ptr, stats: number, flags: number): DomainS
     const recPtrs = (n > 0 ? koffi.decode(list, 'void *', n) : []) as bigint[];
     return recPtrs.map((rp) => {
       const rec = koffi.decode(rp, VirDomainStatsRecordT) as { dom: bigint; params: bigint; nparams: number };
-      return { uuid: domainUuid(rec.dom), name: domainName(rec.dom), params: decodeTypedParams(rec.params, rec.nparams) };
+      return {
+        uuid: domainUuid(rec.dom),
+        name: domainName(rec.dom),
+        params: decodeTypedParams(rec.params, rec.nparams),
+      };
     });
   } finally {
     virt.virDomainStatsRecordListFree(list);

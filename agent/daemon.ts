@@ -1,0 +1,101 @@
+// Wires the agent together: configuration, database, libvirt connection, VM service, reconciler and the
+// local API. Stopping the agent never touches running domains.
+
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { createLogger } from '../common/logger.ts';
+import { VERSION } from '../common/version.ts';
+import { ensureDir } from '../drivers/host-fs.ts';
+import { LibvirtConnection } from '../drivers/libvirt/index.ts';
+import { buildApp, listen } from './api/server.ts';
+import type { AgentConfig } from './config.ts';
+import { Reconciler } from './reconciler.ts';
+import { AgentStateDb } from './state-db.ts';
+import { VmService } from './vm-service.ts';
+
+export class AgentDaemon {
+  readonly hostId: string;
+  readonly log: Logger;
+  readonly conn: LibvirtConnection;
+  readonly db: AgentStateDb;
+  readonly vms: VmService;
+  readonly reconciler: Reconciler;
+  private server: Server | undefined;
+  private stopping = false;
+  apiAddress = '';
+
+  constructor(readonly config: AgentConfig) {
+    this.hostId = config.agent.host_id || hostname();
+    this.log = createLogger('stratus-agent', config.log.level, { host: this.hostId });
+    this.conn = new LibvirtConnection({
+      uri: config.libvirt.uri,
+      workers: config.libvirt.workers,
+      keepAliveIntervalS: config.libvirt.keepalive_interval_s,
+      keepAliveCount: config.libvirt.keepalive_count,
+    });
+    this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
+    this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
+    this.vms = new VmService({
+      conn: this.conn,
+      db: this.db,
+      log: this.log,
+      hostId: this.hostId,
+      virtType: config.libvirt.virt_type,
+      consoleLogDir: config.agent.console_log_dir,
+      shutdownTimeoutMs: config.libvirt.shutdown_timeout_s * 1000,
+    });
+    this.reconciler = new Reconciler({
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      log: this.log,
+      intervalMs: config.agent.resync_interval_s * 1000,
+    });
+  }
+
+  /** Starts the API at once (it answers 503 while recovering), then connects and recovers. */
+  async start(): Promise<void> {
+    await ensureDir(this.config.agent.console_log_dir);
+    const app = buildApp({
+      vms: this.vms,
+      reconciler: this.reconciler,
+      conn: this.conn,
+      log: this.log,
+      hostId: this.hostId,
+      version: VERSION,
+    });
+    const { server, address } = await listen(app, this.config.api.listen);
+    this.server = server;
+    this.apiAddress = address;
+    this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
+    await this.connectWithRetry();
+    await this.reconciler.start();
+  }
+
+  private async connectWithRetry(): Promise<void> {
+    let delay = 500;
+    for (;;) {
+      try {
+        await this.conn.open();
+        return;
+      } catch (err) {
+        if (this.stopping) throw err;
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot connect to libvirt yet');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(10_000, delay * 2);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.reconciler.stop();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+    await this.conn.close();
+    this.db.close();
+    this.log.info('agent stopped; domains left running');
+  }
+}

@@ -1,0 +1,130 @@
+// Turns a VmSpec into libvirt domain XML. Every value is escaped; the domain carries Stratus metadata
+// so that a restarted agent can recognise and adopt it. No network-reachable graphics: the serial
+// console is a pty whose output virtlogd records to a per-VM file.
+
+import type { VmSpec } from '../protocol/vm-spec.ts';
+import { type RawXml, raw, xml } from '../common/xml.ts';
+
+export const METADATA_NS = 'http://stratus-cloud.org/xmlns/agent/1';
+export const DOMAIN_PREFIX = 'stratus-';
+
+export interface DomainXmlOptions {
+  virtType: 'kvm' | 'qemu';
+  consoleLogPath: string;
+  /** Host identity recorded in the metadata. */
+  hostId: string;
+}
+
+export function domainName(id: string): string {
+  return DOMAIN_PREFIX + id;
+}
+
+/** Tap device name for NIC `index` of VM `id`: deterministic so that firewall rules can name it. */
+export function tapName(id: string, index: number): string {
+  return `st${id.replace(/-/g, '').slice(0, 8)}-${index}`;
+}
+
+const diskTargets = 'abcdefghijklmnopqrstuvwxyz';
+
+function disks(spec: VmSpec): RawXml[] {
+  return spec.disks.map(
+    (d, i) => xml`
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='${d.format}' discard='unmap'/>
+      <source file='${d.path}'/>
+      <target dev='vd${diskTargets[i]!}' bus='virtio'/>${d.readonly ? raw('\n      <readonly/>') : raw('')}${
+        d.serial ? xml`\n      <serial>${d.serial}</serial>` : raw('')
+      }
+    </disk>`,
+  );
+}
+
+function cdroms(spec: VmSpec): RawXml[] {
+  return spec.cdroms.map(
+    (c, i) => xml`
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='${c.path}'/>
+      <target dev='sd${diskTargets[i]!}' bus='scsi'/>
+      <readonly/>
+    </disk>`,
+  );
+}
+
+function nics(spec: VmSpec): RawXml[] {
+  return spec.nics.map(
+    (n, i) => xml`
+    <interface type='bridge'>
+      <mac address='${n.mac}'/>
+      <source bridge='${n.bridge}'/>
+      <target dev='${tapName(spec.id, i)}'/>
+      <model type='${n.model ?? 'virtio'}'/>
+    </interface>`,
+  );
+}
+
+function os(spec: VmSpec): RawXml {
+  const machine = spec.machine ?? 'pc';
+  const b = spec.boot;
+  const boot = b
+    ? xml`
+    <kernel>${b.kernel}</kernel>${b.initrd ? xml`\n    <initrd>${b.initrd}</initrd>` : raw('')}${
+      b.cmdline ? xml`\n    <cmdline>${b.cmdline}</cmdline>` : raw('')
+    }`
+    : raw(`\n    <boot dev='hd'/>`);
+  return xml`<os>
+    <type arch='${spec.arch ?? 'x86_64'}' machine='${machine}'>hvm</type>${boot}
+  </os>`;
+}
+
+export function buildDomainXml(spec: VmSpec, opts: DomainXmlOptions): string {
+  const labels = Object.entries(spec.labels ?? {}).map(
+    ([k, v]) => xml`
+      <stratus:label key='${k}'>${v}</stratus:label>`,
+  );
+  const cpu = opts.virtType === 'kvm' ? raw(`\n  <cpu mode='host-passthrough'/>`) : raw('');
+  const scsi = spec.cdroms.length > 0 ? raw(`\n    <controller type='scsi' index='0' model='virtio-scsi'/>`) : raw('');
+  return xml`<domain type='${opts.virtType}'>
+  <name>${domainName(spec.id)}</name>
+  <uuid>${spec.id}</uuid>
+  <title>${spec.name}</title>
+  <metadata>
+    <stratus:instance xmlns:stratus='${METADATA_NS}'>
+      <stratus:name>${spec.name}</stratus:name>
+      <stratus:host>${opts.hostId}</stratus:host>${labels}
+    </stratus:instance>
+  </metadata>
+  <memory unit='MiB'>${spec.memoryMiB}</memory>
+  <vcpu placement='static'>${spec.vcpus}</vcpu>
+  ${os(spec)}
+  <features>
+    <acpi/>
+    <apic/>
+  </features>${cpu}
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>${disks(spec)}${scsi}${cdroms(spec)}${nics(spec)}
+    <serial type='pty'>
+      <log file='${opts.consoleLogPath}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
+    <memballoon model='virtio'>
+      <stats period='10'/>
+    </memballoon>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
+  </devices>
+</domain>
+`.text;
+}
+
+/** True when the domain XML carries Stratus's metadata element (the domain is ours). */
+export function hasStratusMetadata(domainXml: string): boolean {
+  return domainXml.includes(METADATA_NS);
+}

@@ -1,0 +1,45 @@
+// Typed errors of the agent's VM operations, each with a stable code and what the user needs to act.
+
+import { ConflictError, NotFoundError, StratusError } from '../common/errors.ts';
+
+export class VmNotFoundError extends NotFoundError {
+  constructor(id: string) {
+    super('VM', id);
+  }
+}
+
+export class VmExistsError extends ConflictError {
+  constructor(id: string, where: 'agent' | 'libvirt') {
+    super(
+      where === 'agent'
+        ? `VM ${id} already exists on this host`
+        : `a libvirt domain with UUID ${id} or name stratus-${id} already exists on this host`,
+      { id, where },
+    );
+  }
+}
+
+/** A file the spec names (kernel, initrd, disk, CD-ROM) is missing or unreadable on this host. */
+export class HostFileMissingError extends StratusError {
+  constructor(role: string, path: string, host: string) {
+    super('STRATUS_ERR_HOST_FILE_MISSING', `${role} file ${path} does not exist or is not readable on host ${host}`, {
+      status: 422,
+      details: { role, path, host },
+    });
+  }
+}
+
+export class BridgeNotFoundError extends StratusError {
+  constructor(bridge: string, host: string) {
+    super('STRATUS_ERR_BRIDGE_NOT_FOUND', `bridge ${bridge} does not exist on host ${host}`, {
+      status: 422,
+      details: { bridge, host },
+    });
+  }
+}
+
+export class VmBusyError extends ConflictError {
+  constructor(id: string, state: string, action: string) {
+    super(`cannot ${action} VM ${id} while it is ${state}`, { id, state, action });
+  }
+}

@@ -1,0 +1,109 @@
+// The agent's SQLite database (WAL): the desired state of every VM it manages, so that a restarted
+// agent knows what it owns without asking anyone and without touching running domains.
+
+import Database from 'better-sqlite3';
+import type { DesiredPower, VmSpec } from '../protocol/vm-spec.ts';
+
+export interface VmRecord {
+  id: string;
+  spec: VmSpec;
+  desired: DesiredPower;
+  observed: string;
+  reason: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface Row {
+  id: string;
+  spec: string;
+  desired: DesiredPower;
+  observed: string;
+  reason: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE vms (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     desired TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+     observed TEXT NOT NULL DEFAULT 'unknown',
+     reason TEXT NOT NULL DEFAULT '',
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   )`,
+];
+
+function toRecord(r: Row): VmRecord {
+  return {
+    id: r.id,
+    spec: JSON.parse(r.spec) as VmSpec,
+    desired: r.desired,
+    observed: r.observed,
+    reason: r.reason,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class AgentStateDb {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  insert(spec: VmSpec, desired: DesiredPower): VmRecord {
+    const now = Date.now();
+    this.db
+      .prepare('INSERT INTO vms (id, name, spec, desired, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(spec.id, spec.name, JSON.stringify(spec), desired, now, now);
+    return this.get(spec.id)!;
+  }
+
+  get(id: string): VmRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Row | undefined;
+    return r && toRecord(r);
+  }
+
+  list(): VmRecord[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, id').all() as Row[]).map(toRecord);
+  }
+
+  setDesired(id: string, desired: DesiredPower, reason = ''): void {
+    this.db
+      .prepare('UPDATE vms SET desired = ?, reason = ?, updated_at = ? WHERE id = ?')
+      .run(desired, reason, Date.now(), id);
+  }
+
+  setObserved(id: string, observed: string): void {
+    this.db
+      .prepare('UPDATE vms SET observed = ?, updated_at = ? WHERE id = ? AND observed != ?')
+      .run(observed, Date.now(), id, observed);
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,23 @@
+// Pre-flight checks of a VM spec against this host: every file it names is readable and every bridge
+// exists. Run before anything is created, so that bad input fails with nothing to undo.
+
+import { isReadableFile } from '../drivers/host-fs.ts';
+import { bridgeExists } from '../drivers/net-links.ts';
+import type { VmSpec } from '../protocol/vm-spec.ts';
+import { BridgeNotFoundError, HostFileMissingError } from './errors.ts';
+
+export async function checkSpecOnHost(spec: VmSpec, host: string): Promise<void> {
+  const files: [string, string][] = [];
+  if (spec.boot) {
+    files.push(['kernel', spec.boot.kernel]);
+    if (spec.boot.initrd) files.push(['initrd', spec.boot.initrd]);
+  }
+  for (const d of spec.disks) files.push(['disk', d.path]);
+  for (const c of spec.cdroms) files.push(['CD-ROM', c.path]);
+  for (const [role, path] of files) {
+    if (!(await isReadableFile(path))) throw new HostFileMissingError(role, path, host);
+  }
+  for (const nic of spec.nics) {
+    if (!(await bridgeExists(nic.bridge))) throw new BridgeNotFoundError(nic.bridge, host);
+  }
+}

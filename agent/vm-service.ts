@@ -1,0 +1,206 @@
+// The agent's VM operations: create (checks, record, define, start — undone step by step on failure),
+// power actions, delete. One operation at a time per VM; libvirt is the truth for power state.
+
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { withReverter } from '../common/reverter.ts';
+import { KeyedMutex } from '../common/keyed-mutex.ts';
+import { validate } from '../common/validate.ts';
+import { removeFile } from '../drivers/host-fs.ts';
+import { LibvirtError, type LibvirtConnection } from '../drivers/libvirt/index.ts';
+import { VmSpec } from '../protocol/vm-spec.ts';
+import { buildDomainXml, domainName } from './domain-xml.ts';
+import { VmBusyError, VmExistsError, VmNotFoundError } from './errors.ts';
+import type { AgentStateDb, VmRecord } from './state-db.ts';
+import { checkSpecOnHost } from './vm-checks.ts';
+
+export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
+
+export interface VmView {
+  id: string;
+  name: string;
+  domain: string;
+  desired: VmRecord['desired'];
+  state: string;
+  reason: string;
+  consoleLog: string;
+  createdAt: number;
+  updatedAt: number;
+  spec: VmSpec;
+}
+
+export interface VmServiceOptions {
+  conn: LibvirtConnection;
+  db: AgentStateDb;
+  log: Logger;
+  hostId: string;
+  virtType: 'kvm' | 'qemu';
+  consoleLogDir: string;
+  shutdownTimeoutMs: number;
+}
+
+export class VmService extends EventEmitter<{ changed: [VmView] }> {
+  readonly locks = new KeyedMutex();
+
+  constructor(private readonly o: VmServiceOptions) {
+    super();
+  }
+
+  consoleLogPath(id: string): string {
+    return join(this.o.consoleLogDir, `${id}.log`);
+  }
+
+  domainXml(spec: VmSpec): string {
+    return buildDomainXml(spec, {
+      virtType: this.o.virtType,
+      consoleLogPath: this.consoleLogPath(spec.id),
+      hostId: this.o.hostId,
+    });
+  }
+
+  view(r: VmRecord): VmView {
+    return {
+      id: r.id,
+      name: r.spec.name,
+      domain: domainName(r.id),
+      desired: r.desired,
+      state: r.observed,
+      reason: r.reason,
+      consoleLog: this.consoleLogPath(r.id),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+      spec: r.spec,
+    };
+  }
+
+  list(): VmView[] {
+    return this.o.db.list().map((r) => this.view(r));
+  }
+
+  get(id: string): VmView {
+    const r = this.o.db.get(id);
+    if (!r) throw new VmNotFoundError(id);
+    return this.view(r);
+  }
+
+  /** Records libvirt's view of a VM's power state and tells listeners when it changed. */
+  observe(id: string, state: string): void {
+    const before = this.o.db.get(id);
+    if (!before || before.observed === state) return;
+    this.o.db.setObserved(id, state);
+    this.emit('changed', this.get(id));
+  }
+
+  private async refresh(id: string): Promise<VmView> {
+    try {
+      const d = await this.o.conn.getDomain(id);
+      this.observe(id, d.state);
+    } catch (err) {
+      if (err instanceof LibvirtError && err.virCode === 42) this.observe(id, 'missing');
+      else throw err;
+    }
+    return this.get(id);
+  }
+
+  private async domainExists(id: string): Promise<boolean> {
+    for (const lookup of [() => this.o.conn.getDomain(id), () => this.o.conn.lookupDomainByName(domainName(id))]) {
+      try {
+        await lookup();
+        return true;
+      } catch (err) {
+        if (!(err instanceof LibvirtError && err.virCode === 42)) throw err;
+      }
+    }
+    return false;
+  }
+
+  async create(input: unknown, start = true): Promise<VmView> {
+    const spec = validate(VmSpec, input, 'VM spec');
+    const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
+    return this.locks.run(spec.id, async () => {
+      if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
+      if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');
+      await checkSpecOnHost(spec, this.o.hostId);
+      const xml = this.domainXml(spec);
+      await withReverter(async (r) => {
+        this.o.db.insert(spec, start ? 'running' : 'stopped');
+        r.add('forget VM record', () => this.o.db.delete(spec.id));
+        await this.o.conn.defineDomain(xml);
+        r.add('undefine domain', () => this.o.conn.undefineDomain(spec.id));
+        r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
+        if (start) {
+          await this.o.conn.startDomain(spec.id);
+          r.add('destroy domain', () => this.o.conn.destroyDomain(spec.id));
+        }
+      }).catch((err) => {
+        log.warn({ err: err.message, code: err.code }, 'create failed; finished steps undone');
+        throw err;
+      });
+      log.info({ start }, 'VM created');
+      return this.refresh(spec.id);
+    });
+  }
+
+  /** Defines the domain again from the recorded spec (it vanished from libvirt). */
+  async redefine(r: VmRecord): Promise<void> {
+    await this.o.conn.defineDomain(this.domainXml(r.spec));
+  }
+
+  async act(id: string, action: PowerAction, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<VmView> {
+    const log = this.o.log.child({ vm: id, action });
+    return this.locks.run(id, async () => {
+      const r = this.o.db.get(id);
+      if (!r) throw new VmNotFoundError(id);
+      const conn = this.o.conn;
+      if (!(await this.domainExists(id))) await this.redefine(r);
+      const d = await conn.getDomain(id);
+      switch (action) {
+        case 'start':
+          this.o.db.setDesired(id, 'running');
+          if (!d.active) await conn.startDomain(id);
+          break;
+        case 'stop': {
+          this.o.db.setDesired(id, 'stopped', 'stopped by request');
+          if (!d.active) break;
+          if (opts.force) await conn.destroyDomain(id);
+          else {
+            const res = await conn.shutdownDomain(id, { timeoutMs: opts.timeoutMs ?? this.o.shutdownTimeoutMs });
+            if (res.forced) log.warn('guest did not shut down in time; destroyed');
+          }
+          break;
+        }
+        case 'reboot':
+        case 'reset':
+          if (!d.active) throw new VmBusyError(id, d.state, action);
+          await (action === 'reboot' ? conn.rebootDomain(id) : conn.resetDomain(id));
+          break;
+        case 'suspend':
+          if (d.state !== 'running') throw new VmBusyError(id, d.state, action);
+          await conn.suspendDomain(id);
+          break;
+        case 'resume':
+          if (d.state !== 'paused') throw new VmBusyError(id, d.state, action);
+          await conn.resumeDomain(id);
+          break;
+      }
+      log.info('VM action done');
+      return this.refresh(id);
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    const log = this.o.log.child({ vm: id });
+    await this.locks.run(id, async () => {
+      if (!this.o.db.get(id)) throw new VmNotFoundError(id);
+      if (await this.domainExists(id)) {
+        const d = await this.o.conn.getDomain(id);
+        if (d.active) await this.o.conn.destroyDomain(id);
+        await this.o.conn.undefineDomain(id);
+      }
+      await removeFile(this.consoleLogPath(id));
+      this.o.db.delete(id);
+      log.info('VM deleted');
+    });
+  }
+}

@@ -1,0 +1,103 @@
+// The VM spec: what the controller asks an agent to run. One schema for the agent's local API, the
+// MQTT deploy command and the docs. Names and paths are constrained here so that nothing odd reaches
+// libvirt's XML or the host's filesystem.
+
+import { type Static, Type } from '@sinclair/typebox';
+
+export const Uuid = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'Lower-case RFC 4122 UUID',
+  errorMessage: 'must be a lower-case UUID such as 3f1c2a9e-1b2c-4d5e-8f90-1234567890ab',
+});
+
+export const VmName = Type.String({
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description: 'Letters, digits, dot, dash and underscore; starts with a letter or digit; at most 63 characters',
+  errorMessage: 'must be 1-63 letters, digits, ".", "-" or "_", starting with a letter or digit',
+});
+
+export const AbsolutePath = Type.String({
+  minLength: 2,
+  maxLength: 4096,
+  pattern: '^/[^\\x00-\\x1f]*$',
+  description: 'Absolute path on the host',
+  errorMessage: 'must be an absolute path without control characters',
+});
+
+export const BridgeName = Type.String({
+  minLength: 1,
+  maxLength: 15,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: 'Linux bridge interface name',
+  errorMessage: 'must be a Linux interface name (1-15 letters, digits, "_", "." or "-")',
+});
+
+export const MacAddress = Type.String({
+  pattern: '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$',
+  description: 'Lower-case MAC address',
+  errorMessage: 'must be a lower-case MAC address such as 52:54:00:12:34:56',
+});
+
+export const DiskSpec = Type.Object(
+  {
+    path: AbsolutePath,
+    format: Type.Union([Type.Literal('qcow2'), Type.Literal('raw')], { default: 'qcow2' }),
+    readonly: Type.Optional(Type.Boolean()),
+    serial: Type.Optional(Type.String({ maxLength: 20, pattern: '^[A-Za-z0-9_-]*$' })),
+  },
+  { additionalProperties: false },
+);
+
+export const CdromSpec = Type.Object({ path: AbsolutePath }, { additionalProperties: false });
+
+export const NicSpec = Type.Object(
+  {
+    bridge: BridgeName,
+    mac: MacAddress,
+    model: Type.Optional(Type.Union([Type.Literal('virtio'), Type.Literal('e1000')])),
+  },
+  { additionalProperties: false },
+);
+
+export const DirectBoot = Type.Object(
+  {
+    kernel: AbsolutePath,
+    initrd: Type.Optional(AbsolutePath),
+    cmdline: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[^\\x00-\\x1f]*$' })),
+  },
+  { additionalProperties: false, description: 'Direct kernel boot (no bootloader)' },
+);
+
+export const VmSpec = Type.Object(
+  {
+    id: Uuid,
+    name: VmName,
+    vcpus: Type.Integer({ minimum: 1, maximum: 256, errorMessage: 'must be an integer from 1 to 256' }),
+    memoryMiB: Type.Integer({ minimum: 16, maximum: 4_194_304, errorMessage: 'must be an integer from 16 to 4194304' }),
+    machine: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]*$' })),
+    arch: Type.Optional(Type.Literal('x86_64')),
+    boot: Type.Optional(DirectBoot),
+    disks: Type.Array(DiskSpec, { maxItems: 16, default: [] }),
+    cdroms: Type.Array(CdromSpec, { maxItems: 4, default: [] }),
+    nics: Type.Array(NicSpec, { maxItems: 8, default: [] }),
+    labels: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 256 }), {
+        description: 'Free-form labels (owner, project, ...) kept with the VM',
+      }),
+    ),
+  },
+  { additionalProperties: false, $id: 'VmSpec' },
+);
+export type VmSpec = Static<typeof VmSpec>;
+
+export const DesiredPower = Type.Union([Type.Literal('running'), Type.Literal('stopped')]);
+export type DesiredPower = Static<typeof DesiredPower>;
+
+/** Power states as reported by an agent (libvirt's, plus `missing` when the domain is gone). */
+export const PowerState = Type.Union(
+  ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended', 'missing'].map((s) =>
+    Type.Literal(s),
+  ),
+);
