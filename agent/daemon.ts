@@ -92,8 +92,13 @@ export class AgentDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.reconciler.stop();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeAllConnections();
+    const server = this.server;
+    if (server) {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      server.closeAllConnections();
+      await closed;
+    }
     await this.conn.close();
     this.db.close();
     this.log.info('agent stopped; domains left running');

@@ -104,7 +104,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       await this.connect();
     } catch (err) {
       // stays 'idle': open() may be called again
-      releaseEventLoop();
+      await releaseEventLoop();
       throw err;
     }
     this.emit('connected', { reconnect: false });
@@ -305,6 +305,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       await this.pool.call('connect.close', conn).catch(() => 0);
     }
     await this.pool.close();
-    releaseEventLoop();
+    await releaseEventLoop();
+    for (const cb of Object.values(this.cbs)) koffi.unregister(cb as bigint);
   }
 }

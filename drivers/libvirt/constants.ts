@@ -65,3 +65,5 @@ export const ERR_OPERATION_INVALID = 55;
 export const ERR_NO_CONNECT = 5;
 export const ERR_SYSTEM_ERROR = 38;
 export const ERR_RPC = 39;
+/** Errors that mean the request itself (XML, configuration) is wrong: reported as 422, not 502. */
+export const ERR_BAD_CONFIG = new Set([8, 27, 35, 67]);

@@ -2,7 +2,14 @@
 // read on the very thread that made the failing call (libvirt keeps its last error in thread-local storage).
 
 import { StratusError } from '../../common/errors.ts';
-import { ERR_NO_CONNECT, ERR_NO_DOMAIN, ERR_OPERATION_INVALID, ERR_RPC, ERR_SYSTEM_ERROR } from './constants.ts';
+import {
+  ERR_BAD_CONFIG,
+  ERR_NO_CONNECT,
+  ERR_NO_DOMAIN,
+  ERR_OPERATION_INVALID,
+  ERR_RPC,
+  ERR_SYSTEM_ERROR,
+} from './constants.ts';
 
 export interface VirErrorInfo {
   code: number;
@@ -17,7 +24,14 @@ export class LibvirtError extends StratusError {
   readonly operation: string;
 
   constructor(operation: string, info: VirErrorInfo) {
-    const status = info.code === ERR_NO_DOMAIN ? 404 : info.code === ERR_OPERATION_INVALID ? 409 : 502;
+    const status =
+      info.code === ERR_NO_DOMAIN
+        ? 404
+        : info.code === ERR_OPERATION_INVALID
+          ? 409
+          : ERR_BAD_CONFIG.has(info.code)
+            ? 422
+            : 502;
     super(libvirtErrorCode(info.code), info.message || `libvirt call ${operation} failed`, {
       status,
       details: { operation, virCode: info.code, virDomain: info.domain, level: info.level },

@@ -1,19 +1,22 @@
 // libvirt's default event loop, driven from Node: virEventRunDefaultImpl runs on a koffi async thread
 // in a loop, and the callbacks it fires are relayed by koffi to the main JS thread. One loop per process;
-// it must be registered before any connection is opened.
+// it must be registered before any connection is opened. When the last user releases it, the loop is
+// woken by a zero-delay timer whose callback is a C function (no JS relay, so no deadlock at exit), and
+// the release resolves once the loop thread has really returned.
 
 import { koffi, virt } from './bindings.ts';
 
-const TimeoutCallbackProto = koffi.proto('void StratusVirEventTimeoutCallback(int timer, void *opaque)');
-const addTimeout = koffi
-  .load('libvirt.so.0')
-  .func('int virEventAddTimeout(int timeout, StratusVirEventTimeoutCallback *cb, void *opaque, void *ff)');
-const removeTimeout = koffi.load('libvirt.so.0').func('int virEventRemoveTimeout(int timer)');
+const libvirt = koffi.load('libvirt.so.0');
+const addTimeout = libvirt.func('int virEventAddTimeout(int timeout, void *cb, void *opaque, void *ff)');
+const removeTimeout = libvirt.func('int virEventRemoveTimeout(int timer)');
+/** sched_yield() ignores the (timer, opaque) arguments it is called with: a harmless C timer callback. */
+const noopTimerCallback = koffi.load('libc.so.6').symbol('sched_yield') as bigint;
 
 let registered = false;
 let running = false;
 let users = 0;
-let wakeCb: unknown = null;
+let wakeTimer = -1;
+let stopped: (() => void)[] = [];
 
 /** Registers the default event implementation (idempotent). Call before opening connections. */
 export function registerEventLoop(): void {
@@ -24,8 +27,18 @@ export function registerEventLoop(): void {
 
 function iterate(): void {
   virt.virEventRunDefaultImpl.async((_err: unknown) => {
-    if (users > 0) setImmediate(iterate);
-    else running = false;
+    if (users > 0) {
+      setImmediate(iterate);
+      return;
+    }
+    running = false;
+    if (wakeTimer >= 0) {
+      removeTimeout(wakeTimer);
+      wakeTimer = -1;
+    }
+    const waiters = stopped;
+    stopped = [];
+    for (const w of waiters) w();
   });
 }
 
@@ -39,12 +52,11 @@ export function acquireEventLoop(): void {
   }
 }
 
-/** Releases one user; the last one stops the loop, waking it with a zero-delay timer. */
-export function releaseEventLoop(): void {
+/** Releases one user; the last one stops the loop and resolves when it has returned. */
+export function releaseEventLoop(): Promise<void> {
   users = Math.max(0, users - 1);
-  if (users > 0 || !running) return;
-  wakeCb ??= koffi.register((timer: number) => {
-    removeTimeout(timer);
-  }, koffi.pointer(TimeoutCallbackProto));
-  addTimeout(0, wakeCb, null, null);
+  if (users > 0 || !running) return Promise.resolve();
+  const done = new Promise<void>((r) => stopped.push(r));
+  if (wakeTimer < 0) wakeTimer = addTimeout(0, noopTimerCallback, null, null);
+  return done;
 }

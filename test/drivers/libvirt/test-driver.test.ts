@@ -1,0 +1,90 @@
+// Fast unit tests of the libvirt binding on libvirt's built-in test:///default driver (no daemon).
+import t from 'tap';
+import { LibvirtConnection, type LifecycleEventInfo, LibvirtError } from '../../../drivers/libvirt/index.ts';
+
+const xml = (name: string) =>
+  `<domain type='test'><name>${name}</name><memory>65536</memory><vcpu>2</vcpu><os><type>hvm</type></os></domain>`;
+
+t.test('domain lifecycle, events, info and bulk stats on test:///default', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 2 });
+  await c.open();
+  t.teardown(() => c.close());
+  const events: LifecycleEventInfo[] = [];
+  c.on('lifecycle', (e) => events.push(e));
+  const d = await c.defineDomain(xml('unit-1'));
+  t.equal(d.name, 'unit-1');
+  t.equal(d.state, 'shutoff');
+  t.equal((await c.startDomain(d.uuid)).state, 'running');
+  await c.suspendDomain(d.uuid);
+  t.equal((await c.getDomain(d.uuid)).state, 'paused');
+  await c.resumeDomain(d.uuid);
+  const info = await c.domainInfo(d.uuid);
+  t.equal(info.vcpus, 2);
+  t.equal(info.maxMemKiB, 65536);
+  const stats = await c.allDomainStats();
+  const mine = stats.find((s) => s.uuid === d.uuid);
+  t.ok(mine, 'bulk stats include the domain');
+  t.equal(mine!.params['state.state'], 1, 'typed parameter decoded as a number');
+  t.match(await c.domainXml(d.uuid), /<name>unit-1<\/name>/);
+  t.ok((await c.listDomains()).some((x) => x.uuid === d.uuid));
+  await c.destroyDomain(d.uuid);
+  await c.undefineDomain(d.uuid, 0);
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(
+    events.filter((e) => e.uuid === d.uuid).map((e) => e.event),
+    ['defined', 'started', 'suspended', 'resumed', 'stopped', 'undefined'],
+    'every lifecycle change arrives as an event, in order',
+  );
+});
+
+t.test('a libvirt failure carries libvirt code, domain and message', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 1 });
+  await c.open();
+  t.teardown(() => c.close());
+  const err = await c.getDomain('00000000-0000-0000-0000-000000000000').catch((e) => e);
+  t.ok(err instanceof LibvirtError);
+  t.equal(err.virCode, 42, 'VIR_ERR_NO_DOMAIN');
+  t.equal(err.code, 'STRATUS_ERR_LIBVIRT_NO_DOMAIN');
+  t.equal(err.status, 404);
+  t.match(err.message, /Domain not found/);
+  const bad = await c.defineDomain('<domain type="test"><memory>1</memory></domain>').catch((e) => e);
+  t.ok(bad instanceof LibvirtError);
+  t.match(bad.message, /name/i, "libvirt's own message");
+  t.equal(bad.operation, 'virDomainDefineXML');
+});
+
+t.test('many concurrent calls keep their own errors (thread-local errors read on the right thread)', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 4 });
+  await c.open();
+  t.teardown(() => c.close());
+  // three kinds interleaved: success, "no domain" (code 42) and "XML error" (another code)
+  const calls = Array.from({ length: 60 }, (_, i) =>
+    i % 3 === 0
+      ? c.defineDomain(xml(`conc-${i}`))
+      : i % 3 === 1
+        ? c.lookupDomainByName(`missing-${i}`)
+        : c.defineDomain(`<domain type='test'><name>bad-${i}</name></domain-broken>`),
+  );
+  const results = await Promise.allSettled(calls);
+  let mixedUp = 0;
+  results.forEach((r, i) => {
+    if (i % 3 === 0) mixedUp += r.status === 'fulfilled' ? 0 : 1;
+    else if (r.status !== 'rejected') mixedUp++;
+    else {
+      const e = r.reason as LibvirtError;
+      const expectNoDomain = i % 3 === 1;
+      if ((e.virCode === 42) !== expectNoDomain) mixedUp++;
+      if (!expectNoDomain && e.operation !== 'virDomainDefineXML') mixedUp++;
+    }
+  });
+  t.equal(mixedUp, 0, 'every call got its own outcome and its own libvirt error');
+});
+
+t.test('opening an unreachable URI fails with libvirt message and can be retried', async (t) => {
+  const c = new LibvirtConnection({ uri: 'qemu+unix:///system?socket=/nonexistent.sock', workers: 1 });
+  const err = await c.open().catch((e) => e);
+  t.ok(err instanceof LibvirtError);
+  t.match(err.message, /nonexistent\.sock/);
+  t.equal(c.connected, false);
+  await c.close();
+});

@@ -1,0 +1,36 @@
+// Control of the host's libvirtd for tests (there is no systemd here): restart it, check it answers.
+
+import { execFileSync } from 'node:child_process';
+import { waitFor } from './wait.ts';
+
+function pids(name: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function virsh(...args: string[]): string {
+  return execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+}
+
+/** Stops libvirtd (SIGTERM; running QEMU guests survive) and starts it again. */
+export async function restartLibvirtd(): Promise<void> {
+  for (const p of pids('libvirtd')) process.kill(p, 'SIGTERM');
+  await waitFor('libvirtd to exit', () => pids('libvirtd').length === 0, 20_000);
+  execFileSync('/usr/sbin/libvirtd', ['-d']);
+  await waitFor('libvirtd to answer', () => {
+    virsh('version');
+    return true;
+  });
+}
+
+export function qemuPid(domainName: string): number | undefined {
+  try {
+    const out = execFileSync('pgrep', ['-f', `guest=${domainName}`], { encoding: 'utf8' }).trim();
+    return Number(out.split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+}
