@@ -1,7 +1,7 @@
 // The agent's SQLite database (WAL): the desired state of every VM it manages, so that a restarted
 // agent knows what it owns without asking anyone and without touching running domains.
 
-import Database from 'better-sqlite3';
+import { type Db, migrate, openDatabase } from '../common/sqlite.ts';
 import type { DesiredPower, VmSpec } from '../protocol/vm-spec.ts';
 
 export interface VmRecord {
@@ -50,24 +50,12 @@ function toRecord(r: Row): VmRecord {
 }
 
 export class AgentStateDb {
-  private readonly db: Database.Database;
+  /** The open database, for other agent features that keep their own tables (see common/sqlite.ts). */
+  readonly db: Db;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    this.db = openDatabase(path);
+    migrate(this.db, 'vms', MIGRATIONS);
   }
 
   insert(spec: VmSpec, desired: DesiredPower): VmRecord {

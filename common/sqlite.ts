@@ -1,0 +1,40 @@
+// Opening SQLite databases (better-sqlite3, WAL) and applying schema migrations per feature: each
+// feature (vms, ipam, volumes, images, ...) owns an ordered list of SQL migrations, recorded in
+// schema_migrations, so features can evolve their tables independently.
+
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+export function openDatabase(path: string): Db {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    feature TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    applied_at INTEGER NOT NULL,
+    PRIMARY KEY (feature, version)
+  )`);
+  return db;
+}
+
+/** Applies the migrations of `feature` not yet applied, each in its own transaction, in order. */
+export function migrate(db: Db, feature: string, migrations: readonly string[]): void {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE feature = ?').get(feature) as {
+    v: number | null;
+  };
+  const current = row.v ?? 0;
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      db.prepare('INSERT INTO schema_migrations (feature, version, applied_at) VALUES (?, ?, ?)').run(
+        feature,
+        v + 1,
+        Date.now(),
+      );
+    })();
+  }
+}
