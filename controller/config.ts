@@ -1,0 +1,90 @@
+// The controller's configuration schema: every key, its default and what it does. Read from
+// /etc/stratus/controller.toml; STRATUS_CONTROLLER_<SECTION>_<KEY> environment variables override.
+
+import { type Static, Type } from '@sinclair/typebox';
+import { loadConfig } from '../common/config.ts';
+
+const S = (def: string, description: string, extra: object = {}) =>
+  Type.String({ default: def, description, ...extra });
+const I = (def: number, description: string, min = 0, max = 86_400) =>
+  Type.Integer({ default: def, description, minimum: min, maximum: max });
+const B = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+
+export const ControllerConfigSchema = Type.Object({
+  controller: Type.Object(
+    {
+      state_dir: S('/var/lib/stratus/controller', 'Directory for the controller database'),
+      site: S('default', 'Name of this site (one controller per site)'),
+    },
+    { description: 'Controller identity and files' },
+  ),
+  mqtt: Type.Object(
+    {
+      embedded: B(true, 'Run the embedded MQTT broker (aedes); false connects to the external broker at `url`'),
+      listen: S('127.0.0.1:1883', 'Embedded broker: MQTT over TCP address host:port (empty disables TCP)'),
+      ws_listen: S(
+        '',
+        'Embedded broker: extra MQTT-over-WebSocket address host:port; the API listener always serves it at /mqtt',
+      ),
+      url: S('', 'External broker URL (mqtt://, mqtts://, ws://, wss://); also used by the embedded mode when set'),
+      username: S('', 'Username of the controller on the broker'),
+      password: S('', 'Password of the controller on the broker'),
+      tls_ca: S('', 'PEM file of the CA that signed the broker certificate (mqtts/wss)'),
+      tls_cert: S('', 'PEM client certificate (mqtts/wss with client authentication)'),
+      tls_key: S('', 'PEM client key'),
+      require_auth: B(
+        false,
+        'Embedded broker: require username/password (accounts in the controller database) and enforce the ACL',
+      ),
+      dashboard_ws_url: S(
+        '',
+        'WebSocket URL the dashboard connects to; empty means the /mqtt endpoint of this controller',
+      ),
+      dashboard_username: S('', 'Read-only broker account handed to the dashboard page'),
+      dashboard_password: S('', 'Password of the read-only dashboard account'),
+      host_down_grace_s: I(
+        0,
+        'Seconds after a host Last Will before it is reported down (0: at once, as the Will already waited 1.5 × keepalive)',
+        0,
+        3600,
+      ),
+      max_payload_bytes: I(262_144, 'Messages larger than this are dropped with a logged reason', 1024, 16_777_216),
+    },
+    { description: 'MQTT: how agents, dashboards and the controller meet' },
+  ),
+  metrics: Type.Object(
+    {
+      history_raw_s: I(3600, 'Seconds of metrics kept at full resolution', 60, 7 * 86_400),
+      history_bucket_s: I(300, 'Older metrics are downsampled into buckets of this many seconds', 10, 86_400),
+      history_keep_s: I(7 * 86_400, 'Seconds of downsampled metrics kept', 600, 366 * 86_400),
+    },
+    { description: 'Metrics history in the controller database (bounded and downsampled)' },
+  ),
+  api: Type.Object(
+    {
+      listen: S('127.0.0.1:8480', 'REST API, dashboard and /metrics address: host:port'),
+    },
+    { description: 'HTTP API of the controller' },
+  ),
+  log: Type.Object(
+    {
+      level: Type.Union(
+        ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
+        { default: 'info', description: 'Log level' },
+      ),
+    },
+    { description: 'Logging (structured JSON on stdout, for the journal)' },
+  ),
+});
+export type ControllerConfig = Static<typeof ControllerConfigSchema>;
+
+export const DEFAULT_CONTROLLER_CONFIG_PATH = '/etc/stratus/controller.toml';
+
+export function loadControllerConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  return loadConfig(ControllerConfigSchema, {
+    path,
+    envPrefix: 'STRATUS_CONTROLLER',
+    env,
+    required: path !== undefined && path !== DEFAULT_CONTROLLER_CONFIG_PATH,
+  });
+}

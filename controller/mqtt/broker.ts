@@ -1,0 +1,141 @@
+// The embedded MQTT broker (aedes): MQTT over TCP, and MQTT over WebSocket both on its own port and
+// on the controller's HTTP listener at /mqtt (so the dashboard needs no extra port). Authentication
+// and topic authorisation are delegated to a `BrokerAuth` (see acl.ts); without one, everyone may
+// connect, publish and subscribe (the default on 127.0.0.1).
+
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AuthenticateError } from 'aedes';
+import type { Logger } from 'pino';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+
+export type BrokerRole = 'controller' | 'host' | 'dashboard';
+
+export interface BrokerPrincipal {
+  username: string;
+  role: BrokerRole;
+}
+
+/** Who may connect, and what each principal may publish and read. */
+export interface BrokerAuth {
+  authenticate(username: string | undefined, password: Buffer | undefined): BrokerPrincipal | undefined;
+  canPublish(who: BrokerPrincipal, topic: string): boolean;
+  canSubscribe(who: BrokerPrincipal, filter: string): boolean;
+}
+
+export interface BrokerOptions {
+  log: Logger;
+  /** host:port for MQTT over TCP; '' disables it. */
+  listen: string;
+  /** host:port for a dedicated MQTT-over-WebSocket listener; '' disables it. */
+  wsListen: string;
+  auth?: BrokerAuth | undefined;
+  maxPayloadBytes?: number;
+}
+
+function splitHostPort(spec: string): { host: string; port: number } {
+  const i = spec.lastIndexOf(':');
+  return { host: spec.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', port: Number(spec.slice(i + 1)) };
+}
+
+function listenOn(server: NetServer | HttpServer, spec: string): Promise<string> {
+  const { host, port } = splitHostPort(spec);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? `${a.address}:${a.port}` : spec);
+    });
+  });
+}
+
+const PRINCIPAL = Symbol('stratus.principal');
+type WithPrincipal = { [PRINCIPAL]?: BrokerPrincipal };
+
+export class EmbeddedBroker {
+  aedes!: Aedes;
+  /** Actual addresses once started (port 0 resolved). */
+  tcpAddress = '';
+  wsAddress = '';
+  private tcp: NetServer | undefined;
+  private wsHttp: HttpServer | undefined;
+  private readonly wss = new WebSocketServer({ noServer: true });
+
+  constructor(private readonly opts: BrokerOptions) {}
+
+  async start(): Promise<void> {
+    const { auth, log } = this.opts;
+    const maxPayload = this.opts.maxPayloadBytes ?? 1_048_576;
+    this.aedes = await Aedes.createBroker({
+      id: 'stratus-controller',
+      authenticate: (client, username, password, done) => {
+        if (!auth) return done(null, true);
+        const who = auth.authenticate(username, password);
+        if (!who) {
+          log.warn({ clientId: client.id, username }, 'MQTT connection refused: bad username or password');
+          const err = new Error('bad username or password') as AuthenticateError;
+          err.returnCode = 4;
+          return done(err, false);
+        }
+        (client as unknown as WithPrincipal)[PRINCIPAL] = who;
+        done(null, true);
+      },
+      authorizePublish: (client, packet, done) => {
+        if (packet.payload && packet.payload.length > maxPayload) {
+          log.warn({ clientId: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'oversized publish');
+          return done(new Error('payload too large'));
+        }
+        if (!auth || !client) return done(null);
+        const who = (client as unknown as WithPrincipal)[PRINCIPAL];
+        if (who && auth.canPublish(who, packet.topic)) return done(null);
+        log.warn({ user: who?.username, topic: packet.topic }, 'MQTT publish denied');
+        done(new Error('publish not authorised'));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        if (!auth) return done(null, sub);
+        const who = (client as unknown as WithPrincipal)[PRINCIPAL];
+        if (who && auth.canSubscribe(who, sub.topic)) return done(null, sub);
+        log.warn({ user: who?.username, filter: sub.topic }, 'MQTT subscribe denied');
+        done(null, null); // SUBACK 0x80 for this filter, connection kept
+      },
+    });
+    this.aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+    if (this.opts.listen) {
+      this.tcp = createNetServer((socket) => this.aedes.handle(socket));
+      this.tcpAddress = await listenOn(this.tcp, this.opts.listen);
+    }
+    if (this.opts.wsListen) {
+      this.wsHttp = createHttpServer((_req, res) => res.writeHead(426).end('MQTT over WebSocket only\n'));
+      this.attach(this.wsHttp, '/');
+      this.wsAddress = await listenOn(this.wsHttp, this.opts.wsListen);
+    }
+    log.info({ tcp: this.tcpAddress || 'off', ws: this.wsAddress || 'off' }, 'embedded MQTT broker started');
+  }
+
+  /** Serves MQTT over WebSocket on `server` for upgrade requests to `path` ('/' accepts any path). */
+  attach(server: HttpServer, path: string): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = req.url ?? '/';
+      if (path !== '/' && url.split('?')[0] !== path) return;
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => ws.terminate());
+        this.aedes.handle(stream, req);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const closeServer = (s: NetServer | HttpServer | undefined) =>
+      s ? new Promise<void>((r) => s.close(() => r())) : Promise.resolve();
+    for (const ws of this.wss.clients) ws.terminate();
+    const a = this.aedes;
+    const closed = a ? new Promise<void>((r) => a.close(() => r())) : Promise.resolve();
+    this.wsHttp?.closeAllConnections();
+    await Promise.all([closeServer(this.tcp), closeServer(this.wsHttp), closed]);
+    this.wss.close();
+  }
+}
