@@ -1,0 +1,60 @@
+// Host filters, as Nova's and OpenNebula's: each says why a host cannot take a VM, or null if it can.
+// The reasons are what `stratus vm show` reports for a VM that stays pending.
+
+import type { HostView, SchedulerPolicy, VmRequest } from './types.ts';
+
+export type FilterName = 'state' | 'excluded' | 'cluster' | 'arch' | 'features' | 'anti-affinity' | 'cpu' | 'memory';
+
+export interface Rejection {
+  filter: FilterName;
+  detail: string;
+}
+
+export function freeVcpus(h: HostView, p: SchedulerPolicy): number {
+  return Math.floor(h.cpus * p.cpuOvercommit) - h.usedVcpus;
+}
+
+export function freeMemoryMiB(h: HostView, p: SchedulerPolicy): number {
+  return Math.floor(h.memoryMiB * p.memoryOvercommit) - h.usedMemoryMiB;
+}
+
+/** The first filter that rejects `h` for `vm`, or null when the host fits. Cheapest checks first. */
+export function reject(h: HostView, vm: VmRequest, p: SchedulerPolicy): Rejection | null {
+  if (!h.up) return { filter: 'state', detail: 'host is down' };
+  if (!h.enabled) return { filter: 'state', detail: 'host is disabled' };
+  if (vm.excludeHosts?.has(h.id)) return { filter: 'excluded', detail: 'a deploy already failed there' };
+  if (vm.cluster && h.cluster !== vm.cluster) return { filter: 'cluster', detail: `not in cluster ${vm.cluster}` };
+  if (vm.arch && h.arch !== vm.arch) return { filter: 'arch', detail: `architecture ${h.arch}, not ${vm.arch}` };
+  if (vm.requiredFeatures) {
+    for (const f of vm.requiredFeatures) {
+      if (!h.features.includes(f)) return { filter: 'features', detail: `lacks feature ${f}` };
+    }
+  }
+  if (vm.antiAffinityGroup && h.groups.has(vm.antiAffinityGroup)) {
+    return { filter: 'anti-affinity', detail: `already runs a VM of group ${vm.antiAffinityGroup}` };
+  }
+  if (freeVcpus(h, p) < vm.vcpus) return { filter: 'cpu', detail: `${Math.max(0, freeVcpus(h, p))} vCPUs free` };
+  if (freeMemoryMiB(h, p) < vm.memoryMiB) {
+    return { filter: 'memory', detail: `${Math.max(0, freeMemoryMiB(h, p))} MiB free` };
+  }
+  return null;
+}
+
+/** One sentence that says why no host fits, counting the hosts each filter turned away. */
+export function explain(vm: VmRequest, rejections: Rejection[]): string {
+  if (rejections.length === 0) return 'no hosts are registered';
+  const counts = new Map<FilterName, number>();
+  for (const r of rejections) counts.set(r.filter, (counts.get(r.filter) ?? 0) + 1);
+  const label: Record<FilterName, string> = {
+    state: 'down or disabled',
+    excluded: 'already failed this VM',
+    cluster: `outside cluster ${vm.cluster}`,
+    arch: `not ${vm.arch}`,
+    features: `missing ${vm.requiredFeatures?.join(', ')}`,
+    'anti-affinity': `already running group ${vm.antiAffinityGroup}`,
+    cpu: `short of ${vm.vcpus} free vCPUs`,
+    memory: `short of ${vm.memoryMiB} MiB free memory`,
+  };
+  const parts = [...counts.entries()].map(([f, n]) => `${n} ${n === 1 ? 'host' : 'hosts'} ${label[f]}`);
+  return `no host fits: ${parts.join('; ')}`;
+}
