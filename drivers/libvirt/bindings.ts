@@ -112,6 +112,31 @@ export const virt = {
   virDomainGetName: lib.func('const char *virDomainGetName(void *dom)'),
   virDomainGetUUIDString: lib.func('int virDomainGetUUIDString(void *dom, _Out_ uint8_t *buf)'),
   virDomainGetXMLDesc: lib.func('StratusVirHeapStr virDomainGetXMLDesc(void *dom, unsigned int flags)'),
+  // devices (hot-plug)
+  virDomainAttachDeviceFlags: lib.func(
+    'int virDomainAttachDeviceFlags(void *dom, const char *xml, unsigned int flags)',
+  ),
+  virDomainDetachDeviceFlags: lib.func(
+    'int virDomainDetachDeviceFlags(void *dom, const char *xml, unsigned int flags)',
+  ),
+  virDomainDetachDeviceAlias: lib.func(
+    'int virDomainDetachDeviceAlias(void *dom, const char *alias, unsigned int flags)',
+  ),
+  // secrets
+  virSecretDefineXML: lib.func('void *virSecretDefineXML(void *conn, const char *xml, unsigned int flags)'),
+  virSecretSetValue: lib.func(
+    'int virSecretSetValue(void *secret, const uint8_t *value, size_t size, unsigned int flags)',
+  ),
+  virSecretUndefine: lib.func('int virSecretUndefine(void *secret)'),
+  virSecretLookupByUUIDString: lib.func('void *virSecretLookupByUUIDString(void *conn, const char *uuid)'),
+  virSecretLookupByUsage: lib.func('void *virSecretLookupByUsage(void *conn, int usageType, const char *usageID)'),
+  virSecretGetUUIDString: lib.func('int virSecretGetUUIDString(void *secret, _Out_ uint8_t *buf)'),
+  virSecretGetUsageType: lib.func('int virSecretGetUsageType(void *secret)'),
+  virSecretGetUsageID: lib.func('const char *virSecretGetUsageID(void *secret)'),
+  virSecretFree: lib.func('int virSecretFree(void *secret)'),
+  virConnectListAllSecrets: lib.func(
+    'int virConnectListAllSecrets(void *conn, _Out_ void **secrets, unsigned int flags)',
+  ),
 };
 
 export const libcFree = libc.func('void free(void *ptr)');

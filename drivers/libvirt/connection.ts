@@ -7,6 +7,8 @@ import { CloseCallbackProto, GenericCallbackProto, koffi, LifecycleCallbackProto
 import { CallPool } from './call-pool.ts';
 import {
   CloseReason,
+  DEVICE_AFFECT_CONFIG,
+  DEVICE_AFFECT_LIVE,
   DOMAIN_XML_INACTIVE,
   DOMAIN_XML_SECURE,
   LIST_DOMAINS_ACTIVE,
@@ -21,9 +23,20 @@ import { acquireEventLoop, releaseEventLoop } from './event-loop.ts';
 import type { CallbackIds, NodeInfo } from './ops/connect.ts';
 import type { DomainInfo, DomainSummary } from './ops/domain.ts';
 import type { OpArgs, OpName, OpResult } from './ops/index.ts';
+import type { SecretSummary } from './ops/secret.ts';
 import type { DomainStatsRecord } from './ops/stats.ts';
 
-export type { DomainInfo, DomainStatsRecord, DomainSummary, NodeInfo };
+export type { DomainInfo, DomainStatsRecord, DomainSummary, NodeInfo, SecretSummary };
+
+/** Where a device change applies: the running domain, its persistent definition, or both. */
+export interface DeviceScope {
+  live: boolean;
+  config: boolean;
+}
+
+function deviceFlags(scope: DeviceScope): number {
+  return (scope.live ? DEVICE_AFFECT_LIVE : 0) | (scope.config ? DEVICE_AFFECT_CONFIG : 0);
+}
 
 export interface LifecycleEventInfo {
   uuid: string;
@@ -246,6 +259,38 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   }
   allDomainStats(stats = STATS_DEFAULT, flags = 0): Promise<DomainStatsRecord[]> {
     return this.call('stats.all', stats, flags);
+  }
+
+  // ---- devices (hot-plug) ----
+  /** Attaches a device; with `live` it must succeed in the running domain before the definition changes. */
+  attachDevice(uuid: string, xml: string, scope: DeviceScope): Promise<void> {
+    return this.call('device.attach', uuid, xml, deviceFlags(scope));
+  }
+  detachDevice(uuid: string, xml: string, scope: DeviceScope): Promise<void> {
+    return this.call('device.detach', uuid, xml, deviceFlags(scope));
+  }
+  /** Asks for the removal of the device with this user alias; a live removal completes asynchronously. */
+  detachDeviceAlias(uuid: string, alias: string, scope: DeviceScope): Promise<void> {
+    return this.call('device.detachAlias', uuid, alias, deviceFlags(scope));
+  }
+
+  // ---- secrets ----
+  /** Defines a secret from XML and sets its value (the secret is undefined again if that fails). */
+  defineSecret(xml: string, value: string): Promise<SecretSummary> {
+    return this.call('secret.define', xml, value);
+  }
+  getSecret(uuid: string): Promise<SecretSummary | null> {
+    return this.call('secret.getByUuid', uuid);
+  }
+  getSecretByUsage(usageType: number, usageId: string): Promise<SecretSummary | null> {
+    return this.call('secret.getByUsage', usageType, usageId);
+  }
+  /** Undefines a secret; resolves false when there was none with this UUID. */
+  undefineSecret(uuid: string): Promise<boolean> {
+    return this.call('secret.undefine', uuid);
+  }
+  listSecrets(): Promise<SecretSummary[]> {
+    return this.call('secret.list');
   }
 
   /**

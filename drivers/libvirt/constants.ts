@@ -56,6 +56,15 @@ export const STATS_DEFAULT = STATS_STATE | STATS_CPU_TOTAL | STATS_BALLOON | STA
 export const DOMAIN_XML_SECURE = 1 << 0;
 export const DOMAIN_XML_INACTIVE = 1 << 1;
 
+/** virDomainDeviceModifyFlags: apply a device change to the running domain and/or its definition. */
+export const DEVICE_AFFECT_LIVE = 1 << 0;
+export const DEVICE_AFFECT_CONFIG = 1 << 1;
+
+/** virSecretUsageType */
+export const SECRET_USAGE_VOLUME = 1;
+export const SECRET_USAGE_CEPH = 2;
+export const SECRET_USAGE_ISCSI = 3;
+
 /** virConnectCloseReason */
 export const CloseReason = { 0: 'error', 1: 'eof', 2: 'keepalive', 3: 'client' } as const;
 
@@ -65,5 +74,6 @@ export const ERR_OPERATION_INVALID = 55;
 export const ERR_NO_CONNECT = 5;
 export const ERR_SYSTEM_ERROR = 38;
 export const ERR_RPC = 39;
+export const ERR_NO_SECRET = 66;
 /** Errors that mean the request itself (XML, configuration) is wrong: reported as 422, not 502. */
 export const ERR_BAD_CONFIG = new Set([8, 27, 35, 67]);

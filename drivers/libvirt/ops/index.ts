@@ -1,7 +1,9 @@
 // The registry of operations a call worker can run, by name. Each takes plain, cloneable arguments.
 
 import * as connect from './connect.ts';
+import * as device from './device.ts';
 import * as domain from './domain.ts';
+import * as secret from './secret.ts';
 import * as stats from './stats.ts';
 
 export const operations = {
@@ -25,6 +27,14 @@ export const operations = {
   'domain.reset': domain.reset,
   'domain.undefine': domain.undefine,
   'stats.all': stats.allDomainStats,
+  'device.attach': device.attach,
+  'device.detach': device.detach,
+  'device.detachAlias': device.detachAlias,
+  'secret.define': secret.define,
+  'secret.getByUuid': secret.getByUuid,
+  'secret.getByUsage': secret.getByUsage,
+  'secret.undefine': secret.undefine,
+  'secret.list': secret.list,
 } as const;
 
 export type Operations = typeof operations;
