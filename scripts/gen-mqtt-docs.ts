@@ -1,0 +1,94 @@
+// Generates docs/mqtt.md from the MQTT protocol catalogue and its TypeBox schemas (topics, QoS,
+// retain flags, every payload field). `npm run docs:mqtt` writes it; `--check` exits 1 when stale.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { TSchema } from '@sinclair/typebox';
+import { builtinCommands, catalog } from '../protocol/mqtt/index.ts';
+
+function typeOf(s: TSchema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.anyOf) return (s.anyOf as TSchema[]).map(typeOf).join(' \\| ');
+  if (s.type === 'array') return `${typeOf(s.items as TSchema)}[]`;
+  if (s.type === 'object' && s.patternProperties) return 'object (map)';
+  return (s.type as string | undefined) ?? 'any';
+}
+
+function fields(schema: TSchema, prefix = '', required = true): string[] {
+  const rows: string[] = [];
+  const props = (schema.properties ?? {}) as Record<string, TSchema>;
+  const req = new Set((schema.required as string[] | undefined) ?? []);
+  for (const [name, s] of Object.entries(props)) {
+    const path = `${prefix}${name}`;
+    const opt = !(required && req.has(name));
+    const extra = [
+      s.description,
+      s.pattern ? `pattern \`${s.pattern}\`` : '',
+      s.maxItems ? `≤ ${s.maxItems} items` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    rows.push(`| \`${path}\` | ${typeOf(s)} | ${opt ? 'no' : 'yes'} | ${extra.replaceAll('|', '\\|')} |`);
+    if (s.type === 'object' && s.properties) rows.push(...fields(s, `${path}.`, !opt));
+    if (s.type === 'array' && (s.items as TSchema).type === 'object') {
+      rows.push(...fields(s.items as TSchema, `${path}[].`, !opt));
+    }
+  }
+  return rows;
+}
+
+export function render(): string {
+  const out = [
+    '# MQTT protocol (v1)',
+    '',
+    'Generated from `protocol/mqtt/` by `scripts/gen-mqtt-docs.ts` (`npm run docs:mqtt`); do not edit by hand.',
+    '',
+    "Agents and the controller talk through an MQTT 3.1.1 broker (the controller's embedded aedes, mosquitto or",
+    'EMQX), so hypervisors need no inbound port. Payloads are JSON objects with a schema version `v`, a',
+    'timestamp `ts` (ms since the epoch) and, from agents, the `host`, the connection `session` counter and a',
+    'per-host sequence number `seq`. Unknown fields are ignored (forward compatible); messages with a wrong `v`,',
+    'bad JSON, a schema violation or over the size limit are dropped with a logged reason and counted.',
+    '',
+    '## Sessions and the Last Will',
+    '',
+    'The agent increments its session counter (kept in its database) at every MQTT connect and puts it in the',
+    'Last Will (`status` = offline, reason `last-will`) and in the `online` status it publishes right after',
+    'connecting. A receiver that holds `online` for session N ignores an `offline` of a session below N, so a',
+    'Will fired late for a dead connection never marks a reconnected host offline. The broker fires the Will',
+    '1.5 × keepalive after the agent went silent.',
+    '',
+    '## Access control',
+    '',
+    'Each host publishes only under `stratus/v1/hosts/<host>/` and reads only `stratus/v1/cmd/<host>/` (and its',
+    'own status); the controller reads everything and writes commands; dashboards only read `stratus/v1/hosts/#`.',
+    '`stratus-controller mqtt-acl` writes a mosquitto ACL and password file that say exactly this; the embedded',
+    'broker enforces the same rules.',
+    '',
+    '## Topics',
+    '',
+    '| message | topic | from | QoS | retained |',
+    '|---|---|---|---|---|',
+    ...catalog.map((m) => `| ${m.name} | \`${m.topic}\` | ${m.from} | ${m.qos} | ${m.retained ? 'yes' : 'no'} |`),
+    '',
+  ];
+  for (const m of catalog) {
+    out.push(`## ${m.name}`, '', `\`${m.topic}\` — from ${m.from}, QoS ${m.qos}${m.retained ? ', retained' : ''}.`, '');
+    if (m.schema.description) out.push(m.schema.description, '');
+    out.push(m.notes, '', '| field | type | required | meaning |', '|---|---|---|---|', ...fields(m.schema), '');
+  }
+  out.push('## Built-in commands', '');
+  for (const [name, c] of Object.entries(builtinCommands)) {
+    out.push(`### \`${name}\``, '', c.description, '', '| argument | type | required | meaning |', '|---|---|---|---|');
+    out.push(...fields(c.args), '');
+  }
+  return out.join('\n');
+}
+
+const target = new URL('../docs/mqtt.md', import.meta.url);
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const text = render();
+  if (process.argv.includes('--check')) {
+    if (readFileSync(target, 'utf8') !== text) {
+      process.stderr.write('docs/mqtt.md is out of date: run `npm run docs:mqtt`\n');
+      process.exit(1);
+    }
+  } else writeFileSync(target, text);
+}
