@@ -33,6 +33,27 @@ export const AgentConfigSchema = Type.Object({
     },
     { description: 'Connection to libvirtd' },
   ),
+  mqtt: Type.Object(
+    {
+      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the agent does not use MQTT'),
+      username: S('', 'Username on the broker (the generated ACL expects the host_id)'),
+      password: S('', 'Password on the broker'),
+      tls_ca: S('', 'PEM file of the CA that signed the broker certificate'),
+      tls_cert: S('', 'PEM client certificate (brokers that authenticate clients by certificate)'),
+      tls_key: S('', 'PEM client key'),
+      keepalive_s: I(
+        10,
+        'MQTT keepalive; the broker declares the host offline 1.5 x this after it goes silent',
+        1,
+        600,
+      ),
+      metrics_interval_s: I(10, 'Seconds between host and VM metrics messages', 1, 3600),
+      queue_max: I(10_000, 'Events kept while the broker is unreachable (oldest dropped beyond this)', 10, 1_000_000),
+      reconnect_max_s: I(30, 'Longest wait between reconnection attempts (backoff from 0.5 s)', 1, 600),
+      max_payload_bytes: I(262_144, 'Commands larger than this are dropped with a logged reason', 1024, 16_777_216),
+    },
+    { description: 'MQTT: status, metrics, events and commands through the site broker' },
+  ),
   api: Type.Object(
     {
       listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),

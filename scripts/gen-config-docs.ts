@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { TObject, TSchema } from '@sinclair/typebox';
 import { AgentConfigSchema, DEFAULT_AGENT_CONFIG_PATH } from '../agent/config.ts';
+import { ControllerConfigSchema, DEFAULT_CONTROLLER_CONFIG_PATH } from '../controller/config.ts';
 
 interface Daemon {
   name: string;
@@ -13,6 +14,12 @@ interface Daemon {
 
 export const daemons: Daemon[] = [
   { name: 'stratus-agent', path: DEFAULT_AGENT_CONFIG_PATH, envPrefix: 'STRATUS_AGENT', schema: AgentConfigSchema },
+  {
+    name: 'stratus-controller',
+    path: DEFAULT_CONTROLLER_CONFIG_PATH,
+    envPrefix: 'STRATUS_CONTROLLER',
+    schema: ControllerConfigSchema,
+  },
 ];
 
 function fmt(v: unknown): string {
