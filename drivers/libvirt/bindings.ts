@@ -43,6 +43,14 @@ export const VirDomainStatsRecordT = koffi.struct('StratusVirDomainStatsRecord',
   nparams: 'int',
 });
 
+/** virDomainBlockJobInfo: int type; unsigned long bandwidth; unsigned long long cur, end. */
+export const VirDomainBlockJobInfoT = koffi.struct('StratusVirDomainBlockJobInfo', {
+  type: 'int',
+  bandwidth: 'unsigned long',
+  cur: 'unsigned long long',
+  end: 'unsigned long long',
+});
+
 /** sizeof(virTypedParameter): char field[80]; int type; (pad); 8-byte union. */
 export const TYPED_PARAM_SIZE = 96;
 export const TYPED_PARAM_FIELD_LENGTH = 80;
@@ -112,6 +120,32 @@ export const virt = {
   virDomainGetName: lib.func('const char *virDomainGetName(void *dom)'),
   virDomainGetUUIDString: lib.func('int virDomainGetUUIDString(void *dom, _Out_ uint8_t *buf)'),
   virDomainGetXMLDesc: lib.func('StratusVirHeapStr virDomainGetXMLDesc(void *dom, unsigned int flags)'),
+  // snapshots
+  virDomainSnapshotCreateXML: lib.func(
+    'void *virDomainSnapshotCreateXML(void *dom, const char *xml, unsigned int flags)',
+  ),
+  virDomainListAllSnapshots: lib.func(
+    'int virDomainListAllSnapshots(void *dom, _Out_ void **snaps, unsigned int flags)',
+  ),
+  virDomainSnapshotLookupByName: lib.func(
+    'void *virDomainSnapshotLookupByName(void *dom, const char *name, unsigned int flags)',
+  ),
+  virDomainSnapshotGetName: lib.func('const char *virDomainSnapshotGetName(void *snap)'),
+  virDomainSnapshotGetXMLDesc: lib.func(
+    'StratusVirHeapStr virDomainSnapshotGetXMLDesc(void *snap, unsigned int flags)',
+  ),
+  virDomainSnapshotIsCurrent: lib.func('int virDomainSnapshotIsCurrent(void *snap, unsigned int flags)'),
+  virDomainRevertToSnapshot: lib.func('int virDomainRevertToSnapshot(void *snap, unsigned int flags)'),
+  virDomainSnapshotDelete: lib.func('int virDomainSnapshotDelete(void *snap, unsigned int flags)'),
+  virDomainSnapshotFree: lib.func('int virDomainSnapshotFree(void *snap)'),
+  // block jobs
+  virDomainBlockCopy: lib.func(
+    'int virDomainBlockCopy(void *dom, const char *disk, const char *destxml, void *params, int nparams, unsigned int flags)',
+  ),
+  virDomainGetBlockJobInfo: lib.func(
+    'int virDomainGetBlockJobInfo(void *dom, const char *disk, _Out_ StratusVirDomainBlockJobInfo *info, unsigned int flags)',
+  ),
+  virDomainBlockJobAbort: lib.func('int virDomainBlockJobAbort(void *dom, const char *disk, unsigned int flags)'),
   // devices (hot-plug)
   virDomainAttachDeviceFlags: lib.func(
     'int virDomainAttachDeviceFlags(void *dom, const char *xml, unsigned int flags)',

@@ -24,9 +24,27 @@ import type { CallbackIds, NodeInfo } from './ops/connect.ts';
 import type { DomainInfo, DomainSummary } from './ops/domain.ts';
 import type { OpArgs, OpName, OpResult } from './ops/index.ts';
 import type { SecretSummary } from './ops/secret.ts';
+import {
+  type SnapshotDesc,
+  SNAPSHOT_CREATE_ATOMIC,
+  SNAPSHOT_CREATE_REDEFINE,
+  SNAPSHOT_DELETE_CHILDREN,
+  SNAPSHOT_DELETE_METADATA_ONLY,
+  SNAPSHOT_REVERT_FORCE,
+  SNAPSHOT_REVERT_PAUSED,
+  SNAPSHOT_REVERT_RUNNING,
+} from './ops/snapshot.ts';
+import {
+  BLOCK_COPY_REUSE_EXT,
+  BLOCK_COPY_SHALLOW,
+  BLOCK_COPY_TRANSIENT_JOB,
+  BLOCK_JOB_ABORT_ASYNC,
+  BLOCK_JOB_ABORT_PIVOT,
+  type BlockJobInfo,
+} from './ops/blockcopy.ts';
 import type { DomainStatsRecord } from './ops/stats.ts';
 
-export type { DomainInfo, DomainStatsRecord, DomainSummary, NodeInfo, SecretSummary };
+export type { BlockJobInfo, DomainInfo, DomainStatsRecord, DomainSummary, NodeInfo, SecretSummary, SnapshotDesc };
 
 /** Where a device change applies: the running domain, its persistent definition, or both. */
 export interface DeviceScope {
@@ -291,6 +309,66 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   }
   listSecrets(): Promise<SecretSummary[]> {
     return this.call('secret.list');
+  }
+
+  // ---- snapshots ----
+  /** Creates a snapshot from `<domainsnapshot>` XML; `redefine` restores metadata of an existing one. */
+  createSnapshot(uuid: string, xml: string, opts: { redefine?: boolean } = {}): Promise<SnapshotDesc> {
+    const flags = opts.redefine ? SNAPSHOT_CREATE_REDEFINE : SNAPSHOT_CREATE_ATOMIC;
+    return this.call('snapshot.create', uuid, xml, flags);
+  }
+  listSnapshots(uuid: string): Promise<SnapshotDesc[]> {
+    return this.call('snapshot.list', uuid, 0);
+  }
+  getSnapshot(uuid: string, name: string): Promise<SnapshotDesc> {
+    return this.call('snapshot.get', uuid, name);
+  }
+  /** Reverts disks, definition and (for a running snapshot) memory; `running`/`paused` force the end state. */
+  revertToSnapshot(
+    uuid: string,
+    name: string,
+    opts: { running?: boolean; paused?: boolean; force?: boolean } = {},
+  ): Promise<void> {
+    const flags =
+      (opts.running ? SNAPSHOT_REVERT_RUNNING : 0) |
+      (opts.paused ? SNAPSHOT_REVERT_PAUSED : 0) |
+      (opts.force ? SNAPSHOT_REVERT_FORCE : 0);
+    return this.call('snapshot.revert', uuid, name, flags);
+  }
+  deleteSnapshot(uuid: string, name: string, opts: { children?: boolean; metadataOnly?: boolean } = {}): Promise<void> {
+    const flags =
+      (opts.children ? SNAPSHOT_DELETE_CHILDREN : 0) | (opts.metadataOnly ? SNAPSHOT_DELETE_METADATA_ONLY : 0);
+    return this.call('snapshot.remove', uuid, name, flags);
+  }
+
+  // ---- live block copy ----
+  /**
+   * Starts copying a running domain's disk (target name, e.g. `vda`) to the destination described by
+   * `<disk>` XML. A full copy unless `shallow`; always a transient job (persistent domains need it).
+   */
+  blockCopy(
+    uuid: string,
+    disk: string,
+    destXml: string,
+    opts: { shallow?: boolean; reuseExisting?: boolean } = {},
+  ): Promise<void> {
+    const flags =
+      BLOCK_COPY_TRANSIENT_JOB |
+      (opts.shallow ? BLOCK_COPY_SHALLOW : 0) |
+      (opts.reuseExisting ? BLOCK_COPY_REUSE_EXT : 0);
+    return this.call('blockcopy.start', uuid, disk, destXml, flags);
+  }
+  /** The disk's block job (progress in `cur`/`end`), or null when there is none. */
+  blockJobInfo(uuid: string, disk: string): Promise<BlockJobInfo | null> {
+    return this.call('blockcopy.info', uuid, disk);
+  }
+  /**
+   * Ends the disk's block job. For a copy that is in sync: with `pivot` the domain switches to the copy;
+   * without, the copy is left as a consistent point-in-time image and the domain keeps its disk.
+   */
+  blockJobAbort(uuid: string, disk: string, opts: { pivot?: boolean; async?: boolean } = {}): Promise<void> {
+    const flags = (opts.pivot ? BLOCK_JOB_ABORT_PIVOT : 0) | (opts.async ? BLOCK_JOB_ABORT_ASYNC : 0);
+    return this.call('blockcopy.abort', uuid, disk, flags);
   }
 
   /**

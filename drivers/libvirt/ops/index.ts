@@ -1,9 +1,11 @@
 // The registry of operations a call worker can run, by name. Each takes plain, cloneable arguments.
 
+import * as blockcopy from './blockcopy.ts';
 import * as connect from './connect.ts';
 import * as device from './device.ts';
 import * as domain from './domain.ts';
 import * as secret from './secret.ts';
+import * as snapshot from './snapshot.ts';
 import * as stats from './stats.ts';
 
 export const operations = {
@@ -35,6 +37,14 @@ export const operations = {
   'secret.getByUsage': secret.getByUsage,
   'secret.undefine': secret.undefine,
   'secret.list': secret.list,
+  'snapshot.create': snapshot.create,
+  'snapshot.list': snapshot.list,
+  'snapshot.get': snapshot.get,
+  'snapshot.revert': snapshot.revert,
+  'snapshot.remove': snapshot.remove,
+  'blockcopy.start': blockcopy.start,
+  'blockcopy.info': blockcopy.info,
+  'blockcopy.abort': blockcopy.abort,
 } as const;
 
 export type Operations = typeof operations;
