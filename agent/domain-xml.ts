@@ -27,16 +27,18 @@ export function tapName(id: string, index: number): string {
 const diskTargets = 'abcdefghijklmnopqrstuvwxyz';
 
 function disks(spec: VmSpec): RawXml[] {
-  return spec.disks.map(
-    (d, i) => xml`
+  return spec.disks.map((d, i) => {
+    // image disks are resolved to their overlay (agent/instance-disks.ts) before the XML is built
+    if (!('path' in d)) throw new Error(`disk ${i} names an image: resolve it to its overlay first`);
+    return xml`
     <disk type='file' device='disk'>
       <driver name='qemu' type='${d.format}' discard='unmap'/>
       <source file='${d.path}'/>
       <target dev='vd${diskTargets[i]!}' bus='virtio'/>${d.readonly ? raw('\n      <readonly/>') : raw('')}${
         d.serial ? xml`\n      <serial>${d.serial}</serial>` : raw('')
       }
-    </disk>`,
-  );
+    </disk>`;
+  });
 }
 
 function cdroms(spec: VmSpec): RawXml[] {

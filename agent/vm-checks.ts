@@ -12,7 +12,8 @@ export async function checkSpecOnHost(spec: VmSpec, host: string): Promise<void>
     files.push(['kernel', spec.boot.kernel]);
     if (spec.boot.initrd) files.push(['initrd', spec.boot.initrd]);
   }
-  for (const d of spec.disks) files.push(['disk', d.path]);
+  // image disks are fetched and verified by the image cache instead
+  for (const d of spec.disks) if ('path' in d) files.push(['disk', d.path]);
   for (const c of spec.cdroms) files.push(['CD-ROM', c.path]);
   for (const [role, path] of files) {
     if (!(await isReadableFile(path))) throw new HostFileMissingError(role, path, host);

@@ -3,6 +3,7 @@
 // libvirt's XML or the host's filesystem.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { ImageRef } from './image.ts';
 
 export const Uuid = Type.String({
   pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
@@ -40,15 +41,39 @@ export const MacAddress = Type.String({
   errorMessage: 'must be a lower-case MAC address such as 52:54:00:12:34:56',
 });
 
-export const DiskSpec = Type.Object(
+const DiskSerial = Type.Optional(Type.String({ maxLength: 20, pattern: '^[A-Za-z0-9_-]*$' }));
+
+/** A disk that is a file already on the host. */
+export const PathDiskSpec = Type.Object(
   {
     path: AbsolutePath,
     format: Type.Union([Type.Literal('qcow2'), Type.Literal('raw')], { default: 'qcow2' }),
     readonly: Type.Optional(Type.Boolean()),
-    serial: Type.Optional(Type.String({ maxLength: 20, pattern: '^[A-Za-z0-9_-]*$' })),
+    serial: DiskSerial,
   },
   { additionalProperties: false },
 );
+export type PathDiskSpec = Static<typeof PathDiskSpec>;
+
+/** A disk made from an image: the agent fetches and verifies it if needed, and gives the VM a qcow2 overlay. */
+export const ImageDiskSpec = Type.Object(
+  {
+    image: ImageRef,
+    sizeGiB: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 65536, description: "Grow the disk to this size (the instance type's)" }),
+    ),
+    readonly: Type.Optional(Type.Boolean()),
+    serial: DiskSerial,
+  },
+  { additionalProperties: false },
+);
+export type ImageDiskSpec = Static<typeof ImageDiskSpec>;
+
+export const DiskSpec = Type.Union([PathDiskSpec, ImageDiskSpec], {
+  errorMessage:
+    'must be {path, format?, readonly?, serial?} or {image: {sha256, url?, format?, ...}, sizeGiB?, readonly?, serial?}',
+});
+export type DiskSpec = Static<typeof DiskSpec>;
 
 export const CdromSpec = Type.Object({ path: AbsolutePath }, { additionalProperties: false });
 
