@@ -40,3 +40,42 @@ export async function readTail(path: string, maxBytes: number): Promise<string> 
     await fh?.close();
   }
 }
+
+/**
+ * Streams `source` into `path` through a temporary file in the same directory: hashed (sha256) while
+ * written, fsynced, then renamed into place. On any error the temporary file is removed.
+ */
+export async function writeFileAtomicHashed(
+  path: string,
+  source: NodeJS.ReadableStream,
+  onBytes?: (total: number) => void,
+): Promise<{ sha256: string; size: number }> {
+  const { createHash } = await import('node:crypto');
+  const { createWriteStream } = await import('node:fs');
+  const { rename } = await import('node:fs/promises');
+  const { pipeline } = await import('node:stream/promises');
+  const { Transform } = await import('node:stream');
+  const tmp = `${path}.part-${process.pid}-${Date.now()}`;
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      onBytes?.(size);
+      cb(null, chunk);
+    },
+  });
+  try {
+    const out = createWriteStream(tmp, { mode: 0o640 });
+    await pipeline(source, meter, out);
+    const fh = await open(tmp, 'r');
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+    return { sha256: hash.digest('hex'), size };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

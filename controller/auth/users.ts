@@ -1,0 +1,131 @@
+// Users of the REST API: a name, a role (admin or user), per-user quotas, and a bearer token of which
+// only the SHA-256 is stored. The first admin's token comes from the configuration or is generated at
+// first start and written to <state_dir>/admin.token (mode 0600) for the site admin to pick up.
+
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import { ConflictError, NotFoundError } from '../../common/errors.ts';
+import { type Db, migrate } from '../../common/sqlite.ts';
+
+export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
+export const Quota = Type.Object(
+  {
+    vms: Type.Integer({ minimum: 0, maximum: 100_000, default: 20, description: 'VMs at most' }),
+    vcpus: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      default: 64,
+      description: 'vCPUs at most, all VMs together',
+    }),
+    memoryMiB: Type.Integer({ minimum: 0, maximum: 1 << 30, default: 131_072, description: 'MiB of memory at most' }),
+  },
+  { additionalProperties: false },
+);
+export type Quota = Static<typeof Quota>;
+
+export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9._-]*$' });
+
+export const User = Type.Object({
+  id: Type.String(),
+  name: UserName,
+  role: Role,
+  quota: Quota,
+  createdAt: Type.Integer(),
+});
+export type User = Static<typeof User>;
+
+export interface Principal {
+  id: string;
+  name: string;
+  role: 'admin' | 'user';
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE users (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+     token_sha256 TEXT NOT NULL UNIQUE,
+     quota TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+];
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+export const DEFAULT_QUOTA: Quota = { vms: 20, vcpus: 64, memoryMiB: 131_072 };
+
+interface Row {
+  id: string;
+  name: string;
+  role: 'admin' | 'user';
+  quota: string;
+  created_at: number;
+}
+
+const toUser = (r: Row): User => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  quota: JSON.parse(r.quota) as Quota,
+  createdAt: r.created_at,
+});
+
+export class UserStore {
+  constructor(private readonly db: Db) {
+    migrate(db, 'users', MIGRATIONS);
+  }
+
+  /** Creates a user and returns its token (shown once, never stored). */
+  create(
+    name: string,
+    role: 'admin' | 'user',
+    quota: Quota = DEFAULT_QUOTA,
+    token?: string,
+  ): { user: User; token: string } {
+    if (this.db.prepare('SELECT 1 FROM users WHERE name = ?').get(name))
+      throw new ConflictError(`user ${name} already exists`, { name });
+    const t = token ?? `st_${randomBytes(24).toString('base64url')}`;
+    const id = randomUUID();
+    this.db
+      .prepare('INSERT INTO users (id, name, role, token_sha256, quota, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(id, name, role, sha256(t), JSON.stringify(quota), Date.now());
+    return { user: this.get(id), token: t };
+  }
+
+  get(id: string): User {
+    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as Row | undefined;
+    if (!r) throw new NotFoundError('user', id);
+    return toUser(r);
+  }
+
+  byName(name: string): User | undefined {
+    const r = this.db.prepare('SELECT * FROM users WHERE name = ?').get(name) as Row | undefined;
+    return r && toUser(r);
+  }
+
+  list(): User[] {
+    return (this.db.prepare('SELECT * FROM users ORDER BY name').all() as Row[]).map(toUser);
+  }
+
+  setQuota(id: string, quota: Quota): User {
+    this.get(id);
+    this.db.prepare('UPDATE users SET quota = ? WHERE id = ?').run(JSON.stringify(quota), id);
+    return this.get(id);
+  }
+
+  authenticate(token: string): Principal | undefined {
+    const r = this.db.prepare('SELECT id, name, role FROM users WHERE token_sha256 = ?').get(sha256(token)) as
+      | Principal
+      | undefined;
+    return r;
+  }
+
+  hasAdmin(): boolean {
+    return this.db.prepare("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1").get() !== undefined;
+  }
+
+  delete(id: string): void {
+    this.get(id);
+    this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+  }
+}

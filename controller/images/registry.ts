@@ -1,0 +1,242 @@
+// The site's image registry: images registered by URL with a declared checksum (agents fetch them
+// and verify), or uploaded to the controller (stored under <state_dir>/images, hashed on the way in).
+// Metadata follows the StratusLab Marketplace: os, arch, endorser, expiry; kernel and ramdisk images
+// for direct kernel boot, as OpenStack's kernel_id/ramdisk_id properties.
+
+import { randomUUID } from 'node:crypto';
+import { type Static, Type } from '@sinclair/typebox';
+import { ConflictError, NotFoundError, ValidationError } from '../../common/errors.ts';
+import { type Db, migrate } from '../../common/sqlite.ts';
+
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', errorMessage: 'must be 64 lower-case hex digits (sha256)' });
+export const ImageFormat = Type.Union([
+  Type.Literal('qcow2'),
+  Type.Literal('raw'),
+  Type.Literal('kernel'),
+  Type.Literal('ramdisk'),
+]);
+export const ImageName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
+
+export const ImageMetadata = {
+  os: Type.Optional(Type.String({ maxLength: 64 })),
+  arch: Type.Optional(Type.String({ maxLength: 16, pattern: '^[a-z0-9_]+$' })),
+  endorser: Type.Optional(Type.String({ maxLength: 256, description: 'Who vouches for the image (e-mail or DN)' })),
+  expiresAt: Type.Optional(
+    Type.String({ format: 'date-time', maxLength: 40, description: 'ISO 8601; expired images cannot be launched' }),
+  ),
+  visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')], { default: 'private' })),
+  kernelImage: Type.Optional(Type.String({ maxLength: 64, description: 'Image id of the kernel for direct boot' })),
+  ramdiskImage: Type.Optional(Type.String({ maxLength: 64, description: 'Image id of the initrd for direct boot' })),
+  cmdline: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[^\\x00-\\x1f]*$' })),
+};
+
+export const RegisterImageRequest = Type.Object(
+  {
+    name: ImageName,
+    url: Type.String({ pattern: '^https?://', maxLength: 2048, errorMessage: 'must be an http(s) URL' }),
+    sha256: Sha256,
+    format: ImageFormat,
+    ...ImageMetadata,
+  },
+  { additionalProperties: false },
+);
+export type RegisterImageRequest = Static<typeof RegisterImageRequest>;
+
+export const UploadImageQuery = Type.Object(
+  { name: ImageName, format: ImageFormat, sha256: Type.Optional(Sha256), ...ImageMetadata },
+  { additionalProperties: false },
+);
+
+export const Image = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  owner: Type.String(),
+  visibility: Type.String(),
+  state: Type.Union([Type.Literal('available'), Type.Literal('uploading'), Type.Literal('error')]),
+  sha256: Type.Union([Type.String(), Type.Null()]),
+  format: Type.String(),
+  sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
+  sourceUrl: Type.Union([Type.String(), Type.Null()]),
+  stored: Type.Boolean({ description: 'The controller holds the content and serves it to agents' }),
+  os: Type.Optional(Type.String()),
+  arch: Type.Optional(Type.String()),
+  endorser: Type.Optional(Type.String()),
+  expiresAt: Type.Optional(Type.String()),
+  kernelImage: Type.Optional(Type.String()),
+  ramdiskImage: Type.Optional(Type.String()),
+  cmdline: Type.Optional(Type.String()),
+  createdAt: Type.Integer(),
+});
+export type Image = Static<typeof Image>;
+
+const MIGRATIONS = [
+  `CREATE TABLE images (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     owner_id TEXT NOT NULL,
+     owner_name TEXT NOT NULL,
+     visibility TEXT NOT NULL,
+     state TEXT NOT NULL,
+     sha256 TEXT,
+     format TEXT NOT NULL,
+     size_bytes INTEGER,
+     source_url TEXT,
+     stored INTEGER NOT NULL DEFAULT 0,
+     meta TEXT NOT NULL DEFAULT '{}',
+     created_at INTEGER NOT NULL
+   )`,
+];
+
+interface Row {
+  id: string;
+  name: string;
+  owner_id: string;
+  owner_name: string;
+  visibility: string;
+  state: Image['state'];
+  sha256: string | null;
+  format: string;
+  size_bytes: number | null;
+  source_url: string | null;
+  stored: number;
+  meta: string;
+  created_at: number;
+}
+
+type Meta = Pick<Image, 'os' | 'arch' | 'endorser' | 'expiresAt' | 'kernelImage' | 'ramdiskImage' | 'cmdline'>;
+
+export interface ImageRecord extends Image {
+  ownerId: string;
+}
+
+const toImage = (r: Row): ImageRecord => ({
+  id: r.id,
+  name: r.name,
+  owner: r.owner_name,
+  ownerId: r.owner_id,
+  visibility: r.visibility,
+  state: r.state,
+  sha256: r.sha256,
+  format: r.format,
+  sizeBytes: r.size_bytes,
+  sourceUrl: r.source_url,
+  stored: r.stored === 1,
+  ...(JSON.parse(r.meta) as Meta),
+  createdAt: r.created_at,
+});
+
+function metaOf(m: Partial<Meta>): Meta {
+  const out: Meta = {};
+  for (const k of ['os', 'arch', 'endorser', 'expiresAt', 'kernelImage', 'ramdiskImage', 'cmdline'] as const) {
+    if (m[k] !== undefined) out[k] = m[k];
+  }
+  return out;
+}
+
+export class ImageRegistry {
+  constructor(private readonly db: Db) {
+    migrate(db, 'images', MIGRATIONS);
+  }
+
+  private checkBootImages(m: Partial<Meta>, owner: { id: string; role: string }): void {
+    for (const [what, id, fmt] of [
+      ['kernelImage', m.kernelImage, 'kernel'],
+      ['ramdiskImage', m.ramdiskImage, 'ramdisk'],
+    ] as const) {
+      if (!id) continue;
+      const img = this.find(id);
+      if (!img || !this.visibleTo(img, owner)) throw new ValidationError(`${what} ${id} is not an image you can use`);
+      if (img.format !== fmt) throw new ValidationError(`${what} ${id} has format ${img.format}, not ${fmt}`);
+    }
+  }
+
+  register(req: RegisterImageRequest, owner: { id: string; name: string; role: string }): ImageRecord {
+    this.checkBootImages(req, owner);
+    const id = randomUUID();
+    this.db
+      .prepare(
+        `INSERT INTO images (id, name, owner_id, owner_name, visibility, state, sha256, format, source_url, meta, created_at)
+         VALUES (?, ?, ?, ?, ?, 'available', ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        req.name,
+        owner.id,
+        owner.name,
+        req.visibility ?? 'private',
+        req.sha256,
+        req.format,
+        req.url,
+        JSON.stringify(metaOf(req)),
+        Date.now(),
+      );
+    return this.get(id);
+  }
+
+  /** Starts an upload: the record exists in state `uploading` until finishUpload. */
+  beginUpload(q: Static<typeof UploadImageQuery>, owner: { id: string; name: string; role: string }): ImageRecord {
+    this.checkBootImages(q, owner);
+    const id = randomUUID();
+    this.db
+      .prepare(
+        `INSERT INTO images (id, name, owner_id, owner_name, visibility, state, sha256, format, stored, meta, created_at)
+         VALUES (?, ?, ?, ?, ?, 'uploading', NULL, ?, 1, ?, ?)`,
+      )
+      .run(
+        id,
+        q.name,
+        owner.id,
+        owner.name,
+        q.visibility ?? 'private',
+        q.format,
+        JSON.stringify(metaOf(q)),
+        Date.now(),
+      );
+    return this.get(id);
+  }
+
+  finishUpload(id: string, sha256: string, size: number): ImageRecord {
+    this.db
+      .prepare("UPDATE images SET state = 'available', sha256 = ?, size_bytes = ? WHERE id = ?")
+      .run(sha256, size, id);
+    return this.get(id);
+  }
+
+  forget(id: string): void {
+    this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+  }
+
+  find(id: string): ImageRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
+    return r && toImage(r);
+  }
+
+  get(id: string): ImageRecord {
+    const img = this.find(id);
+    if (!img) throw new NotFoundError('image', id);
+    return img;
+  }
+
+  visibleTo(img: ImageRecord, who: { id: string; role: string }): boolean {
+    return who.role === 'admin' || img.visibility === 'public' || img.ownerId === who.id;
+  }
+
+  /** An image the caller may see, by id or (unique) name; 404 otherwise, never 403 (no probing). */
+  resolve(idOrName: string, who: { id: string; role: string }): ImageRecord {
+    const byId = this.find(idOrName);
+    if (byId && this.visibleTo(byId, who)) return byId;
+    const byName = (this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY created_at').all(idOrName) as Row[])
+      .map(toImage)
+      .filter((i) => this.visibleTo(i, who));
+    if (byName.length === 1) return byName[0]!;
+    if (byName.length > 1)
+      throw new ConflictError(`several images are named ${idOrName}; use an id`, { ids: byName.map((i) => i.id) });
+    throw new NotFoundError('image', idOrName);
+  }
+
+  list(who: { id: string; role: string }): ImageRecord[] {
+    return (this.db.prepare('SELECT * FROM images ORDER BY created_at').all() as Row[])
+      .map(toImage)
+      .filter((i) => this.visibleTo(i, who));
+  }
+}
