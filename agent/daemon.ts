@@ -9,6 +9,7 @@ import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { ensureDir } from '../drivers/host-fs.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
+import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './reconciler.ts';
@@ -22,6 +23,8 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** sd_notify for Type=notify units (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
+  readonly notify = new SystemdNotifier();
   private server: Server | undefined;
   private stopping = false;
   apiAddress = '';
@@ -70,8 +73,10 @@ export class AgentDaemon {
     this.server = server;
     this.apiAddress = address;
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
+    this.notify.ready(`API on ${address}; connecting to libvirt`);
     await this.connectWithRetry();
     await this.reconciler.start();
+    this.notify.status(`running; API on ${address}`);
   }
 
   private async connectWithRetry(): Promise<void> {
@@ -91,6 +96,7 @@ export class AgentDaemon {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.notify.stopping();
     this.reconciler.stop();
     const server = this.server;
     if (server) {
@@ -101,6 +107,7 @@ export class AgentDaemon {
     }
     await this.conn.close();
     this.db.close();
+    this.notify.close();
     this.log.info('agent stopped; domains left running');
   }
 }
