@@ -11,6 +11,11 @@ import { ensureDir } from '../drivers/host-fs.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
+import { ConfigError } from '../common/errors.ts';
+import { isHostId } from '../protocol/mqtt/index.ts';
+import { registerBuiltinCommands } from './mqtt/builtin-commands.ts';
+import { CommandRegistry } from './mqtt/commands.ts';
+import { MqttAgent } from './mqtt/mqtt-agent.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './reconciler.ts';
 import { AgentStateDb } from './state-db.ts';
@@ -23,6 +28,10 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
+  readonly commands = new CommandRegistry();
+  /** The MQTT side (status, metrics, events, commands) when [mqtt] url is set. */
+  mqtt: MqttAgent | undefined;
   /** sd_notify for Type=notify units (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
   readonly notify = new SystemdNotifier();
   private server: Server | undefined;
@@ -56,6 +65,23 @@ export class AgentDaemon {
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
     });
+    registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
+    if (config.mqtt.url) {
+      if (!isHostId(this.hostId)) {
+        throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
+          hostId: this.hostId,
+        });
+      }
+      this.mqtt = new MqttAgent({
+        config,
+        hostId: this.hostId,
+        conn: this.conn,
+        db: this.db,
+        vms: this.vms,
+        registry: this.commands,
+        log: this.log,
+      });
+    }
   }
 
   /** Starts the API at once (it answers 503 while recovering), then connects and recovers. */
@@ -76,6 +102,7 @@ export class AgentDaemon {
     this.notify.ready(`API on ${address}; connecting to libvirt`);
     await this.connectWithRetry();
     await this.reconciler.start();
+    this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
   }
 
@@ -98,6 +125,7 @@ export class AgentDaemon {
     this.stopping = true;
     this.notify.stopping();
     this.reconciler.stop();
+    await this.mqtt?.stop();
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((r) => server.close(() => r()));

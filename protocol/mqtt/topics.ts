@@ -69,3 +69,15 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if (p.length === 6 && p[4] === 'replies' && p[5]) return { kind: 'reply', host, id: p[5] };
   return undefined;
 }
+
+/** Whether `topic` matches the subscription `filter` (MQTT wildcards + and #). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

@@ -1,0 +1,186 @@
+// Commands received over MQTT: a registry (`register(name, schema, handler)`, open to every agent
+// feature) and the executor, which runs each idempotency key at most once (agent database), answers
+// repeats with the recorded outcome, refuses commands past their deadline, and replies with the
+// result or a typed error; handlers report progress through their context.
+
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import { asStratusError } from '../../common/errors.ts';
+import { validate } from '../../common/validate.ts';
+import { Command, type CommandReply, decode, MalformedMessageError } from '../../protocol/mqtt/index.ts';
+import type { CommandStore, Outcome } from './command-store.ts';
+import {
+  CommandInterruptedError,
+  DeadlineExceededError,
+  IdempotencyConflictError,
+  UnknownCommandError,
+} from './errors.ts';
+
+export interface CommandContext {
+  id: string;
+  key: string;
+  /** Milliseconds since the epoch; `signal` aborts when it passes. */
+  deadline: number;
+  signal: AbortSignal;
+  log: Logger;
+  /** Sends a progress reply (QoS 1, in order with the result). */
+  progress(step: string, pct?: number): void;
+}
+
+export type CommandHandler<S extends TSchema> = (args: Static<S>, ctx: CommandContext) => Promise<unknown>;
+
+type ReplyBody = Omit<CommandReply, 'v' | 'ts' | 'host' | 'session' | 'seq'>;
+
+export class CommandRegistry {
+  private readonly handlers = new Map<string, { schema: TSchema; handler: CommandHandler<TSchema> }>();
+
+  register<S extends TSchema>(name: string, schema: S, handler: CommandHandler<S>): void {
+    if (!/^[a-z][a-z0-9.-]*$/.test(name)) throw new Error(`invalid command name ${name}`);
+    if (this.handlers.has(name)) throw new Error(`command ${name} is already registered`);
+    this.handlers.set(name, { schema, handler: handler as CommandHandler<TSchema> });
+  }
+
+  get(name: string) {
+    return this.handlers.get(name);
+  }
+
+  get names(): string[] {
+    return [...this.handlers.keys()].sort();
+  }
+}
+
+export interface ExecutorOptions {
+  registry: CommandRegistry;
+  store: CommandStore;
+  log: Logger;
+  /** Sends a reply (the link adds the envelope and queues it in order). */
+  reply: (id: string, body: ReplyBody) => void;
+  /** Records an audit event. */
+  event: (kind: string, severity: 'info' | 'warning' | 'error', message: string, data: object) => void;
+  maxPayloadBytes: number;
+}
+
+export class CommandExecutor {
+  private readonly running = new Set<string>();
+  dropped = 0;
+  executed = 0;
+
+  constructor(private readonly o: ExecutorOptions) {}
+
+  /** Handles one command message; never throws (bad messages are logged and dropped). */
+  handle(topicName: string, payload: Buffer): void {
+    let cmd: Command;
+    try {
+      cmd = decode(Command, payload, this.o.maxPayloadBytes);
+      if (cmd.command !== topicName) {
+        throw new MalformedMessageError('bad-topic', `command "${cmd.command}" sent on the topic of "${topicName}"`);
+      }
+    } catch (err) {
+      this.dropped++;
+      const e = asStratusError(err);
+      this.o.log.warn({ reason: e.details['reason'], err: e.message, bytes: payload.length }, 'command dropped');
+      return;
+    }
+    void this.execute(cmd);
+  }
+
+  private send(cmd: Command, outcome: Outcome, replayed = false): void {
+    this.o.reply(cmd.id, {
+      id: cmd.id,
+      key: cmd.key,
+      command: cmd.command,
+      type: 'result',
+      ...outcome,
+      ...(replayed ? { replayed: true } : {}),
+    });
+  }
+
+  private async execute(cmd: Command): Promise<void> {
+    const { store, log: baseLog } = this.o;
+    const log = baseLog.child({ command: cmd.command, cmdId: cmd.id, key: cmd.key });
+    const prior = store.get(cmd.key);
+    if (prior) {
+      if (prior.command !== cmd.command) {
+        this.send(cmd, {
+          ok: false,
+          error: new IdempotencyConflictError(cmd.key, prior.command, cmd.command).toJSON(),
+        });
+      } else if (prior.state === 'done') {
+        log.info('repeated command: replaying the recorded outcome');
+        this.send(cmd, prior.outcome!, true);
+      } else if (this.running.has(cmd.key)) {
+        log.info('repeated command: already running');
+        this.o.reply(cmd.id, {
+          id: cmd.id,
+          key: cmd.key,
+          command: cmd.command,
+          type: 'progress',
+          progress: { step: 'already running' },
+        });
+      } else {
+        const outcome = { ok: false, error: new CommandInterruptedError(cmd.command, cmd.key).toJSON() };
+        store.finish(cmd.key, outcome);
+        this.send(cmd, outcome);
+      }
+      return;
+    }
+    const refuse = (err: Error) => {
+      const outcome = { ok: false, error: asStratusError(err).toJSON() };
+      store.refuse(cmd.key, cmd.id, cmd.command, outcome);
+      log.warn({ code: outcome.error.code }, outcome.error.message);
+      this.send(cmd, outcome);
+    };
+    if (Date.now() > cmd.deadline) return refuse(new DeadlineExceededError(cmd.command, cmd.deadline));
+    const entry = this.o.registry.get(cmd.command);
+    if (!entry) return refuse(new UnknownCommandError(cmd.command, this.o.registry.names));
+    let args: unknown;
+    try {
+      args = validate(entry.schema, cmd.args ?? {}, `arguments of ${cmd.command}`);
+    } catch (err) {
+      return refuse(err as Error);
+    }
+    if (!store.begin(cmd.key, cmd.id, cmd.command)) return; // a concurrent delivery won the race
+    this.running.add(cmd.key);
+    const ctrl = new AbortController();
+    const timer = setTimeout(
+      () => ctrl.abort(new DeadlineExceededError(cmd.command, cmd.deadline)),
+      cmd.deadline - Date.now(),
+    );
+    const ctx: CommandContext = {
+      id: cmd.id,
+      key: cmd.key,
+      deadline: cmd.deadline,
+      signal: ctrl.signal,
+      log,
+      progress: (step, pct) =>
+        this.o.reply(cmd.id, {
+          id: cmd.id,
+          key: cmd.key,
+          command: cmd.command,
+          type: 'progress',
+          progress: pct === undefined ? { step } : { step, pct },
+        }),
+    };
+    let outcome: Outcome;
+    try {
+      const result = await entry.handler(args, ctx);
+      outcome = { ok: true, result: result ?? null };
+    } catch (err) {
+      outcome = { ok: false, error: asStratusError(err).toJSON() };
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(cmd.key);
+    }
+    this.executed++;
+    store.finish(cmd.key, outcome);
+    this.send(cmd, outcome);
+    if (outcome.ok) log.info('command done');
+    else log.warn({ code: outcome.error?.code, err: outcome.error?.message }, 'command failed');
+    this.o.event(
+      outcome.ok ? 'command.done' : 'command.failed',
+      outcome.ok ? 'info' : 'warning',
+      `${cmd.command} ${outcome.ok ? 'done' : `failed: ${outcome.error?.message}`}`,
+      { command: cmd.command, id: cmd.id, key: cmd.key, ...(outcome.error ? { code: outcome.error.code } : {}) },
+    );
+  }
+}

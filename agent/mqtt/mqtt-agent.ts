@@ -1,0 +1,205 @@
+// The agent's MQTT side: keeps the host's retained status, information and per-VM state on the
+// broker (republished in full at each connect), sends host and VM metrics every interval, streams
+// VM state changes and audit events through the ordered outbox, and executes commands. Started by
+// agent/daemon.ts when [mqtt] url is set.
+
+import type { Logger } from 'pino';
+import { asStratusError } from '../../common/errors.ts';
+import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { decode, filters, HostStatus, topics, type VmState } from '../../protocol/mqtt/index.ts';
+import type { AgentConfig } from '../config.ts';
+import type { AgentStateDb } from '../state-db.ts';
+import { collectHostInfo, HostSampler, type ImageLister } from '../telemetry/host-telemetry.ts';
+import { VmSampler } from '../telemetry/vm-telemetry.ts';
+import type { VmService, VmView } from '../vm-service.ts';
+import { CommandStore } from './command-store.ts';
+import { CommandExecutor, type CommandRegistry } from './commands.ts';
+import { MqttLink } from './link.ts';
+import { SessionStore } from './session-store.ts';
+
+export interface MqttAgentOptions {
+  config: AgentConfig;
+  hostId: string;
+  conn: LibvirtConnection;
+  db: AgentStateDb;
+  vms: VmService;
+  registry: CommandRegistry;
+  log: Logger;
+  images?: ImageLister;
+}
+
+type VmStateBody = Omit<VmState, 'v' | 'ts' | 'host' | 'session' | 'seq'>;
+
+export class MqttAgent {
+  readonly link: MqttLink;
+  readonly executor: CommandExecutor;
+  private readonly log: Logger;
+  private readonly hostSampler = new HostSampler();
+  private readonly vmSampler = new VmSampler();
+  /** VMs whose state is on the broker, with the last published body. */
+  private readonly published = new Map<string, VmStateBody>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private readonly onChanged = (v: VmView) => this.vmChanged(v);
+
+  constructor(private readonly o: MqttAgentOptions) {
+    this.log = o.log.child({ part: 'mqtt' });
+    this.link = new MqttLink({
+      config: o.config.mqtt,
+      hostId: o.hostId,
+      sessions: new SessionStore(o.db.db),
+      log: this.log,
+    });
+    this.executor = new CommandExecutor({
+      registry: o.registry,
+      store: new CommandStore(o.db.db),
+      log: this.log,
+      maxPayloadBytes: o.config.mqtt.max_payload_bytes,
+      reply: (id, body) => this.link.publishEvent(topics.reply(o.hostId, id), body),
+      event: (kind, severity, message, data) => this.event(kind, severity, message, data),
+    });
+  }
+
+  start(): void {
+    const host = this.o.hostId;
+    this.link.subscribe(filters.hostCommands(host), (topic, payload) => {
+      this.executor.handle(topic.slice(topic.lastIndexOf('/') + 1), payload);
+    });
+    this.link.subscribe(topics.hostStatus(host), (_t, payload) => this.ownStatus(payload));
+    this.link.on('connected', () => void this.publishAll());
+    this.o.vms.on('changed', this.onChanged);
+    this.link.start();
+    this.timer = setInterval(() => void this.tick(), this.o.config.mqtt.metrics_interval_s * 1000);
+    this.timer.unref();
+  }
+
+  /** Records an event on the host stream (queued while the broker is unreachable). */
+  event(kind: string, severity: 'info' | 'warning' | 'error', message: string, data: object = {}, vm?: string): void {
+    this.link.publishEvent(topics.hostEvents(this.o.hostId), {
+      kind,
+      severity,
+      message,
+      ...(vm ? { vm } : {}),
+      data,
+    });
+  }
+
+  /** A late Last Will of an older session landed on our retained status: put "online" back. */
+  private ownStatus(payload: Buffer): void {
+    if (payload.length === 0) return;
+    try {
+      const s = decode(HostStatus, payload);
+      if (s.state === 'offline' && s.session < this.link.session && this.link.connected) {
+        this.log.warn(
+          { staleSession: s.session, session: this.link.session },
+          'stale Last Will seen; republishing online',
+        );
+        this.link.publishState(topics.hostStatus(this.o.hostId), this.link.statusBody('online', 'connected'), {
+          retain: true,
+        });
+      }
+    } catch {
+      // not ours to judge
+    }
+  }
+
+  private stateBody(v: VmView): VmStateBody {
+    return {
+      vm: v.id,
+      name: v.name,
+      state: v.state,
+      desired: v.desired,
+      reason: v.reason.slice(0, 512),
+      vcpus: v.spec.vcpus,
+      memoryMiB: v.spec.memoryMiB,
+      addresses: v.spec.nics.map((n) => ({ mac: n.mac, bridge: n.bridge })),
+      updatedAt: v.updatedAt,
+    };
+  }
+
+  private publishVm(body: VmStateBody): void {
+    this.published.set(body.vm, body);
+    this.link.publishState(
+      topics.vmState(this.o.hostId, body.vm),
+      { ...this.link.envelope(), ...body },
+      { retain: true },
+    );
+  }
+
+  private vmChanged(v: VmView): void {
+    const before = this.published.get(v.id);
+    const body = this.stateBody(v);
+    this.publishVm(body);
+    if (before?.state !== body.state) {
+      this.event(
+        'vm.state',
+        body.state === 'crashed' ? 'error' : 'info',
+        `VM ${v.name} is ${body.state}`,
+        {
+          from: before?.state ?? null,
+          to: body.state,
+          desired: body.desired,
+        },
+        v.id,
+      );
+    }
+  }
+
+  /** At each connect: status, information, every VM state; then the outbox replays queued events. */
+  private async publishAll(): Promise<void> {
+    const host = this.o.hostId;
+    this.link.publishState(topics.hostStatus(host), this.link.statusBody('online', 'connected'), { retain: true });
+    for (const v of this.o.vms.list()) this.publishVm(this.stateBody(v));
+    try {
+      const info = await collectHostInfo(this.o.conn, this.o.config.libvirt.virt_type, this.o.images);
+      this.link.publishState(topics.hostInfo(host), { ...this.link.envelope(), ...info }, { retain: true });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot collect host information');
+    }
+  }
+
+  /** Every interval: host metrics, VM metrics batch, and VMs deleted since the last look. */
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      this.forgetDeleted();
+      if (!this.link.connected) return;
+      const host = this.o.hostId;
+      const intervalS = this.o.config.mqtt.metrics_interval_s;
+      const metrics = await this.hostSampler.sample(intervalS, this.published.size);
+      this.link.publishState(topics.hostMetrics(host), { ...this.link.envelope(), ...metrics }, { qos: 0 });
+      if (this.o.conn.connected) {
+        const vms = this.vmSampler.batch(await this.o.conn.allDomainStats());
+        this.link.publishState(topics.vmMetrics(host), { ...this.link.envelope(), intervalS, vms }, { qos: 0 });
+      }
+    } catch (err) {
+      this.log.warn({ err: asStratusError(err).message }, 'metrics collection failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private forgetDeleted(): void {
+    const present = new Set(this.o.vms.list().map((v) => v.id));
+    for (const [id, body] of this.published) {
+      if (present.has(id)) continue;
+      this.published.delete(id);
+      const topic = topics.vmState(this.o.hostId, id);
+      this.link.publishState(topic, { ...this.link.envelope(), ...body, state: 'deleted' }, { retain: true });
+      this.link.publishState(topic, Buffer.alloc(0), { retain: true });
+      this.event('vm.deleted', 'info', `VM ${body.name} deleted`, {}, id);
+    }
+  }
+
+  /** Called right after a delete so that the deletion goes out at once rather than at the next tick. */
+  vmDeleted(): void {
+    this.forgetDeleted();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.o.vms.off('changed', this.onChanged);
+    await this.link.stop();
+  }
+}
