@@ -2,13 +2,15 @@
 // volumes, ...) applies its own migrations with common/sqlite.ts `migrate(db, feature, ...)` and keeps
 // its own tables; this module only opens the file and closes it.
 
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Db, openDatabase } from '../common/sqlite.ts';
+import { ensureDirSync } from '../drivers/host-fs.ts';
 
 export class ControllerDb {
   readonly db: Db;
 
   constructor(readonly path: string) {
+    ensureDirSync(dirname(path));
     this.db = openDatabase(path);
   }
 

@@ -1,7 +1,7 @@
 // Host filesystem access for the agent: checks that input files exist, directories, and reading the
 // tail of a log file. Small and policy-free like every driver.
 
-import { constants } from 'node:fs';
+import { constants, mkdirSync } from 'node:fs';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 
 export async function isReadableFile(path: string): Promise<boolean> {
@@ -15,6 +15,11 @@ export async function isReadableFile(path: string): Promise<boolean> {
 
 export async function ensureDir(path: string, mode = 0o750): Promise<void> {
   await mkdir(path, { recursive: true, mode });
+}
+
+/** Synchronous ensureDir, for constructors that open a database in the directory. */
+export function ensureDirSync(path: string, mode = 0o750): void {
+  mkdirSync(path, { recursive: true, mode });
 }
 
 export async function removeFile(path: string): Promise<void> {
