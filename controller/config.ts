@@ -63,8 +63,25 @@ export const ControllerConfigSchema = Type.Object({
   api: Type.Object(
     {
       listen: S('127.0.0.1:8480', 'REST API, dashboard and /metrics address: host:port'),
+      public_url: S('', 'URL agents use to reach this API (image downloads); empty means http://<listen>'),
+      admin_token: S('', 'Token of the first admin; empty: generated at first start into <state_dir>/admin.token'),
     },
     { description: 'HTTP API of the controller' },
+  ),
+  scheduler: Type.Object(
+    {
+      policy: Type.Union([Type.Literal('packing'), Type.Literal('striping'), Type.Literal('load-aware')], {
+        default: 'packing',
+        description: 'Ranking: packing fills hosts one by one, striping spreads VMs, load-aware prefers idle hosts',
+      }),
+      cpu_overcommit: Type.Number({ default: 4, minimum: 1, maximum: 64, description: 'vCPUs per physical CPU' }),
+      memory_overcommit: Type.Number({ default: 1, minimum: 0.5, maximum: 4, description: 'Memory over-commit ratio' }),
+      image_cache_bonus: Type.Number({ default: 0.25, minimum: 0, maximum: 10, description: 'Ranking bonus of hosts that cache the image' }),
+      max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
+      deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
+      action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),
+    },
+    { description: 'Placement of VMs on hosts' },
   ),
   log: Type.Object(
     {
