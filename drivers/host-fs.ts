@@ -2,6 +2,7 @@
 // tail of a log file. Small and policy-free like every driver.
 
 import { constants, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 
 export async function isReadableFile(path: string): Promise<boolean> {
@@ -83,4 +84,19 @@ export async function writeFileAtomicHashed(
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** Reads a secret kept in a file (mode 0600), creating it with `make()` the first time. */
+export function readOrCreateSecretFile(path: string, make: () => string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  const value = make();
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+/** Writes a secret to a file readable by its owner only. */
+export function writeSecretFile(path: string, value: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  writeFileSync(path, `${value}\n`, { mode: 0o600 });
 }

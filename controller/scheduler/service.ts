@@ -1,0 +1,108 @@
+// The continuous scheduler: no fixed cycle. Anything that can change a placement (a VM created or
+// freed, a host up, down, enabled, a deploy that failed) kicks one pass, coalesced with other kicks
+// in the same tick. A pass places every pending VM it can in one batch and records, for the others,
+// why they wait.
+
+import type { Logger } from 'pino';
+import type { HostAdminStore } from '../vms/host-admin.ts';
+import type { Fleet } from '../vms/ports.ts';
+import { HOLDS_CAPACITY } from '../vms/states.ts';
+import type { VmStore } from '../vms/store.ts';
+import { schedule } from './scheduler.ts';
+import type { HostView, SchedulerPolicy, VmRequest } from './types.ts';
+
+export interface SchedulerServiceOptions {
+  store: VmStore;
+  fleet: Fleet;
+  hostAdmin: HostAdminStore;
+  policy: () => SchedulerPolicy;
+  log: Logger;
+  /** Starts deploying a VM that was just placed. */
+  deploy: (vmId: string) => void;
+  /** sha256 of an image, for the bonus of hosts that already cache it. */
+  imageSha256?: (imageId: string) => string | undefined;
+}
+
+export class SchedulerService {
+  private queued = false;
+  private passes = 0;
+
+  constructor(private readonly o: SchedulerServiceOptions) {}
+
+  get passCount(): number {
+    return this.passes;
+  }
+
+  kick(): void {
+    if (this.queued) return;
+    this.queued = true;
+    setImmediate(() => {
+      this.queued = false;
+      try {
+        this.pass();
+      } catch (err) {
+        this.o.log.error({ err }, 'scheduling pass failed');
+      }
+    });
+  }
+
+  hostViews(): HostView[] {
+    const committed = new Map<string, { vcpus: number; mem: number; groups: Set<string> }>();
+    for (const vm of this.o.store.list({ states: [...HOLDS_CAPACITY] })) {
+      if (!vm.hostId) continue;
+      const c = committed.get(vm.hostId) ?? { vcpus: 0, mem: 0, groups: new Set<string>() };
+      c.vcpus += vm.vcpus;
+      c.mem += vm.memoryMiB;
+      if (vm.placement.antiAffinityGroup) c.groups.add(vm.placement.antiAffinityGroup);
+      committed.set(vm.hostId, c);
+    }
+    return this.o.fleet.hosts().map((h) => {
+      const admin = this.o.hostAdmin.get(h.id);
+      const c = committed.get(h.id);
+      return {
+        id: h.id,
+        up: h.up,
+        enabled: admin.enabled,
+        cluster: admin.cluster,
+        arch: h.arch,
+        features: admin.features,
+        cpus: h.cpus,
+        memoryMiB: h.memoryMiB,
+        usedVcpus: c?.vcpus ?? 0,
+        usedMemoryMiB: c?.mem ?? 0,
+        load: h.load,
+        cachedImages: new Set(h.cachedImages),
+        groups: c?.groups ?? new Set(),
+      };
+    });
+  }
+
+  private pass(): void {
+    this.passes++;
+    const pending = this.o.store.list({ states: ['pending'] });
+    if (pending.length === 0) return;
+    const requests: VmRequest[] = pending.map((vm) => ({
+      id: vm.id,
+      vcpus: vm.vcpus,
+      memoryMiB: vm.memoryMiB,
+      cluster: vm.placement.cluster,
+      requiredFeatures: vm.placement.requiredFeatures,
+      antiAffinityGroup: vm.placement.antiAffinityGroup,
+      excludeHosts: new Set(vm.excludedHosts),
+      imageSha256: this.o.imageSha256?.(vm.imageId),
+    }));
+    const t0 = performance.now();
+    const placements = schedule(requests, this.hostViews(), this.o.policy());
+    let placed = 0;
+    for (const p of placements) {
+      if (p.hostId === null) {
+        this.o.store.setReason(p.vmId, p.reason);
+        continue;
+      }
+      this.o.store.transition(p.vmId, 'scheduled', `placed on ${p.hostId}`, { hostId: p.hostId });
+      this.o.deploy(p.vmId);
+      placed++;
+    }
+    this.o.log.debug({ pending: pending.length, placed, ms: Math.round(performance.now() - t0) }, 'scheduling pass');
+  }
+}

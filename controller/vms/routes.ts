@@ -1,0 +1,165 @@
+// REST routes for VMs: create (one or a batch), list, show (with history and why it waits), power
+// actions, console log, delete. Other users' VMs: 404 on reads, 403 on actions.
+
+import { Type } from '@sinclair/typebox';
+import { Router } from 'express';
+import { route } from '../api/route.ts';
+import { TypeName } from '../catalog/instance-types.ts';
+import type { ControllerVmService } from './service.ts';
+import { VM_STATES } from './states.ts';
+import type { VmRecord, VmStore } from './store.ts';
+
+const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a VM id (UUID)' }) });
+
+export const CreateVmRequest = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 56,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      errorMessage: 'must be 1-56 letters, digits, ".", "-" or "_"',
+    }),
+    type: TypeName,
+    image: Type.String({ minLength: 1, maxLength: 128, description: 'Image id or name' }),
+    count: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'How many VMs (names get -1, -2, ...)' }),
+    ),
+    cluster: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' })),
+    requiredFeatures: Type.Optional(
+      Type.Array(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }), { maxItems: 16 }),
+    ),
+    antiAffinityGroup: Type.Optional(
+      Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$', description: 'VMs of one group never share a host' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const Vm = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  owner: Type.String(),
+  type: Type.String(),
+  vcpus: Type.Integer(),
+  memoryMiB: Type.Integer(),
+  diskGiB: Type.Integer(),
+  image: Type.String(),
+  state: Type.Union(VM_STATES.map((s) => Type.Literal(s))),
+  reason: Type.String({ description: 'Why the VM is in its state; for a pending VM, why it waits' }),
+  host: Type.Union([Type.String(), Type.Null()]),
+  attempts: Type.Integer(),
+  placement: Type.Record(Type.String(), Type.Unknown()),
+  observed: Type.Record(Type.String(), Type.Unknown()),
+  createdAt: Type.Integer(),
+  updatedAt: Type.Integer(),
+});
+
+export function vmView(vm: VmRecord) {
+  return {
+    id: vm.id,
+    name: vm.name,
+    owner: vm.ownerName,
+    type: vm.type,
+    vcpus: vm.vcpus,
+    memoryMiB: vm.memoryMiB,
+    diskGiB: vm.diskGiB,
+    image: vm.imageId,
+    state: vm.state,
+    reason: vm.reason,
+    host: vm.hostId,
+    attempts: vm.attempts,
+    placement: vm.placement,
+    observed: vm.observed,
+    createdAt: vm.createdAt,
+    updatedAt: vm.updatedAt,
+  };
+}
+
+export function vmRoutes(vms: ControllerVmService, store: VmStore): Router {
+  const r = Router();
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/vms',
+      summary: 'List your VMs (admins: all)',
+      tag: 'vms',
+      role: 'user',
+      response: Type.Object({ items: Type.Array(Vm) }),
+    },
+    ({ principal }) => ({
+      items: vms.list(principal).map(vmView),
+    }),
+  );
+  route(
+    r,
+    {
+      method: 'post',
+      path: '/vms',
+      summary: 'Create VMs; the scheduler places them',
+      tag: 'vms',
+      role: 'user',
+      body: CreateVmRequest,
+      response: Type.Object({ items: Type.Array(Vm) }),
+      status: 202,
+    },
+    ({ body, principal }) => ({
+      items: vms.create(body, principal).map(vmView),
+    }),
+  );
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/vms/:id',
+      summary: 'Show a VM with its history',
+      tag: 'vms',
+      role: 'user',
+      params: Id,
+      response: Type.Composite([Vm, Type.Object({ events: Type.Array(Type.Unknown()) })]),
+    },
+    ({ params, principal }) => ({ ...vmView(vms.visible(params.id, principal)), events: store.events(params.id) }),
+  );
+  for (const action of ['start', 'stop', 'reboot'] as const) {
+    route(
+      r,
+      {
+        method: 'post',
+        path: `/vms/:id/${action}`,
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} a VM`,
+        tag: 'vms',
+        role: 'user',
+        params: Id,
+        ...(action === 'stop'
+          ? { body: Type.Object({ force: Type.Optional(Type.Boolean()) }, { additionalProperties: false }) }
+          : {}),
+        response: Vm,
+      },
+      async ({ params, principal, body }) =>
+        vmView(await vms.act(params.id, action, principal, (body ?? {}) as { force?: boolean })),
+    );
+  }
+  route(
+    r,
+    {
+      method: 'get',
+      path: '/vms/:id/console',
+      summary: 'The tail of the VM serial console log',
+      tag: 'vms',
+      role: 'user',
+      params: Id,
+      query: Type.Object({ bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576 })) }),
+    },
+    async ({ params, principal, query, res }) => {
+      res.type('text/plain').send(await vms.console(params.id, principal, query.bytes ?? 65536));
+    },
+  );
+  route(
+    r,
+    { method: 'delete', path: '/vms/:id', summary: 'Delete a VM', tag: 'vms', role: 'user', params: Id },
+    async ({ params, principal }) => {
+      await vms.delete(params.id, principal);
+    },
+  );
+  return r;
+}

@@ -1,0 +1,204 @@
+// The controller's VM operations for the REST API: create (quota-checked, then left to the scheduler),
+// power actions and console through the VM's agent, delete; and how the fleet's news (hosts going down
+// or up, agents' VM states) moves VMs. Users see and act on their own VMs only.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { ConflictError, NotFoundError, StratusError, ValidationError } from '../../common/errors.ts';
+import type { Principal, UserStore } from '../auth/users.ts';
+import type { InstanceTypeStore } from '../catalog/instance-types.ts';
+import type { ImageRegistry } from '../images/registry.ts';
+import { type Deployer, controllerState } from './deployer.ts';
+import type { CommandDispatcher, Fleet, FleetHost, FleetVmState } from './ports.ts';
+import type { DeployHook } from './spec-builder.ts';
+import { HOLDS_CAPACITY } from './states.ts';
+import type { VmRecord, VmStore } from './store.ts';
+
+export interface CreateVmInput {
+  name: string;
+  type: string;
+  image: string;
+  count?: number | undefined;
+  cluster?: string | undefined;
+  requiredFeatures?: string[] | undefined;
+  antiAffinityGroup?: string | undefined;
+}
+
+export class VmActionForbiddenError extends StratusError {
+  constructor(id: string) {
+    super('STRATUS_ERR_FORBIDDEN', `VM ${id} belongs to another user`, { status: 403, details: { id } });
+  }
+}
+
+export interface VmServiceOptions {
+  store: VmStore;
+  users: UserStore;
+  types: InstanceTypeStore;
+  images: ImageRegistry;
+  fleet: Fleet;
+  dispatcher: CommandDispatcher;
+  deployer: Deployer;
+  hooks: DeployHook[];
+  log: Logger;
+  kick: () => void;
+  actionTimeoutMs: number;
+}
+
+export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
+  constructor(private readonly o: VmServiceOptions) {
+    super();
+    o.fleet.on('host', (h: FleetHost) => this.onHost(h));
+    o.fleet.on('vm-state', (s: FleetVmState) => this.onVmState(s));
+  }
+
+  /** A VM the principal may read: 404 for other users' VMs (their existence is not revealed). */
+  visible(id: string, who: Principal): VmRecord {
+    const vm = this.o.store.find(id);
+    if (!vm || vm.state === 'deleted' || (who.role !== 'admin' && vm.ownerId !== who.id))
+      throw new NotFoundError('VM', id);
+    return vm;
+  }
+
+  /** A VM the principal may act on: 403 when it exists but belongs to someone else. */
+  private owned(id: string, who: Principal): VmRecord {
+    const vm = this.o.store.find(id);
+    if (!vm || vm.state === 'deleted') throw new NotFoundError('VM', id);
+    if (who.role !== 'admin' && vm.ownerId !== who.id) throw new VmActionForbiddenError(id);
+    return vm;
+  }
+
+  list(who: Principal): VmRecord[] {
+    return this.o.store.list(who.role === 'admin' ? {} : { ownerId: who.id });
+  }
+
+  create(input: CreateVmInput, who: Principal): VmRecord[] {
+    const type = this.o.types.get(input.type);
+    const image = this.o.images.resolve(input.image, who);
+    if (image.state !== 'available') throw new ConflictError(`image ${image.name} is ${image.state}`);
+    if (image.format === 'kernel' || image.format === 'ramdisk') {
+      throw new ValidationError(`image ${image.name} is a ${image.format}, not a disk image`);
+    }
+    if (image.expiresAt && Date.parse(image.expiresAt) < Date.now()) {
+      throw new ValidationError(`image ${image.name} expired on ${image.expiresAt}`);
+    }
+    const user = this.o.users.get(who.id);
+    const placement: VmRecord['placement'] = {};
+    if (input.cluster) placement.cluster = input.cluster;
+    if (input.requiredFeatures?.length) placement.requiredFeatures = input.requiredFeatures;
+    if (input.antiAffinityGroup) placement.antiAffinityGroup = input.antiAffinityGroup;
+    const vms = this.o.store.createMany(
+      {
+        name: input.name,
+        ownerId: who.id,
+        ownerName: who.name,
+        type: type.name,
+        vcpus: type.vcpus,
+        memoryMiB: type.memoryMiB,
+        diskGiB: type.diskGiB,
+        imageId: image.id,
+        placement,
+      },
+      input.count ?? 1,
+      user.quota,
+    );
+    this.o.log.info({ vms: vms.map((v) => v.id), user: who.name, type: type.name, image: image.id }, 'VMs created');
+    this.o.kick();
+    return vms;
+  }
+
+  private hostUp(vm: VmRecord): string {
+    if (!vm.hostId) throw new ConflictError(`VM ${vm.id} is ${vm.state} and has no host yet`);
+    const h = this.o.fleet.host(vm.hostId);
+    if (!h?.up)
+      throw new StratusError(
+        'STRATUS_ERR_HOST_DOWN',
+        `host ${vm.hostId} of VM ${vm.id} is down; retry when it is back`,
+        { status: 409, details: { host: vm.hostId } },
+      );
+    return vm.hostId;
+  }
+
+  async act(
+    id: string,
+    action: 'start' | 'stop' | 'reboot',
+    who: Principal,
+    opts: { force?: boolean } = {},
+  ): Promise<VmRecord> {
+    const vm = this.owned(id, who);
+    if (!['running', 'stopped', 'unknown'].includes(vm.state))
+      throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
+    const host = this.hostUp(vm);
+    const args = { vm: id, ...(action === 'stop' && opts.force ? { force: true } : {}) };
+    const res = (await this.o.dispatcher.dispatch(host, action, args, {
+      key: `${action}:${id}:${Date.now()}`,
+      timeoutMs: this.o.actionTimeoutMs,
+    })) as { state?: string };
+    const to = controllerState(res?.state ?? '');
+    if (to) this.o.store.transition(id, to, `${action} by ${who.name}`);
+    this.o.kick();
+    return this.o.store.get(id);
+  }
+
+  async console(id: string, who: Principal, bytes: number): Promise<string> {
+    const vm = this.visible(id, who);
+    const host = this.hostUp(vm);
+    const res = (await this.o.dispatcher.dispatch(
+      host,
+      'console',
+      { vm: id, bytes },
+      { key: `console:${id}:${Date.now()}`, timeoutMs: this.o.actionTimeoutMs },
+    )) as { text?: string };
+    return res?.text ?? '';
+  }
+
+  async delete(id: string, who: Principal): Promise<void> {
+    const vm = this.owned(id, who);
+    if (vm.hostId && HOLDS_CAPACITY.has(vm.state)) {
+      const host = this.hostUp(vm);
+      try {
+        await this.o.dispatcher.dispatch(
+          host,
+          'delete',
+          { vm: id },
+          { key: `delete:${id}`, timeoutMs: this.o.actionTimeoutMs },
+        );
+      } catch (err) {
+        if (!(err instanceof StratusError && err.status === 404)) throw err;
+      }
+    }
+    for (const hook of this.o.hooks) await hook.release?.(vm);
+    this.o.store.transition(id, 'deleted', `deleted by ${who.name}`);
+    this.o.log.info({ vm: id, user: who.name }, 'VM deleted');
+    this.o.kick();
+  }
+
+  /** At start: resume deploys that were in flight when the controller stopped; place what waits. */
+  recover(): void {
+    for (const vm of this.o.store.list({ states: ['scheduled', 'deploying'] })) void this.o.deployer.deploy(vm.id);
+    this.o.kick();
+  }
+
+  private onHost(h: FleetHost): void {
+    if (!h.up) {
+      for (const vm of this.o.store.list({ hostId: h.id, states: ['running', 'stopped'] })) {
+        this.o.store.transition(vm.id, 'unknown', `host ${h.id} is down`);
+      }
+    } else {
+      // deploys that waited for this host can go on
+      for (const vm of this.o.store.list({ hostId: h.id, states: ['scheduled', 'deploying'] })) {
+        if (!this.o.deployer.isDeploying(vm.id)) void this.o.deployer.deploy(vm.id);
+      }
+    }
+    this.o.kick();
+  }
+
+  private onVmState(s: FleetVmState): void {
+    const vm = this.o.store.find(s.vm);
+    if (!vm || vm.hostId !== s.host || !['running', 'stopped', 'unknown'].includes(vm.state)) return;
+    this.o.store.setObserved(vm.id, { ...vm.observed, libvirtState: s.state });
+    const to = controllerState(s.state);
+    if (to && to !== vm.state) this.o.store.transition(vm.id, to, `reported by host ${s.host}: ${s.state}`);
+    else if (s.state === 'missing' && vm.state !== 'unknown')
+      this.o.store.transition(vm.id, 'unknown', `host ${s.host} no longer has the domain`);
+  }
+}

@@ -1,0 +1,57 @@
+// Builds the VM spec an agent deploys from the controller's records: size from the instance type, the
+// root disk as an overlay of the image (fetched and verified by the agent), direct-boot kernel and
+// initrd images when the image names them, and whatever deploy hooks (networks, context, volumes) add.
+
+import { ValidationError } from '../../common/errors.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
+import type { ImageContent } from '../images/content.ts';
+import type { ImageRecord, ImageRegistry } from '../images/registry.ts';
+import type { VmRecord } from './store.ts';
+
+/** A feature that adds to a VM's spec at deploy time and can undo what it reserved. */
+export interface DeployHook {
+  name: string;
+  prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> | VmSpec;
+  /** Releases what prepare reserved (the deploy failed, or the VM is deleted). */
+  release?(vm: VmRecord): Promise<void> | void;
+}
+
+export class SpecBuilder {
+  constructor(
+    private readonly images: ImageRegistry,
+    private readonly content: ImageContent,
+  ) {}
+
+  private ref(img: ImageRecord): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
+    if (!img.sha256) throw new ValidationError(`image ${img.name} has no content yet`);
+    const url = img.stored ? this.content.url(img.id, img.sha256) : img.sourceUrl;
+    if (!url) throw new ValidationError(`image ${img.name} has no URL`);
+    return img.format === 'qcow2' || img.format === 'raw'
+      ? { sha256: img.sha256, url, format: img.format }
+      : { sha256: img.sha256, url };
+  }
+
+  build(vm: VmRecord): VmSpec {
+    const img = this.images.get(vm.imageId);
+    const spec: VmSpec = {
+      id: vm.id,
+      name: vm.name,
+      vcpus: vm.vcpus,
+      memoryMiB: vm.memoryMiB,
+      disks: [{ image: this.ref(img), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
+      cdroms: [],
+      nics: [],
+      labels: { owner: vm.ownerName, type: vm.type },
+    } as VmSpec;
+    if (img.kernelImage) {
+      const kernel = this.images.get(img.kernelImage);
+      const ramdisk = img.ramdiskImage ? this.images.get(img.ramdiskImage) : undefined;
+      (spec as { boot?: unknown }).boot = {
+        kernel: { image: this.ref(kernel) },
+        ...(ramdisk ? { initrd: { image: this.ref(ramdisk) } } : {}),
+        ...(img.cmdline ? { cmdline: img.cmdline } : {}),
+      };
+    }
+    return spec;
+  }
+}
