@@ -1,0 +1,100 @@
+// `stratus`: the command-line client of a Stratus controller. Tables by default, --json everywhere,
+// one readable error line and an exit code that scripts can trust (see EXIT in client.ts).
+
+import { parseArgs } from 'node:util';
+import { VERSION } from '../common/version.ts';
+import { ApiClient, CliError, EXIT } from './client.ts';
+import type { Command } from './command.ts';
+import { adminCommands } from './commands/admin.ts';
+import { imageCommands } from './commands/image.ts';
+import { vmCommands } from './commands/vm.ts';
+import { configPath, loadCliConfig } from './config.ts';
+
+export const commands: Command[] = [...vmCommands, ...imageCommands, ...adminCommands];
+
+const GLOBAL = {
+  json: { type: 'boolean' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export function help(): string {
+  const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
+  const width = Math.max(...commands.map((c) => short(c).length));
+  return [
+    'Usage: stratus [--json] [--url URL] [--token TOKEN] COMMAND [ARGS]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${short(c).padEnd(width)}  ${c.summary}`),
+    '',
+    `The controller URL and token come from --url/--token, STRATUS_URL/STRATUS_TOKEN, or ${configPath()}`,
+    "(keys `url` and `token`). `stratus COMMAND --help` shows a command's options.",
+    `Exit codes: 0 ok, 1 API error, 2 usage, 3 cannot connect, 4 not found, 5 conflict, 6 not allowed.`,
+  ].join('\n');
+}
+
+export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const words = argv
+    .filter((a) => !a.startsWith('-'))
+    .slice(0, 2)
+    .join(' ');
+  const cmd = commands.find((c) => c.words === words);
+  if (!cmd) {
+    if (argv.includes('--version') || argv.includes('-v')) {
+      out(`stratus ${VERSION}`);
+      return EXIT.ok;
+    }
+    if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+      out(help());
+      return EXIT.ok;
+    }
+    err(`stratus: unknown command "${words}" (stratus --help lists them)`);
+    return EXIT.usage;
+  }
+  const rest = [...argv];
+  for (const w of cmd.words.split(' ')) rest.splice(rest.indexOf(w), 1);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...GLOBAL, ...(cmd.options ?? {}) },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
+    return EXIT.usage;
+  }
+  if (parsed.values['help']) {
+    out(`usage: ${cmd.usage}\n${cmd.summary}`);
+    return EXIT.ok;
+  }
+  if (parsed.positionals.length < (cmd.args ?? 0)) {
+    err(`stratus: missing argument\nusage: ${cmd.usage}`);
+    return EXIT.usage;
+  }
+  try {
+    const cfg = loadCliConfig({
+      url: parsed.values['url'] as string | undefined,
+      token: parsed.values['token'] as string | undefined,
+    });
+    const json = parsed.values['json'] === true;
+    const r = await cmd.run({
+      api: new ApiClient(cfg.url, cfg.token),
+      positionals: parsed.positionals,
+      values: parsed.values as Record<string, string | boolean | string[] | undefined>,
+      json,
+    });
+    out(json ? JSON.stringify(r.json, null, 2) : r.human);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`stratus: ${e.message}${e.code ? ` (${e.code})` : ''}`);
+      return e.exitCode;
+    }
+    err(`stratus: ${(e as Error).message}`);
+    return EXIT.api;
+  }
+}
