@@ -12,6 +12,7 @@ import { LibvirtError, type LibvirtConnection } from '../drivers/libvirt/index.t
 import { VmSpec } from '../protocol/vm-spec.ts';
 import { buildDomainXml, domainName } from './domain-xml.ts';
 import { VmBusyError, VmExistsError, VmNotFoundError } from './errors.ts';
+import type { InstanceDisks } from './instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
 
@@ -38,6 +39,8 @@ export interface VmServiceOptions {
   virtType: 'kvm' | 'qemu';
   consoleLogDir: string;
   shutdownTimeoutMs: number;
+  /** Overlays for disks that name an image (agent/instance-disks.ts). */
+  disks?: InstanceDisks;
 }
 
 export class VmService extends EventEmitter<{ changed: [VmView] }> {
@@ -52,7 +55,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
   }
 
   domainXml(spec: VmSpec): string {
-    return buildDomainXml(spec, {
+    return buildDomainXml(this.o.disks ? this.o.disks.resolve(spec) : spec, {
       virtType: this.o.virtType,
       consoleLogPath: this.consoleLogPath(spec.id),
       hostId: this.o.hostId,
@@ -126,6 +129,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
       await withReverter(async (r) => {
         this.o.db.insert(spec, start ? 'running' : 'stopped');
         r.add('forget VM record', () => this.o.db.delete(spec.id));
+        // image disks: fetched and verified if needed, pinned in the cache, overlays created
+        if (this.o.disks) await this.o.disks.prepare(spec, r, log);
         await this.o.conn.defineDomain(xml);
         r.add('undefine domain', () => this.o.conn.undefineDomain(spec.id));
         r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
@@ -199,6 +204,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
         await this.o.conn.undefineDomain(id);
       }
       await removeFile(this.consoleLogPath(id));
+      await this.o.disks?.remove(id);
       this.o.db.delete(id);
       log.info('VM deleted');
     });

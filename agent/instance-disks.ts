@@ -1,0 +1,144 @@
+// Instance disks: each disk of a VM spec that names an image becomes a qcow2 overlay on the cached
+// base (`qemu-img create -f qcow2 -F <fmt> -b <base>`, O(1) whatever the base's size), optionally grown
+// to the requested size, in <state_dir>/instances/<vm>/. The overlay pins its base in the cache, so it
+// is never evicted; both are undone on a failed create and removed with the VM.
+
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Reverter } from '../common/reverter.ts';
+import { allocatedBytes, listDir, makeDir, removePath } from '../drivers/image-files.ts';
+import { createOverlay } from '../drivers/qemu-img.ts';
+import type { ImageDiskSpec, PathDiskSpec, VmSpec } from '../protocol/vm-spec.ts';
+import { type ImageCache, refSubject } from './images/cache.ts';
+import { DiskOperationError } from './images/errors.ts';
+import type { ImageRecord } from './images/image-db.ts';
+import type { Actor, ImagePolicy } from './images/policy.ts';
+
+/** A VM spec whose disks are all host files (image disks replaced by their overlays). */
+export type HostVmSpec = Omit<VmSpec, 'disks'> & { disks: PathDiskSpec[] };
+
+const GiB = 1024 ** 3;
+
+export interface InstanceDisksOptions {
+  /** Root of the per-VM directories. */
+  dir: string;
+  cache: ImageCache;
+  policy: ImagePolicy;
+  log: Logger;
+}
+
+/** Who is deploying: the VM's `owner` label when it has one. */
+export function deployActor(spec: VmSpec): Actor {
+  return { actor: spec.labels?.['owner'] ?? 'unknown', vmId: spec.id };
+}
+
+export class InstanceDisks {
+  constructor(private readonly o: InstanceDisksOptions) {}
+
+  vmDir(vmId: string): string {
+    return join(this.o.dir, vmId);
+  }
+
+  overlayPath(vmId: string, index: number): string {
+    return join(this.vmDir(vmId), `disk${index}.qcow2`);
+  }
+
+  /** The cache's record of users: one per overlay. */
+  owner(vmId: string, index?: number): string {
+    return index === undefined ? `vm:${vmId}` : `vm:${vmId}/disk${index}`;
+  }
+
+  /** The spec as libvirt sees it: each image disk is its overlay (a pure function of the spec). */
+  resolve(spec: VmSpec): HostVmSpec {
+    return {
+      ...spec,
+      disks: spec.disks.map((d, i) =>
+        'path' in d
+          ? d
+          : {
+              path: this.overlayPath(spec.id, i),
+              format: 'qcow2' as const,
+              ...(d.readonly !== undefined ? { readonly: d.readonly } : {}),
+              ...(d.serial !== undefined ? { serial: d.serial } : {}),
+            },
+      ),
+    };
+  }
+
+  hasImageDisks(spec: VmSpec): boolean {
+    return spec.disks.some((d) => 'image' in d);
+  }
+
+  /**
+   * For every image disk: policy check, image fetched if needed and pinned, overlay created. Each
+   * step registers its undo on `r`.
+   */
+  async prepare(spec: VmSpec, r: Reverter, log: Logger = this.o.log): Promise<void> {
+    const images = spec.disks
+      .map((d, i) => [d, i] as const)
+      .filter((x): x is [ImageDiskSpec, number] => 'image' in x[0]);
+    if (images.length === 0) return;
+    const who = deployActor(spec);
+    // every image is checked against the policy before anything is downloaded
+    for (const [d] of images) this.checkPolicy(d, who);
+    await makeDir(this.vmDir(spec.id));
+    r.add('remove instance directory', () => removePath(this.vmDir(spec.id)));
+    // images are fetched concurrently; overlays are created once all are there
+    const settled = await Promise.allSettled(
+      images.map(async ([d, i]) => {
+        const owner = this.owner(spec.id, i);
+        const base = await this.o.cache.acquire(d.image, owner, who);
+        r.add(`release image ${base.sha256}`, () => this.o.cache.release(owner));
+        return base;
+      }),
+    );
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const bases = settled.map((s) => (s as PromiseFulfilledResult<ImageRecord>).value);
+    for (const [k, [d, i]] of images.entries()) {
+      const base = bases[k]!;
+      this.checkPolicy(d, who, base);
+      let size: number | undefined;
+      if (d.sizeGiB !== undefined) {
+        size = d.sizeGiB * GiB;
+        if (size < base.virtualSize) {
+          throw new DiskOperationError(
+            `disk ${i}: sizeGiB ${d.sizeGiB} is smaller than image ${base.sha256} (${base.virtualSize} bytes); disks can only grow`,
+            { disk: i, sizeGiB: d.sizeGiB, imageVirtualSize: base.virtualSize },
+          );
+        }
+      }
+      await createOverlay(this.overlayPath(spec.id, i), this.o.cache.path(base.sha256), base.format, size);
+      log.info({ disk: i, image: base.sha256, sizeBytes: size ?? base.virtualSize }, 'instance disk created');
+    }
+  }
+
+  private checkPolicy(d: ImageDiskSpec, who: Actor, cached = this.o.cache.find(d.image.sha256)): void {
+    const s = refSubject(d.image);
+    this.o.policy.enforce(
+      {
+        ...s,
+        otherDigests: [...(s.otherDigests ?? []), cached?.sha256, cached?.sourceSha256],
+        url: s.url ?? cached?.sourceUrl,
+        endorser: s.endorser ?? cached?.endorser,
+      },
+      'deploy',
+      who,
+    );
+  }
+
+  /** Removes the VM's overlays and releases their bases. */
+  async remove(vmId: string): Promise<void> {
+    await removePath(this.vmDir(vmId));
+    this.o.cache.release(this.owner(vmId));
+  }
+
+  /** Bytes the overlays of every VM take on disk (allocated, not virtual). */
+  async usage(): Promise<number> {
+    let total = 0;
+    for (const vm of await listDir(this.o.dir)) {
+      for (const f of await listDir(this.vmDir(vm))) total += await allocatedBytes(join(this.vmDir(vm), f));
+    }
+    return total;
+  }
+}
