@@ -20,6 +20,11 @@ function checkName(name: string): void {
   if (!NAME.test(name)) throw new LinkError(`${JSON.stringify(name)} is not a valid interface name`, { name });
 }
 
+function checkNetns(name: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+    throw new LinkError(`${JSON.stringify(name)} is not a valid netns name`, { name });
+}
+
 /** Runs `ip` with `args`; failures become LinkError with ip's message. */
 export async function ip(args: string[], netns?: string): Promise<string> {
   const argv = netns ? ['-n', netns, ...args] : args;
@@ -161,13 +166,13 @@ export async function setMaster(dev: string, bridge: string): Promise<void> {
 }
 
 export async function addNetns(name: string): Promise<void> {
-  checkName(name);
+  checkNetns(name);
   await ip(['netns', 'add', name]);
   await ip(['link', 'set', 'lo', 'up'], name);
 }
 
 export async function deleteNetns(name: string): Promise<void> {
-  checkName(name);
+  checkNetns(name);
   await ip(['netns', 'del', name]).catch((err: LinkError) => {
     if (!/No such file|Invalid netns/.test(err.message)) throw err;
   });

@@ -15,7 +15,10 @@ import type { IpamService } from './ipam.ts';
 export interface DhcpSupervisorOptions {
   ipam: IpamService;
   log: Logger;
-  /** Directory for each network's dnsmasq files (`<stateDir>/<network id>/`). */
+  /**
+   * Directory for each network's dnsmasq files (`<stateDir>/<network id>/`). dnsmasq reads them after
+   * dropping privileges, so the path must be traversable and the files readable by others.
+   */
   stateDir: string;
   /** Lease changes within this window share one hosts rewrite and SIGHUP. */
   batchMs?: number;
@@ -133,7 +136,15 @@ export class DhcpSupervisor {
     const proc = new DnsmasqProcess(i.paths.conf, this.o.binary);
     i.proc = proc;
     i.stopping = false;
-    proc.on('line', (line) => log.debug({ dnsmasq: line }, 'dnsmasq'));
+    proc.on('line', (line) => {
+      if (/cannot read|failed|error/i.test(line)) {
+        i.lastError = line;
+        log.error(
+          { dnsmasq: line, hint: `dnsmasq drops privileges: ${this.o.stateDir} must be readable by others` },
+          'dnsmasq problem',
+        );
+      } else log.debug({ dnsmasq: line }, 'dnsmasq');
+    });
     proc.on('exit', (code, signal) => {
       if (i.proc !== proc || i.stopping || this.stopped) return;
       i.restarts++;
