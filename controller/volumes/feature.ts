@@ -1,0 +1,81 @@
+// Builds the volume feature from the [volumes] configuration: the store (its own migrations in the
+// controller database), the backends, the service, and the tgtd watch that restores targets at start
+// and whenever tgtd comes back. The daemon mounts `volumeRoutes(feature.service)` and calls start/stop.
+
+import type { Logger } from 'pino';
+import type { Db } from '../../common/sqlite.ts';
+import { Tgtadm } from '../../drivers/tgtadm.ts';
+import type { VolumeBackend } from './backend.ts';
+import type { VolumesConfig } from './config.ts';
+import { FileBackend } from './file-backend.ts';
+import { IscsiBackend, type RestoreReport } from './iscsi-backend.ts';
+import { type VolumeHosts, VolumeService } from './service.ts';
+import { VolumeStore } from './store.ts';
+import { TgtdWatch } from './tgtd-watch.ts';
+
+export interface VolumeFeatureOptions {
+  db: Db;
+  log: Logger;
+  config: VolumesConfig;
+  hosts: VolumeHosts;
+  quotaOf?: (ownerId: string) => { volumes: number; gib: number } | undefined;
+}
+
+export class VolumeFeature {
+  readonly store: VolumeStore;
+  readonly service: VolumeService;
+  readonly iscsi: IscsiBackend;
+  readonly tgt: Tgtadm;
+  readonly watch: TgtdWatch;
+  private readonly log: Logger;
+
+  constructor(o: VolumeFeatureOptions) {
+    const c = o.config;
+    this.log = o.log.child({ feature: 'volumes' });
+    this.store = new VolumeStore(o.db);
+    this.tgt = new Tgtadm({ controlPort: c.tgt_control_port });
+    this.iscsi = new IscsiBackend({
+      tgt: this.tgt,
+      log: this.log,
+      portal: c.iscsi_portal,
+      iqnPrefix: c.iqn_prefix,
+      backingDir: c.backing_dir,
+      volumeGroup: c.volume_group,
+    });
+    const backends: Record<string, VolumeBackend> = { iscsi: this.iscsi, file: new FileBackend(c.file_dir) };
+    this.service = new VolumeService({
+      store: this.store,
+      log: this.log,
+      backends,
+      defaultBackend: c.default_backend,
+      fileFormat: c.file_format,
+      hosts: o.hosts,
+      defaultQuota: { volumes: c.default_max_volumes, gib: c.default_max_gib },
+      ...(o.quotaOf ? { quotaOf: o.quotaOf } : {}),
+    });
+    this.watch = new TgtdWatch({
+      tgt: this.tgt,
+      log: this.log,
+      restore: () => this.restoreTargets(),
+      intervalMs: c.tgtd_check_interval_s * 1000,
+      fullIntervalMs: c.tgtd_full_check_interval_s * 1000,
+    });
+  }
+
+  /** Makes tgtd hold exactly the targets the database describes. */
+  restoreTargets(): Promise<RestoreReport> {
+    const { wanted, known } = this.service.wantedTargets();
+    return this.iscsi.restore(wanted, known);
+  }
+
+  /** Settles operations a restart interrupted, then restores tgtd's targets and keeps watching it. */
+  async start(): Promise<void> {
+    await this.service.recover();
+    await this.watch.start();
+    if (!this.watch.healthy) this.log.warn('tgtd is not reachable yet: iSCSI volumes cannot be attached until it is');
+  }
+
+  async stop(): Promise<void> {
+    await this.watch.stop();
+  }
+}
