@@ -9,6 +9,9 @@ const S = (def: string, description: string, extra: object = {}) =>
 const I = (def: number, description: string, min = 0, max = 86_400) =>
   Type.Integer({ default: def, description, minimum: min, maximum: max });
 
+const SL = (description: string) =>
+  Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { default: [], description });
+
 export const AgentConfigSchema = Type.Object({
   agent: Type.Object(
     {
@@ -53,6 +56,30 @@ export const AgentConfigSchema = Type.Object({
       max_payload_bytes: I(262_144, 'Commands larger than this are dropped with a logged reason', 1024, 16_777_216),
     },
     { description: 'MQTT: status, metrics, events and commands through the site broker' },
+  ),
+  images: Type.Object(
+    {
+      cache_dir: S('', 'Image cache directory; empty means <state_dir>/images (/var/lib/stratus/agent/images)'),
+      quota_gib: I(
+        100,
+        'Most GiB the image cache may hold; beyond it unused images are evicted, least recently used first (0: no quota)',
+        0,
+        1_048_576,
+      ),
+      max_virtual_size_gib: I(2048, 'Images whose virtual size is larger are refused', 1, 1_048_576),
+      download_idle_timeout_s: I(60, 'Seconds without data before a download attempt is given up', 1, 3600),
+      download_retries: I(5, 'Times an interrupted download is resumed with HTTP Range before it fails', 0, 100),
+      allow_checksums: SL('Image policy: checksums (sha256, sha512, sha1, md5) allowed'),
+      deny_checksums: SL('Image policy: checksums refused'),
+      allow_url_prefixes: SL('Image policy: source URL prefixes allowed'),
+      deny_url_prefixes: SL('Image policy: source URL prefixes refused'),
+      allow_endorsers: SL('Image policy: endorsers (from image metadata) allowed'),
+      deny_endorsers: SL('Image policy: endorsers refused'),
+    },
+    {
+      description:
+        'Image cache and policy. Deny lists win; when any allow list is set, an image must match one of them',
+    },
   ),
   api: Type.Object(
     {
