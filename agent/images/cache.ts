@@ -85,6 +85,11 @@ export class ImageCache {
     return join(this.tmpDir, `${prefix}-${randomUUID()}`);
   }
 
+  /** Removes a temporary file that will not be admitted. */
+  async discard(tmp: string): Promise<void> {
+    await removePath(tmp);
+  }
+
   find(sha256: string): ImageRecord | undefined {
     return this.o.db.find(sha256);
   }
