@@ -76,7 +76,12 @@ export const ControllerConfigSchema = Type.Object({
       }),
       cpu_overcommit: Type.Number({ default: 4, minimum: 1, maximum: 64, description: 'vCPUs per physical CPU' }),
       memory_overcommit: Type.Number({ default: 1, minimum: 0.5, maximum: 4, description: 'Memory over-commit ratio' }),
-      image_cache_bonus: Type.Number({ default: 0.25, minimum: 0, maximum: 10, description: 'Ranking bonus of hosts that cache the image' }),
+      image_cache_bonus: Type.Number({
+        default: 0.25,
+        minimum: 0,
+        maximum: 10,
+        description: 'Ranking bonus of hosts that cache the image',
+      }),
       max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
       deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
       action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),

@@ -1,39 +1,80 @@
 // Wires the controller together: configuration, database, the embedded MQTT broker (or a connection
-// to an external one), and the HTTP listener. `daemon.app` is the express app served on [api] listen:
-// other features mount their routes on it before start(); the 404 and problem+json handlers are
-// installed last, by start().
+// to an external one), the fleet ingest and command dispatch over MQTT, and the HTTP listener.
+// `daemon.app` is the express app served on [api] listen: other features mount their routes on it
+// before start(); the 404 and problem+json handlers are installed last, by start(). The dashboard
+// (/dashboard/) and Prometheus (/metrics) are mounted here.
 
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { createLogger } from '../common/logger.ts';
 import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
+import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { ensureDir } from '../drivers/host-fs.ts';
+import { filters } from '../protocol/mqtt/index.ts';
 import type { ControllerConfig } from './config.ts';
+import { dashboardRoutes } from './dashboard/routes.ts';
 import { ControllerDb } from './db.ts';
+import { FleetService } from './fleet/fleet.ts';
+import { FleetIngest } from './fleet/ingest.ts';
+import { renderPrometheus } from './fleet/prometheus.ts';
+import { FleetStore } from './fleet/store.ts';
 import { listenHttp } from './http-listen.ts';
+import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
+import { AccountAuth } from './mqtt/acl.ts';
+import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
+
+const INTERNAL_USER = 'stratus-controller';
+const DASHBOARD_USER = 'stratus-dashboard';
 
 export class ControllerDaemon {
   readonly log: Logger;
   readonly db: ControllerDb;
   /** The HTTP API: mount routes here before start(). */
   readonly app: express.Express;
+  /** What the hosts report (the `Fleet` port): hosts, VM states, 'host' and 'vm-state' events. */
+  readonly fleet: FleetService;
+  /** Commands to agents (the `CommandDispatcher` port): `agents.dispatch(host, command, args, opts)`. */
+  readonly agents: AgentClient;
+  /** Broker accounts (hosts, dashboards) for the embedded broker and the mosquitto files. */
+  readonly accounts: MqttAccounts;
+  readonly ingest: FleetIngest;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttClient | undefined;
   apiAddress = '';
   private server: Server | undefined;
   private readonly startedAt = Date.now();
-  /** Secret of the controller's own account on the embedded broker, regenerated at each start. */
+  /** Secrets of the controller's own session and of dashboards on the embedded broker (per start). */
   private readonly internalSecret = randomBytes(24).toString('base64url');
+  private readonly dashboardSecret = randomBytes(24).toString('base64url');
 
   constructor(readonly config: ControllerConfig) {
     this.log = createLogger('stratus-controller', config.log.level, { site: config.controller.site });
     this.db = ControllerDb.inStateDir(config.controller.state_dir);
+    const store = new FleetStore(this.db.db);
+    this.accounts = new MqttAccounts(this.db.db);
+    this.ingest = new FleetIngest({
+      store,
+      log: this.log.child({ part: 'ingest' }),
+      maxPayloadBytes: config.mqtt.max_payload_bytes,
+      downGraceS: config.mqtt.host_down_grace_s,
+      history: {
+        rawS: config.metrics.history_raw_s,
+        bucketS: config.metrics.history_bucket_s,
+        keepS: config.metrics.history_keep_s,
+      },
+    });
+    this.fleet = new FleetService(store, this.ingest);
+    this.agents = new AgentClient({
+      mqtt: () => this.mqtt,
+      hostState: (id) => store.host(id)?.state,
+      log: this.log.child({ part: 'dispatch' }),
+    });
+    this.ingest.on('reply', (r) => this.agents.handleReply(r));
     this.app = express();
     this.app.disable('x-powered-by');
     this.app.use('/v1', express.json({ limit: '1mb', strict: true }));
@@ -47,17 +88,40 @@ export class ControllerDaemon {
         mqtt: { embedded: config.mqtt.embedded, connected: mqttUp },
       });
     });
+    this.app.get('/metrics', (_req, res) => {
+      res.type('text/plain; version=0.0.4').send(renderPrometheus(store, this.ingest));
+    });
+    this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
+  }
+
+  private dashboardSettings() {
+    const m = this.config.mqtt;
+    const internal = m.embedded && m.require_auth && !m.dashboard_username;
+    return {
+      wsUrl: m.dashboard_ws_url,
+      username: internal ? DASHBOARD_USER : m.dashboard_username,
+      password: internal ? this.dashboardSecret : m.dashboard_password,
+      site: this.config.controller.site,
+    };
   }
 
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
     const m = this.config.mqtt;
     if (m.embedded) {
+      const auth = m.require_auth
+        ? new AccountAuth(
+            (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
+            (pw, hash) => (hash === '' ? pw === this.dashboardSecret : verifyPassword(pw, hash)),
+            { username: INTERNAL_USER, secret: this.internalSecret },
+          )
+        : undefined;
       this.broker = new EmbeddedBroker({
-        log: this.log,
+        log: this.log.child({ part: 'broker' }),
         listen: m.listen,
         wsListen: m.ws_listen,
         maxPayloadBytes: m.max_payload_bytes,
+        auth,
       });
       await this.broker.start();
     }
@@ -67,8 +131,12 @@ export class ControllerDaemon {
     this.server = server;
     this.apiAddress = address;
     this.broker?.attach(server, '/mqtt');
+    this.ingest.start();
     this.mqtt = await connectController(this.config, this.mqttTarget());
     this.mqtt.on('error', (err) => this.log.warn({ err: err.message }, 'MQTT client error'));
+    this.mqtt.on('message', (topic, payload) => this.ingest.handle(topic, payload));
+    this.mqtt.on('offline', () => this.log.warn('MQTT connection lost; reconnecting'));
+    await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
     this.log.info({ api: address, version: VERSION, mqtt: this.mqttTarget().url }, 'controller started');
   }
 
@@ -77,11 +145,13 @@ export class ControllerDaemon {
     const m = this.config.mqtt;
     if (!m.embedded || m.url) return { url: m.url, username: m.username, password: m.password };
     const url = this.broker?.tcpAddress ? `mqtt://${this.broker.tcpAddress}` : `ws://${this.apiAddress}/mqtt`;
-    return { url, username: 'stratus-controller', password: this.internalSecret };
+    return { url, username: INTERNAL_USER, password: this.internalSecret };
   }
 
   async stop(): Promise<void> {
+    this.agents.close();
     await this.mqtt?.endAsync(true).catch(() => undefined);
+    this.ingest.stop();
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((r) => server.close(() => r()));

@@ -34,7 +34,9 @@ export async function hostFacts(): Promise<HostFacts> {
   const physical = cpu.physicalCores || cpu.cores;
   return {
     hostname: hostname(),
-    arch: arch(),
+    arch:
+      ({ x64: 'x86_64', arm64: 'aarch64', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[arch()] ??
+      arch(),
     os: { distro: osInfo.distro, release: osInfo.release, kernel: osInfo.kernel },
     cpu: {
       model: [cpu.manufacturer, cpu.brand].filter(Boolean).join(' '),

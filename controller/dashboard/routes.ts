@@ -1,0 +1,48 @@
+// The live dashboard: a static page (plain ES modules, no build step) that connects to the broker
+// over MQTT/WebSocket with a read-only account and renders hosts, VMs, charts and events as they
+// are published. The controller serves the page, the browser bundle of mqtt.js, the connection
+// settings and a short metrics history to fill the charts on load.
+
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import express, { type Router } from 'express';
+import { ValidationError } from '../../common/errors.ts';
+import { isHostId, ROOT } from '../../protocol/mqtt/index.ts';
+import type { FleetStore } from '../fleet/store.ts';
+
+export interface DashboardSettings {
+  /** '' lets the page use ws(s)://<its own host>/mqtt. */
+  wsUrl: string;
+  username: string;
+  password: string;
+  site: string;
+}
+
+const publicDir = new URL('./public/', import.meta.url).pathname;
+const mqttBundle = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist', 'mqtt.esm.js');
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function dashboardRoutes(store: FleetStore, settings: () => DashboardSettings): Router {
+  const r = express.Router();
+  r.get('/', (_req, res) => res.redirect(302, '/dashboard/'));
+  r.get('/dashboard', (_req, res) => res.redirect(301, '/dashboard/'));
+  r.get('/dashboard/vendor/mqtt.esm.js', (_req, res) => {
+    res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=3600');
+    res.sendFile(mqttBundle);
+  });
+  r.get('/dashboard/config.json', (_req, res) => {
+    const s = settings();
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ ...s, root: ROOT });
+  });
+  r.get('/dashboard/history.json', (req, res) => {
+    const host = String(req.query['host'] ?? '');
+    const vm = String(req.query['vm'] ?? '');
+    const minutes = Math.min(24 * 60, Math.max(1, Number(req.query['minutes'] ?? 30) || 30));
+    if (!isHostId(host)) throw new ValidationError('host must be a host id');
+    if (vm && !UUID_RE.test(vm)) throw new ValidationError('vm must be a VM UUID');
+    res.json({ host, vm, points: store.history(host, vm, Date.now() - minutes * 60_000) });
+  });
+  r.use('/dashboard', express.static(publicDir, { index: 'index.html', maxAge: 0 }));
+  return r;
+}

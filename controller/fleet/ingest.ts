@@ -1,0 +1,282 @@
+// Ingest of everything hosts publish: decodes each message (size, JSON, version, schema; bad ones
+// are dropped with a logged reason and counted), applies host status with the session rule (an
+// offline of an older session never hides a newer online), VM state by sequence number, events
+// once per (host, seq), and keeps the latest metrics in memory with a bounded history on disk.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { asStratusError } from '../../common/errors.ts';
+import {
+  CommandReply,
+  decode,
+  HostEvent,
+  HostInfo,
+  HostMetrics,
+  HostStatus,
+  MalformedMessageError,
+  parseTopic,
+  VmMetricsBatch,
+  VmState,
+} from '../../protocol/mqtt/index.ts';
+import type { FleetStore, HostRow, MetricPoint } from './store.ts';
+
+export interface IngestOptions {
+  store: FleetStore;
+  log: Logger;
+  maxPayloadBytes: number;
+  /** Seconds between a Last Will and "down" (0: at once). */
+  downGraceS: number;
+  history: { rawS: number; bucketS: number; keepS: number };
+}
+
+export interface IngestEvents {
+  host: [HostRow];
+  'vm-state': [{ host: string; vm: string; state: string; body: VmState | undefined }];
+  event: [HostEvent];
+  reply: [CommandReply];
+  'host-metrics': [HostMetrics];
+  'vm-metrics': [VmMetricsBatch];
+}
+
+const LAG_SAMPLES = 4096;
+
+export class FleetIngest extends EventEmitter<IngestEvents> {
+  readonly hostMetrics = new Map<string, HostMetrics>();
+  readonly vmMetrics = new Map<string, VmMetricsBatch>();
+  readonly received = new Map<string, number>();
+  readonly dropped = new Map<string, number>();
+  /** Recent ingest lags (ms from the agent's timestamp to applied), a ring buffer. */
+  readonly lags = new Float64Array(LAG_SAMPLES);
+  lagCount = 0;
+  duplicates = 0;
+  private pending: MetricPoint[] = [];
+  private readonly downTimers = new Map<string, NodeJS.Timeout>();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly o: IngestOptions) {
+    super();
+    this.setMaxListeners(100);
+  }
+
+  start(): void {
+    const h = this.o.history;
+    this.timers.push(setInterval(() => this.flush(), 1000));
+    this.timers.push(
+      setInterval(() => this.o.store.compact(Date.now(), h.rawS * 1000, h.bucketS, h.keepS * 1000), 60_000),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.downTimers.values()) clearTimeout(t);
+    this.flush();
+  }
+
+  /** Writes the metrics history gathered since the last flush. */
+  flush(): void {
+    const points = this.pending;
+    this.pending = [];
+    try {
+      this.o.store.addMetrics(points);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'cannot write metrics history');
+    }
+  }
+
+  private count(map: Map<string, number>, key: string): void {
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+
+  private drop(topic: string, reason: string, message: string, bytes: number): void {
+    this.count(this.dropped, reason);
+    this.o.log.warn({ topic, reason, bytes, err: message }, 'MQTT message dropped');
+  }
+
+  /** Handles one message; never throws. */
+  handle(topic: string, payload: Buffer): void {
+    const t = parseTopic(topic);
+    if (!t || t.kind === 'command') return;
+    try {
+      if (payload.length === 0) {
+        if (t.kind === 'vm-state' && t.id) this.vmGone(t.host, t.id);
+        return;
+      }
+      const max = this.o.maxPayloadBytes;
+      switch (t.kind) {
+        case 'status':
+          this.status(decode(HostStatus, payload, max), t.host);
+          break;
+        case 'info':
+          this.info(decode(HostInfo, payload, max), t.host);
+          break;
+        case 'metrics':
+          this.metrics(decode(HostMetrics, payload, max), t.host);
+          break;
+        case 'vm-metrics':
+          this.vmBatch(decode(VmMetricsBatch, payload, max), t.host);
+          break;
+        case 'vm-state':
+          this.vmState(decode(VmState, payload, max), t.host, t.id!);
+          break;
+        case 'events':
+          this.event(decode(HostEvent, payload, max), t.host);
+          break;
+        case 'reply': {
+          const r = decode(CommandReply, payload, max);
+          this.checkHost(r, t.host);
+          this.emit('reply', r);
+          break;
+        }
+      }
+      this.count(this.received, t.kind);
+    } catch (err) {
+      const e = asStratusError(err);
+      this.drop(topic, (e.details['reason'] as string | undefined) ?? e.code, e.message, payload.length);
+    }
+  }
+
+  private checkHost(m: { host: string; ts: number }, topicHost: string): void {
+    if (m.host !== topicHost) {
+      throw new MalformedMessageError('bad-topic', `payload host "${m.host}" differs from the topic's "${topicHost}"`);
+    }
+    const lag = Date.now() - m.ts;
+    this.lags[this.lagCount++ % LAG_SAMPLES] = lag;
+  }
+
+  private status(s: HostStatus, host: string): void {
+    this.checkHost(s, host);
+    const cur = this.o.store.host(host);
+    if (s.state === 'offline' && cur && s.session < cur.session) {
+      this.o.log.info({ host, session: s.session, current: cur.session }, 'stale Last Will ignored');
+      return;
+    }
+    if (cur && s.session < cur.session) {
+      this.o.log.warn(
+        { host, session: s.session, was: cur.session },
+        'host session counter went back: new agent database',
+      );
+      this.o.store.newIncarnation(host);
+    }
+    if (s.state === 'online') {
+      this.clearDown(host);
+      this.o.store.setStatus(s, 'online');
+      if (cur?.state !== 'online') this.o.log.info({ host, session: s.session }, 'host online');
+    } else if (s.reason === 'last-will') {
+      this.o.store.setStatus(s, cur?.state === 'down' ? 'down' : 'offline');
+      this.scheduleDown(host, s.session);
+    } else {
+      this.clearDown(host);
+      this.o.store.setStatus(s, 'offline');
+      this.o.log.info({ host }, 'host stopped cleanly');
+    }
+    this.emit('host', this.o.store.host(host)!);
+  }
+
+  private scheduleDown(host: string, session: number): void {
+    this.clearDown(host);
+    const markDown = () => {
+      this.downTimers.delete(host);
+      const cur = this.o.store.host(host);
+      if (!cur || cur.session !== session || cur.state === 'online') return;
+      this.o.store.setStatus(cur.status, 'down');
+      this.o.log.warn({ host, session }, 'host down: its Last Will fired');
+      this.emit('host', this.o.store.host(host)!);
+    };
+    if (this.o.downGraceS <= 0) markDown();
+    else this.downTimers.set(host, setTimeout(markDown, this.o.downGraceS * 1000).unref());
+  }
+
+  private clearDown(host: string): void {
+    const t = this.downTimers.get(host);
+    if (t) clearTimeout(t);
+    this.downTimers.delete(host);
+  }
+
+  private info(i: HostInfo, host: string): void {
+    this.checkHost(i, host);
+    if (!this.o.store.host(host)) return; // info before any status: the status comes first on connect
+    this.o.store.setInfo(i);
+    this.emit('host', this.o.store.host(host)!);
+  }
+
+  private metrics(m: HostMetrics, host: string): void {
+    this.checkHost(m, host);
+    this.hostMetrics.set(host, m);
+    this.pending.push({
+      host,
+      vm: '',
+      ts: m.ts,
+      cpuPct: m.cpu.usagePct,
+      memBytes: m.memory.usedBytes,
+      rxBps: m.net.reduce((a, n) => a + n.rxBps, 0),
+      txBps: m.net.reduce((a, n) => a + n.txBps, 0),
+    });
+    this.emit('host-metrics', m);
+  }
+
+  private vmBatch(b: VmMetricsBatch, host: string): void {
+    this.checkHost(b, host);
+    const prev = this.vmMetrics.get(host);
+    const before = new Map(prev?.vms.map((v) => [v.vm, v]) ?? []);
+    const dt = prev ? (b.ts - prev.ts) / 1000 : 0;
+    for (const v of b.vms) {
+      const p = before.get(v.vm);
+      const sum = (list: { rxBytes: number; txBytes: number }[], k: 'rxBytes' | 'txBytes') =>
+        list.reduce((a, n) => a + n[k], 0);
+      const rate = (k: 'rxBytes' | 'txBytes') => {
+        if (!p || dt <= 0) return 0;
+        const d = sum(v.net, k) - sum(p.net, k);
+        return d >= 0 ? d / dt : 0;
+      };
+      this.pending.push({
+        host,
+        vm: v.vm,
+        ts: b.ts,
+        cpuPct: v.cpuPct,
+        memBytes: v.memUsedBytes,
+        rxBps: rate('rxBytes'),
+        txBps: rate('txBytes'),
+      });
+    }
+    this.vmMetrics.set(host, b);
+    this.emit('vm-metrics', b);
+  }
+
+  private vmState(s: VmState, host: string, vm: string): void {
+    this.checkHost(s, host);
+    if (s.vm !== vm) throw new MalformedMessageError('bad-topic', `payload VM ${s.vm} differs from the topic's ${vm}`);
+    const cur = this.o.store.vm(vm);
+    if (cur && cur.host === host && s.seq <= cur.seq) {
+      this.duplicates++;
+      return;
+    }
+    if (s.state === 'deleted') {
+      this.vmGone(host, vm);
+      return;
+    }
+    this.o.store.putVm(s);
+    this.emit('vm-state', { host, vm, state: s.state, body: s });
+  }
+
+  private vmGone(host: string, vm: string): void {
+    const cur = this.o.store.vm(vm);
+    if (!cur || cur.host !== host) return;
+    this.o.store.deleteVm(vm, host);
+    this.emit('vm-state', { host, vm, state: 'deleted', body: undefined });
+  }
+
+  private event(e: HostEvent, host: string): void {
+    this.checkHost(e, host);
+    if (this.o.store.addEvent(e)) this.emit('event', e);
+    else this.duplicates++;
+  }
+
+  /** Recent ingest lag percentile in ms (p in 0..1). */
+  lagPercentile(p: number): number {
+    const n = Math.min(this.lagCount, LAG_SAMPLES);
+    if (n === 0) return 0;
+    const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
+    return sorted[Math.min(n - 1, Math.floor(p * n))]!;
+  }
+}
