@@ -18,6 +18,9 @@ import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './reconciler.ts';
+import { createImageStack, type ImageStack } from './images/stack.ts';
+import { SaveAsService } from './save-as.ts';
+import { SnapshotService } from './snapshots.ts';
 import { AgentStateDb } from './state-db.ts';
 import { VmService } from './vm-service.ts';
 
@@ -28,6 +31,10 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** Image cache (inventory(), usage() for host reports), policy, instance disks, bundles. */
+  readonly images: ImageStack;
+  readonly snapshots: SnapshotService;
+  readonly saveAs: SaveAsService;
   /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
   readonly commands = new CommandRegistry();
   /** The MQTT side (status, metrics, events, commands) when [mqtt] url is set. */
@@ -49,7 +56,9 @@ export class AgentDaemon {
     });
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
+    this.images = createImageStack(config, this.db, this.log);
     this.vms = new VmService({
+      disks: this.images.disks,
       conn: this.conn,
       db: this.db,
       log: this.log,
@@ -57,6 +66,14 @@ export class AgentDaemon {
       virtType: config.libvirt.virt_type,
       consoleLogDir: config.agent.console_log_dir,
       shutdownTimeoutMs: config.libvirt.shutdown_timeout_s * 1000,
+    });
+    this.snapshots = new SnapshotService({ conn: this.conn, state: this.db, vms: this.vms, log: this.log });
+    this.saveAs = new SaveAsService({
+      conn: this.conn,
+      vms: this.vms,
+      disks: this.images.disks,
+      cache: this.images.cache,
+      log: this.log,
     });
     this.reconciler = new Reconciler({
       conn: this.conn,
@@ -87,6 +104,7 @@ export class AgentDaemon {
   /** Starts the API at once (it answers 503 while recovering), then connects and recovers. */
   async start(): Promise<void> {
     await ensureDir(this.config.agent.console_log_dir);
+    await this.images.cache.init();
     const app = buildApp({
       vms: this.vms,
       reconciler: this.reconciler,
@@ -94,6 +112,7 @@ export class AgentDaemon {
       log: this.log,
       hostId: this.hostId,
       version: VERSION,
+      images: { ...this.images, snapshots: this.snapshots, saveAs: this.saveAs },
     });
     const { server, address } = await listen(app, this.config.api.listen);
     this.server = server;

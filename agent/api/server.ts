@@ -11,6 +11,12 @@ import { notFoundRoute, problemHandler } from '../../common/http-problem.ts';
 import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
 import type { Reconciler } from '../reconciler.ts';
 import type { VmService } from '../vm-service.ts';
+import type { ImageBundles } from '../image-bundle.ts';
+import type { ImageCache } from '../images/cache.ts';
+import type { SaveAsService } from '../save-as.ts';
+import type { SnapshotService } from '../snapshots.ts';
+import { imageRoutes } from './image-routes.ts';
+import { snapshotRoutes } from './snapshot-routes.ts';
 import { vmRoutes } from './vm-routes.ts';
 
 export interface ApiDeps {
@@ -20,6 +26,8 @@ export interface ApiDeps {
   log: Logger;
   hostId: string;
   version: string;
+  /** Image cache, bundles, VM snapshots and save-as (agent/images/, agent/snapshots.ts, agent/save-as.ts). */
+  images?: { cache: ImageCache; bundles: ImageBundles; snapshots: SnapshotService; saveAs: SaveAsService };
 }
 
 export function buildApp(d: ApiDeps): express.Express {
@@ -57,6 +65,11 @@ export function buildApp(d: ApiDeps): express.Express {
   app.get('/v1/unmanaged-domains', (_req, res) => {
     res.json({ items: d.reconciler.unmanaged });
   });
+  if (d.images) {
+    // before the VM routes: their /vms/{id}/{action} would take /vms/{id}/snapshots and /save-as
+    app.use('/v1', readyForControl, snapshotRoutes(d.images.snapshots, d.images.saveAs));
+    app.use('/v1', readyForControl, imageRoutes({ cache: d.images.cache, bundles: d.images.bundles, log: d.log }));
+  }
   app.use('/v1', readyForControl, vmRoutes(d.vms));
   app.use(notFoundRoute);
   app.use(problemHandler(d.log));

@@ -110,6 +110,13 @@ export class ImageCache {
     return this.o.db.list().map((r) => this.view(r, counts.get(r.sha256) ?? 0));
   }
 
+  /** Progress of the image's download, when one is in flight. */
+  downloading(sha256: string): Progress | undefined {
+    const p = this.active.get(sha256);
+    if (p || !this.flights.has(sha256)) return p;
+    return { url: '', receivedBytes: 0, totalBytes: undefined, resumes: 0, startedAt: Date.now() };
+  }
+
   usage(): CacheUsage {
     const t = this.o.db.totals();
     const downloads = [...this.active.values()];
