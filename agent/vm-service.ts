@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { withReverter } from '../common/reverter.ts';
+import { type Reverter, withReverter } from '../common/reverter.ts';
+import { ValidationError } from '../common/errors.ts';
 import { KeyedMutex } from '../common/keyed-mutex.ts';
 import { validate } from '../common/validate.ts';
 import { removeFile } from '../drivers/host-fs.ts';
@@ -41,6 +42,15 @@ export interface VmServiceOptions {
   shutdownTimeoutMs: number;
   /** Overlays for disks that name an image (agent/instance-disks.ts). */
   disks?: InstanceDisks;
+  /** Volumes attached at deploy time and released at deletion (agent/volumes/attacher.ts). */
+  volumes?: VmVolumeHooks;
+}
+
+export interface VmVolumeHooks {
+  /** Attaches to the defined, not yet started, domain; each step's undo goes to `r`. */
+  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<unknown[]>;
+  /** The domain is gone: releases the secrets and sessions its volumes held on this host. */
+  releaseVm(vmId: string): Promise<void>;
 }
 
 export class VmService extends EventEmitter<{ changed: [VmView] }> {
@@ -118,7 +128,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return false;
   }
 
-  async create(input: unknown, start = true): Promise<VmView> {
+  /** `extra.volumes`: volume attachments (protocol/volume.ts VolumeAttachment) to attach before the start. */
+  async create(input: unknown, start = true, extra: { volumes?: unknown[] } = {}): Promise<VmView> {
     const spec = validate(VmSpec, input, 'VM spec');
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
     return this.locks.run(spec.id, async () => {
@@ -134,6 +145,10 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
         await this.o.conn.defineDomain(xml);
         r.add('undefine domain', () => this.o.conn.undefineDomain(spec.id));
         r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
+        if (extra.volumes?.length) {
+          if (!this.o.volumes) throw new ValidationError('this agent cannot attach volumes');
+          await this.o.volumes.attachForDeploy(spec.id, extra.volumes, r);
+        }
         if (start) {
           await this.o.conn.startDomain(spec.id);
           r.add('destroy domain', () => this.o.conn.destroyDomain(spec.id));
@@ -205,6 +220,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
       }
       await removeFile(this.consoleLogPath(id));
       await this.o.disks?.remove(id);
+      await this.o.volumes?.releaseVm(id);
       this.o.db.delete(id);
       log.info('VM deleted');
     });
