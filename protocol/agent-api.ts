@@ -2,11 +2,15 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import { VmSpec } from './vm-spec.ts';
+import { VolumeAttachment } from './volume.ts';
 
 export const CreateVmRequest = Type.Object(
   {
     spec: VmSpec,
     start: Type.Boolean({ default: true, description: 'Start the VM once defined' }),
+    volumes: Type.Optional(
+      Type.Array(VolumeAttachment, { maxItems: 16, description: 'Volumes to attach before the VM starts' }),
+    ),
   },
   { additionalProperties: false },
 );

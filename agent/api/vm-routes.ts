@@ -17,7 +17,7 @@ export function vmRoutes(vms: VmService): Router {
 
   r.post('/vms', async (req, res) => {
     const body = validate(CreateVmRequest, req.body ?? {}, 'create request');
-    const vm = await vms.create(body.spec, body.start ?? true);
+    const vm = await vms.create(body.spec, body.start ?? true, body.volumes ? { volumes: body.volumes } : {});
     res.status(201).location(`/v1/vms/${vm.id}`).json(vm);
   });
 
