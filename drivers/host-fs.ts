@@ -1,7 +1,7 @@
 // Host filesystem access for the agent: checks that input files exist, directories, and reading the
 // tail of a log file. Small and policy-free like every driver.
 
-import { constants, mkdirSync } from 'node:fs';
+import { constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { access, mkdir, open, rm, stat } from 'node:fs/promises';
 
