@@ -2,7 +2,7 @@
 // so that a restarted agent can recognise and adopt it. No network-reachable graphics: the serial
 // console is a pty whose output virtlogd records to a per-VM file.
 
-import type { VmSpec } from '../protocol/vm-spec.ts';
+import type { BootFile, VmSpec } from '../protocol/vm-spec.ts';
 import { type RawXml, raw, xml } from '../common/xml.ts';
 
 export const METADATA_NS = 'http://stratus-cloud.org/xmlns/agent/1';
@@ -65,12 +65,18 @@ function nics(spec: VmSpec): RawXml[] {
   );
 }
 
+/** A boot file as a host path; image references must have been resolved to cache paths first. */
+function hostPath(f: BootFile): string {
+  if (typeof f !== 'string') throw new Error('boot file names an image: resolve it to its cache path first');
+  return f;
+}
+
 function os(spec: VmSpec): RawXml {
   const machine = spec.machine ?? 'pc';
   const b = spec.boot;
   const boot = b
     ? xml`
-    <kernel>${b.kernel}</kernel>${b.initrd ? xml`\n    <initrd>${b.initrd}</initrd>` : raw('')}${
+    <kernel>${hostPath(b.kernel)}</kernel>${b.initrd !== undefined ? xml`\n    <initrd>${hostPath(b.initrd)}</initrd>` : raw('')}${
       b.cmdline ? xml`\n    <cmdline>${b.cmdline}</cmdline>` : raw('')
     }`
     : raw(`\n    <boot dev='hd'/>`);

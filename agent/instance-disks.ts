@@ -8,14 +8,24 @@ import type { Logger } from 'pino';
 import type { Reverter } from '../common/reverter.ts';
 import { allocatedBytes, listDir, makeDir, removePath } from '../drivers/image-files.ts';
 import { createOverlay } from '../drivers/qemu-img.ts';
-import type { ImageDiskSpec, PathDiskSpec, VmSpec } from '../protocol/vm-spec.ts';
+import type { ImageRef } from '../protocol/image.ts';
+import type { BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../protocol/vm-spec.ts';
 import { type ImageCache, refSubject } from './images/cache.ts';
 import { DiskOperationError } from './images/errors.ts';
 import type { ImageRecord } from './images/image-db.ts';
 import type { Actor, ImagePolicy } from './images/policy.ts';
 
-/** A VM spec whose disks are all host files (image disks replaced by their overlays). */
+/** A VM spec whose disks and boot files are all host files (images replaced by overlays and cache paths). */
 export type HostVmSpec = Omit<VmSpec, 'disks'> & { disks: PathDiskSpec[] };
+
+/** The kernel and initrd of a spec that name images. */
+function bootImages(spec: VmSpec): ['kernel' | 'initrd', ImageRef][] {
+  const out: ['kernel' | 'initrd', ImageRef][] = [];
+  if (spec.boot && typeof spec.boot.kernel !== 'string') out.push(['kernel', spec.boot.kernel.image]);
+  if (spec.boot?.initrd !== undefined && typeof spec.boot.initrd !== 'string')
+    out.push(['initrd', spec.boot.initrd.image]);
+  return out;
+}
 
 const GiB = 1024 ** 3;
 
@@ -48,10 +58,17 @@ export class InstanceDisks {
     return index === undefined ? `vm:${vmId}` : `vm:${vmId}/disk${index}`;
   }
 
-  /** The spec as libvirt sees it: each image disk is its overlay (a pure function of the spec). */
+  /** The spec as libvirt sees it: each image disk is its overlay, each boot image its cached file. */
   resolve(spec: VmSpec): HostVmSpec {
+    const bootFile = (f: BootFile) => (typeof f === 'string' ? f : this.o.cache.path(f.image.sha256));
+    const boot = spec.boot && {
+      ...spec.boot,
+      kernel: bootFile(spec.boot.kernel),
+      ...(spec.boot.initrd !== undefined ? { initrd: bootFile(spec.boot.initrd) } : {}),
+    };
     return {
       ...spec,
+      ...(boot ? { boot } : {}),
       disks: spec.disks.map((d, i) =>
         'path' in d
           ? d
@@ -66,7 +83,7 @@ export class InstanceDisks {
   }
 
   hasImageDisks(spec: VmSpec): boolean {
-    return spec.disks.some((d) => 'image' in d);
+    return spec.disks.some((d) => 'image' in d) || bootImages(spec).length > 0;
   }
 
   /**
@@ -74,6 +91,12 @@ export class InstanceDisks {
    * step registers its undo on `r`.
    */
   async prepare(spec: VmSpec, r: Reverter, log: Logger = this.o.log): Promise<void> {
+    // kernel and initrd images are used in place from the cache (read-only), pinned like bases
+    for (const [role, ref] of bootImages(spec)) {
+      const owner = `${this.owner(spec.id)}/${role}`;
+      await this.o.cache.acquire(ref, owner, deployActor(spec));
+      r.add(`release ${role} image ${ref.sha256}`, () => this.o.cache.release(owner));
+    }
     const images = spec.disks
       .map((d, i) => [d, i] as const)
       .filter((x): x is [ImageDiskSpec, number] => 'image' in x[0]);

@@ -8,10 +8,9 @@ import { BridgeNotFoundError, HostFileMissingError } from './errors.ts';
 
 export async function checkSpecOnHost(spec: VmSpec, host: string): Promise<void> {
   const files: [string, string][] = [];
-  if (spec.boot) {
-    files.push(['kernel', spec.boot.kernel]);
-    if (spec.boot.initrd) files.push(['initrd', spec.boot.initrd]);
-  }
+  // boot files that name an image are fetched into the cache by instance disks, not checked here
+  if (typeof spec.boot?.kernel === 'string') files.push(['kernel', spec.boot.kernel]);
+  if (typeof spec.boot?.initrd === 'string') files.push(['initrd', spec.boot.initrd]);
   // image disks are fetched and verified by the image cache instead
   for (const d of spec.disks) if ('path' in d) files.push(['disk', d.path]);
   for (const c of spec.cdroms) files.push(['CD-ROM', c.path]);

@@ -4,6 +4,7 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import { ImageRef } from './image.ts';
+import { NicNetworkFields } from './network.ts';
 
 export const Uuid = Type.String({
   pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
@@ -82,14 +83,21 @@ export const NicSpec = Type.Object(
     bridge: BridgeName,
     mac: MacAddress,
     model: Type.Optional(Type.Union([Type.Literal('virtio'), Type.Literal('e1000')])),
+    ...NicNetworkFields,
   },
   { additionalProperties: false },
 );
 
+/** A kernel or initrd: a host file, or an image the agent fetches into its cache (as Nova's kernel_id). */
+export const BootFile = Type.Union([AbsolutePath, Type.Object({ image: ImageRef }, { additionalProperties: false })], {
+  errorMessage: 'must be an absolute path or {image: {sha256, url?}}',
+});
+export type BootFile = Static<typeof BootFile>;
+
 export const DirectBoot = Type.Object(
   {
-    kernel: AbsolutePath,
-    initrd: Type.Optional(AbsolutePath),
+    kernel: BootFile,
+    initrd: Type.Optional(BootFile),
     cmdline: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[^\\x00-\\x1f]*$' })),
   },
   { additionalProperties: false, description: 'Direct kernel boot (no bootloader)' },
