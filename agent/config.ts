@@ -81,6 +81,22 @@ export const AgentConfigSchema = Type.Object({
         'Image cache and policy. Deny lists win; when any allow list is set, an image must match one of them',
     },
   ),
+  volumes: Type.Object(
+    {
+      iscsi_mode: Type.Union([Type.Literal('qemu'), Type.Literal('host')], {
+        default: 'qemu',
+        description:
+          "iSCSI attach mode: qemu (QEMU's own initiator, CHAP in a libvirt secret) or host (iscsiadm session, block device)",
+      }),
+      initiator_name: S(
+        '',
+        "This host's iSCSI initiator name; empty: /etc/iscsi/initiatorname.iscsi, else iqn.2024-01.org.stratus-cloud:host.<host_id>",
+      ),
+      detach_timeout_s: I(30, 'Seconds a guest has to release a hot-unplugged disk', 1, 3600),
+      login_timeout_s: I(30, 'host mode: seconds for the LUN to appear as a block device after login', 1, 600),
+    },
+    { description: 'Persistent volumes attached to VMs (iSCSI or shared files)' },
+  ),
   api: Type.Object(
     {
       listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),

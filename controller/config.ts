@@ -3,6 +3,7 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../common/config.ts';
+import { VolumesConfigSchema } from './volumes/config.ts';
 
 const S = (def: string, description: string, extra: object = {}) =>
   Type.String({ default: def, description, ...extra });
@@ -88,6 +89,7 @@ export const ControllerConfigSchema = Type.Object({
     },
     { description: 'Placement of VMs on hosts' },
   ),
+  volumes: VolumesConfigSchema,
   log: Type.Object(
     {
       level: Type.Union(
