@@ -17,6 +17,7 @@ import { filters } from '../protocol/mqtt/index.ts';
 import type { ControllerConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { ControllerDb } from './db.ts';
+import { Cloud } from './cloud.ts';
 import { FleetService } from './fleet/fleet.ts';
 import { FleetIngest } from './fleet/ingest.ts';
 import { renderPrometheus } from './fleet/prometheus.ts';
@@ -43,6 +44,8 @@ export class ControllerDaemon {
   /** Broker accounts (hosts, dashboards) for the embedded broker and the mosquitto files. */
   readonly accounts: MqttAccounts;
   readonly ingest: FleetIngest;
+  /** Users, images, instance types, VMs and the scheduler (controller/cloud.ts). */
+  readonly cloud: Cloud;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttClient | undefined;
   apiAddress = '';
@@ -92,6 +95,16 @@ export class ControllerDaemon {
       res.type('text/plain; version=0.0.4').send(renderPrometheus(store, this.ingest));
     });
     this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
+    // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
+    this.cloud = new Cloud({
+      config,
+      db: this.db.db,
+      app: this.app,
+      log: this.log,
+      fleet: this.fleet,
+      dispatcher: this.agents,
+      apiAddress: () => this.apiAddress,
+    });
   }
 
   private dashboardSettings() {
@@ -137,6 +150,7 @@ export class ControllerDaemon {
     this.mqtt.on('message', (topic, payload) => this.ingest.handle(topic, payload));
     this.mqtt.on('offline', () => this.log.warn('MQTT connection lost; reconnecting'));
     await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
+    this.cloud.start();
     this.log.info({ api: address, version: VERSION, mqtt: this.mqttTarget().url }, 'controller started');
   }
 
