@@ -5,8 +5,9 @@ import { StratusError } from '../common/errors.ts';
 import { VERSION } from '../common/version.ts';
 import { DEFAULT_CONTROLLER_CONFIG_PATH, loadControllerConfig } from './config.ts';
 import { ControllerDaemon } from './daemon.ts';
+import { MQTT_HELP, runMqttCli } from './mqtt/admin-cli.ts';
 
-const HELP = `Usage: stratus-controller [--config PATH]
+const HELP = `Usage: stratus-controller [--config PATH] [mqtt COMMAND ...]
 
 Runs the Stratus controller of a site: MQTT broker (embedded) or broker client, fleet state, REST API,
 dashboard and Prometheus /metrics.
@@ -21,9 +22,12 @@ for example STRATUS_CONTROLLER_MQTT_EMBEDDED=false or STRATUS_CONTROLLER_API_LIS
 `;
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const sub = argv.indexOf('mqtt');
   let args: ReturnType<typeof parse>;
   function parse() {
     return parseArgs({
+      args: sub >= 0 ? argv.slice(0, sub) : argv,
       options: {
         config: { type: 'string', short: 'c' },
         version: { type: 'boolean', short: 'v' },
@@ -39,7 +43,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (args.values.help) {
-    process.stdout.write(HELP);
+    process.stdout.write(`${HELP}\n${MQTT_HELP}`);
     return 0;
   }
   if (args.values.version) {
@@ -49,6 +53,7 @@ async function main(): Promise<number> {
   const config = loadControllerConfig(
     args.values.config ?? process.env['STRATUS_CONTROLLER_CONFIG'] ?? DEFAULT_CONTROLLER_CONFIG_PATH,
   );
+  if (sub >= 0) return runMqttCli(config, argv.slice(sub + 1), (s) => process.stdout.write(s));
   const daemon = new ControllerDaemon(config);
   let stopping = false;
   const stop = (signal: string) => {

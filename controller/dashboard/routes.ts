@@ -25,7 +25,6 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function dashboardRoutes(store: FleetStore, settings: () => DashboardSettings): Router {
   const r = express.Router();
   r.get('/', (_req, res) => res.redirect(302, '/dashboard/'));
-  r.get('/dashboard', (_req, res) => res.redirect(301, '/dashboard/'));
   r.get('/dashboard/vendor/mqtt.esm.js', (_req, res) => {
     res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=3600');
     res.sendFile(mqttBundle);

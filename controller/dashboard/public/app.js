@@ -90,7 +90,7 @@ function onMessage(topic, payload) {
     } catch {
       return;
     }
-    if (!m || m.v !== 1) return;
+    if (m?.v !== 1) return;
   }
   const h = host(hostId);
   switch (kind) {
