@@ -207,8 +207,10 @@ export async function fetchImage(o: FetchOptions): Promise<FetchResult> {
       ovf: out.ovf,
     };
   } catch (err) {
+    // a disk error is the cause when there was one; the teardown below adds errors of its own
+    const cause = sinkError && !(err instanceof ChecksumMismatchError) ? sinkError : err;
     if (sink && !sink.input.destroyed) sink.input.destroy();
     await sink?.done.catch(() => undefined);
-    throw sinkError && !(err instanceof ChecksumMismatchError) ? sinkError : err;
+    throw cause;
   }
 }
