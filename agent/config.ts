@@ -97,6 +97,14 @@ export const AgentConfigSchema = Type.Object({
     },
     { description: 'Persistent volumes attached to VMs (iSCSI or shared files)' },
   ),
+  network: Type.Object(
+    {
+      firewall_table: S('stratus', 'nftables table (bridge family) that holds the per-VM firewall chains', {
+        pattern: '^[A-Za-z0-9_]{1,32}$',
+      }),
+    },
+    { description: 'Networks on this host: bridges of Stratus networks, per-VM firewall rules' },
+  ),
   api: Type.Object(
     {
       listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),

@@ -23,6 +23,7 @@ import { SaveAsService } from './save-as.ts';
 import { SnapshotService } from './snapshots.ts';
 import { AgentStateDb } from './state-db.ts';
 import { VmService } from './vm-service.ts';
+import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
   readonly hostId: string;
@@ -41,6 +42,8 @@ export class AgentDaemon {
   mqtt: MqttAgent | undefined;
   /** sd_notify for Type=notify units (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
   readonly notify = new SystemdNotifier();
+  /** Bridges of Stratus networks and per-VM firewall rules. */
+  readonly network: VmNetwork;
   private server: Server | undefined;
   private stopping = false;
   apiAddress = '';
@@ -57,8 +60,10 @@ export class AgentDaemon {
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.images = createImageStack(config, this.db, this.log);
+    this.network = new VmNetwork({ log: this.log, table: config.network.firewall_table });
     this.vms = new VmService({
       disks: this.images.disks,
+      network: this.network,
       conn: this.conn,
       db: this.db,
       log: this.log,
@@ -76,6 +81,7 @@ export class AgentDaemon {
       log: this.log,
     });
     this.reconciler = new Reconciler({
+      network: this.network,
       conn: this.conn,
       db: this.db,
       vms: this.vms,

@@ -7,6 +7,7 @@ import type { DomainSummary, LibvirtConnection, LifecycleEventInfo } from '../dr
 import { DOMAIN_PREFIX } from './domain-xml.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
+import type { VmNetwork } from './network/vm-network.ts';
 
 export interface ReconcilerOptions {
   conn: LibvirtConnection;
@@ -14,6 +15,8 @@ export interface ReconcilerOptions {
   vms: VmService;
   log: Logger;
   intervalMs: number;
+  /** Re-applies per-VM firewall rules on each full comparison (agent/network/vm-network.ts). */
+  network?: VmNetwork;
 }
 
 export class Reconciler {
@@ -91,6 +94,11 @@ export class Reconciler {
       }
     }
     this.unmanagedDomains = unmanaged;
+    try {
+      await this.o.network?.reconcile(this.o.db.list().map((r) => r.spec));
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'cannot re-apply firewall rules; will retry');
+    }
   }
 
   private async compareOne(r: VmRecord, d: DomainSummary | undefined): Promise<void> {

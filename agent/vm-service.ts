@@ -16,6 +16,7 @@ import { VmBusyError, VmExistsError, VmNotFoundError } from './errors.ts';
 import type { InstanceDisks } from './instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
+import type { VmNetwork } from './network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
 
@@ -44,6 +45,8 @@ export interface VmServiceOptions {
   disks?: InstanceDisks;
   /** Volumes attached at deploy time and released at deletion (agent/volumes/attacher.ts). */
   volumes?: VmVolumeHooks;
+  /** Bridges of Stratus networks and per-NIC firewall rules (agent/network/vm-network.ts). */
+  network?: VmNetwork;
 }
 
 export interface VmVolumeHooks {
@@ -135,11 +138,14 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return this.locks.run(spec.id, async () => {
       if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
       if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');
+      await this.o.network?.ensureBridges(spec);
       await checkSpecOnHost(spec, this.o.hostId);
       const xml = this.domainXml(spec);
       await withReverter(async (r) => {
         this.o.db.insert(spec, start ? 'running' : 'stopped');
         r.add('forget VM record', () => this.o.db.delete(spec.id));
+        // firewall rules on the taps before the VM exists: it never runs unfiltered
+        await this.o.network?.applyFirewall(spec, r);
         // image disks: fetched and verified if needed, pinned in the cache, overlays created
         if (this.o.disks) await this.o.disks.prepare(spec, r, log);
         await this.o.conn.defineDomain(xml);
@@ -221,6 +227,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
       await removeFile(this.consoleLogPath(id));
       await this.o.disks?.remove(id);
       await this.o.volumes?.releaseVm(id);
+      const rec = this.o.db.get(id);
+      if (rec) await this.o.network?.releaseVm(rec.spec);
       this.o.db.delete(id);
       log.info('VM deleted');
     });

@@ -225,6 +225,14 @@ export type NicFirewall = Static<typeof NicFirewall>;
 
 /** Network fields of a VM spec's NIC (optional, added to NicSpec): what the agent needs on its host. */
 export const NicNetworkFields = {
+  network: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      description: 'The Stratus network of this NIC: the agent makes its bridge (and uplink) when missing',
+    }),
+  ),
   uplink: Type.Optional(Uplink),
   ipv4: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: 'Leased IPv4 addresses' })),
   ipv6: Type.Optional(Type.Array(Ipv6, { maxItems: 8, description: 'Leased IPv6 addresses (DHCPv6 and SLAAC)' })),
