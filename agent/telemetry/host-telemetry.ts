@@ -19,14 +19,16 @@ export async function collectHostInfo(
   virtType: string,
   images?: ImageLister,
 ): Promise<HostInfoBody> {
-  const [facts, bridges, versions, imgs] = await Promise.all([
+  const [facts, bridges, versions, imgs, node] = await Promise.all([
     hostFacts(),
     listBridges(),
     conn.connected ? conn.versions().catch(() => undefined) : Promise.resolve(undefined),
     images ? images().catch(() => []) : Promise.resolve([]),
+    conn.connected ? conn.nodeInfo().catch(() => undefined) : Promise.resolve(undefined),
   ]);
   return {
     ...facts,
+    ...(node ? { capacity: { cpus: node.cpus, memoryBytes: node.memoryKiB * 1024 } } : {}),
     agentVersion: VERSION,
     hypervisor: {
       virtType,

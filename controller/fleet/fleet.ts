@@ -23,8 +23,8 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
     return {
       id: r.id,
       up: r.state === 'online',
-      cpus: r.info?.cpu.logical ?? 0,
-      memoryMiB: Math.floor((r.info?.memoryBytes ?? 0) / 1_048_576),
+      cpus: r.info?.capacity?.cpus ?? r.info?.cpu.logical ?? 0,
+      memoryMiB: Math.floor((r.info?.capacity?.memoryBytes ?? r.info?.memoryBytes ?? 0) / 1_048_576),
       arch: r.info?.arch ?? 'unknown',
       load: m ? Math.min(1, Math.max(0, m.cpu.usagePct / 100)) : 0,
       cachedImages: r.info?.images.map((i) => i.id) ?? [],

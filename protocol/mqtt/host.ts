@@ -36,6 +36,12 @@ export const HostInfo = envelopeOf(
       mhz: N('Nominal frequency in MHz'),
     }),
     memoryBytes: Int('Physical memory'),
+    capacity: Type.Optional(
+      Type.Object(
+        { cpus: Int('CPUs the hypervisor offers (libvirt node info)'), memoryBytes: Int('Memory the hypervisor offers') },
+        { description: "What the scheduler places VMs against: libvirt's view of the node" },
+      ),
+    ),
     hypervisor: Type.Object({
       virtType: Type.String({ description: 'kvm or qemu (TCG)' }),
       qemu: Type.String({ description: 'QEMU version as libvirt reports it' }),
