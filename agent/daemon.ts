@@ -23,6 +23,8 @@ import { SaveAsService } from './save-as.ts';
 import { SnapshotService } from './snapshots.ts';
 import { AgentStateDb } from './state-db.ts';
 import { VmService } from './vm-service.ts';
+import { VolumeAttacher } from './volumes/attacher.ts';
+import { registerVolumeCommands } from './volumes/commands.ts';
 import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
@@ -34,6 +36,7 @@ export class AgentDaemon {
   readonly reconciler: Reconciler;
   /** Image cache (inventory(), usage() for host reports), policy, instance disks, bundles. */
   readonly images: ImageStack;
+  readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
   readonly saveAs: SaveAsService;
   /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
@@ -61,7 +64,20 @@ export class AgentDaemon {
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.images = createImageStack(config, this.db, this.log);
     this.network = new VmNetwork({ log: this.log, table: config.network.firewall_table });
+    this.volumes = new VolumeAttacher({
+      conn: this.conn,
+      db: this.db.db,
+      log: this.log,
+      hostId: this.hostId,
+      iscsiMode: config.volumes.iscsi_mode,
+      initiatorName: config.volumes.initiator_name,
+      detachTimeoutMs: config.volumes.detach_timeout_s * 1000,
+      loginTimeoutMs: config.volumes.login_timeout_s * 1000,
+      vmExists: (id) => this.db.get(id) !== undefined,
+      runExclusive: (id, fn) => this.vms.locks.run(id, fn),
+    });
     this.vms = new VmService({
+      volumes: this.volumes,
       disks: this.images.disks,
       network: this.network,
       conn: this.conn,
@@ -89,6 +105,7 @@ export class AgentDaemon {
       intervalMs: config.agent.resync_interval_s * 1000,
     });
     registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
+    registerVolumeCommands(this.commands, this.volumes);
     if (config.mqtt.url) {
       if (!isHostId(this.hostId)) {
         throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
@@ -111,6 +128,7 @@ export class AgentDaemon {
   async start(): Promise<void> {
     await ensureDir(this.config.agent.console_log_dir);
     await this.images.cache.init();
+    await this.volumes.init();
     const app = buildApp({
       vms: this.vms,
       reconciler: this.reconciler,
@@ -119,6 +137,7 @@ export class AgentDaemon {
       hostId: this.hostId,
       version: VERSION,
       images: { ...this.images, snapshots: this.snapshots, saveAs: this.saveAs },
+      volumes: this.volumes,
     });
     const { server, address } = await listen(app, this.config.api.listen);
     this.server = server;

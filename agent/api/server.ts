@@ -18,6 +18,8 @@ import type { SnapshotService } from '../snapshots.ts';
 import { imageRoutes } from './image-routes.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
 import { vmRoutes } from './vm-routes.ts';
+import type { VolumeAttacher } from '../volumes/attacher.ts';
+import { volumeRoutes } from './volume-routes.ts';
 
 export interface ApiDeps {
   vms: VmService;
@@ -28,6 +30,8 @@ export interface ApiDeps {
   version: string;
   /** Image cache, bundles, VM snapshots and save-as (agent/images/, agent/snapshots.ts, agent/save-as.ts). */
   images?: { cache: ImageCache; bundles: ImageBundles; snapshots: SnapshotService; saveAs: SaveAsService };
+  /** Volume attachments (agent/volumes/attacher.ts). */
+  volumes?: VolumeAttacher;
 }
 
 export function buildApp(d: ApiDeps): express.Express {
@@ -70,6 +74,8 @@ export function buildApp(d: ApiDeps): express.Express {
     app.use('/v1', readyForControl, snapshotRoutes(d.images.snapshots, d.images.saveAs));
     app.use('/v1', readyForControl, imageRoutes({ cache: d.images.cache, bundles: d.images.bundles, log: d.log }));
   }
+  // before the VM routes, whose /vms/{id}/{action} would take /vms/{id}/volumes
+  if (d.volumes) app.use('/v1', readyForControl, volumeRoutes(d.volumes));
   app.use('/v1', readyForControl, vmRoutes(d.vms));
   app.use(notFoundRoute);
   app.use(problemHandler(d.log));

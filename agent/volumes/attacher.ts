@@ -1,0 +1,247 @@
+// Attaches volumes to this host's VMs and detaches them: hot-plug into a running guest (libvirt live +
+// persistent definition) or into the definition only, at deploy time inside the VM's creation, and
+// release of everything a deleted VM held. Each attach is a sequence of undoable steps (libvirt secret
+// or iscsiadm session, then the device, then the record): a failure leaves no secret, no session and no
+// half-attached device. Operations on one VM are serialised with the VM's own operations.
+
+import type { Logger } from 'pino';
+import { type Reverter, withReverter } from '../../common/reverter.ts';
+import { validate } from '../../common/validate.ts';
+import { type LibvirtConnection, LibvirtError, SECRET_USAGE_ISCSI } from '../../drivers/libvirt/index.ts';
+import { xml } from '../../common/xml.ts';
+import { type AttachedVolume, type HostIscsiInfo, type IscsiSource, VolumeAttachment } from '../../protocol/volume.ts';
+import { VmNotFoundError } from '../errors.ts';
+import { type AttachmentRow, AttachmentsDb } from './attachments-db.ts';
+import {
+  type AttachMode,
+  type DiskPlacement,
+  hasAlias,
+  nextDevice,
+  usedDevices,
+  volumeAlias,
+  volumeDiskXml,
+  volumeSerial,
+} from './disk-xml.ts';
+import { explainAttachFailure, VolumeDetachTimeoutError } from './errors.ts';
+import { closeHostSession, openHostSession } from './host-iscsi.ts';
+import type { Db } from '../../common/sqlite.ts';
+import { hostInitiatorName } from '../../drivers/iscsiadm.ts';
+
+export interface VolumeAttacherOptions {
+  conn: LibvirtConnection;
+  db: Db;
+  log: Logger;
+  iscsiMode: 'qemu' | 'host';
+  /** This host's iSCSI initiator name (the target's ACL names it); empty: found by init(). */
+  initiatorName: string;
+  hostId: string;
+  detachTimeoutMs: number;
+  loginTimeoutMs: number;
+  /** True when the agent manages a VM with this id. */
+  vmExists: (vmId: string) => boolean;
+  /** Runs `fn` while no other operation runs on the VM. */
+  runExclusive: <T>(vmId: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+const ERR_NO_DOMAIN = 42;
+
+export class VolumeAttacher {
+  readonly records: AttachmentsDb;
+
+  private initiator: string;
+
+  constructor(private readonly o: VolumeAttacherOptions) {
+    this.records = new AttachmentsDb(o.db);
+    this.initiator = o.initiatorName;
+  }
+
+  /**
+   * Settles the host's initiator name: the configured one, else open-iscsi's, else one derived from the
+   * host id (QEMU's initiator can use any name; the target's ACL is what matters).
+   */
+  async init(): Promise<void> {
+    if (this.initiator) return;
+    this.initiator =
+      (await hostInitiatorName()) ??
+      `iqn.2024-01.org.stratus-cloud:host.${this.o.hostId.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+    this.o.log.info({ initiator: this.initiator, mode: this.o.iscsiMode }, 'iSCSI initiator name');
+  }
+
+  info(): HostIscsiInfo {
+    return { initiatorName: this.initiator, mode: this.o.iscsiMode };
+  }
+
+  view(r: AttachmentRow, live: boolean): AttachedVolume {
+    return {
+      vmId: r.vmId,
+      volumeId: r.volumeId,
+      device: r.device,
+      serial: volumeSerial(r.volumeId),
+      mode: r.mode,
+      live,
+      attachedAt: r.attachedAt,
+    };
+  }
+
+  list(vmId: string): AttachedVolume[] {
+    if (!this.o.vmExists(vmId)) throw new VmNotFoundError(vmId);
+    return this.records.ofVm(vmId).map((r) => this.view(r, true));
+  }
+
+  /** Hot-plugs into the running guest (and its definition), or into the definition of a stopped VM. */
+  async attach(vmId: string, input: unknown): Promise<AttachedVolume> {
+    const a = validate(VolumeAttachment, input, 'volume attachment');
+    return this.o.runExclusive(vmId, async () => {
+      if (!this.o.vmExists(vmId)) throw new VmNotFoundError(vmId);
+      const known = this.records.get(vmId, a.volumeId);
+      if (known) return this.view(known, true); // a retried command: already done
+      const { active } = await this.o.conn.getDomain(vmId);
+      return withReverter((r) => this.attachSteps(vmId, a, active, r));
+    });
+  }
+
+  /**
+   * Deploy time: the domain is defined, not started. Runs inside the VM's creation (which holds its
+   * lock); the undo steps join the creation's reverter, so a failed start removes them too.
+   */
+  async attachForDeploy(vmId: string, inputs: unknown[], r: Reverter): Promise<AttachedVolume[]> {
+    const list = inputs.map((i) => validate(VolumeAttachment, i, 'volume attachment'));
+    const out: AttachedVolume[] = [];
+    for (const a of list) out.push(await this.attachSteps(vmId, a, false, r));
+    return out;
+  }
+
+  private async attachSteps(vmId: string, a: VolumeAttachment, live: boolean, r: Reverter): Promise<AttachedVolume> {
+    const conn = this.o.conn;
+    const log = this.o.log.child({ vm: vmId, volume: a.volumeId });
+    const mode: AttachMode = a.source.type === 'file' ? 'file' : this.o.iscsiMode;
+    const alias = volumeAlias(a.volumeId);
+    const scope = { live, config: true };
+    const [liveXml, configXml] = await Promise.all([
+      live ? conn.domainXml(vmId) : Promise.resolve(''),
+      conn.domainXml(vmId, { inactive: true }),
+    ]);
+    if (hasAlias(liveXml, alias) || hasAlias(configXml, alias)) {
+      // attached earlier without a record (the agent died in between): take it out first
+      await this.removeDevice(vmId, alias, live);
+    }
+    const device = nextDevice(new Set([...usedDevices(liveXml), ...usedDevices(configXml)]));
+    const placement: DiskPlacement = { mode, device };
+    const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
+    if (src && mode === 'qemu') {
+      placement.initiator = this.initiator;
+      placement.secretUuid = await this.defineSecret(vmId, a.volumeId, src, r);
+    } else if (src && mode === 'host') {
+      const shared = this.records.sharingSession(src.portal, src.iqn).length > 0;
+      placement.blockDevice = await openHostSession({ volumeId: a.volumeId, vmId }, src, r, {
+        loginTimeoutMs: this.o.loginTimeoutMs,
+        shared,
+      });
+    }
+    const diskXml = volumeDiskXml(a, placement);
+    try {
+      await conn.attachDevice(vmId, diskXml, scope);
+    } catch (err) {
+      // libvirt applies the live change first: if the definition then failed, unplug what went live
+      await this.removeDevice(vmId, alias, live).catch((e) =>
+        log.error({ err: (e as Error).message }, 'could not remove a half-attached disk'),
+      );
+      const e = explainAttachFailure(a.volumeId, vmId, err as Error, src?.portal);
+      log.warn({ err: e.message, code: e.code, mode }, 'volume attach failed; every step undone');
+      throw e;
+    }
+    r.add('detach the disk', () => this.removeDevice(vmId, alias, live));
+    const row: AttachmentRow = {
+      vmId,
+      volumeId: a.volumeId,
+      device,
+      mode,
+      alias,
+      secretUuid: placement.secretUuid ?? '',
+      portal: src?.portal ?? '',
+      iqn: src?.iqn ?? '',
+      lun: src?.lun ?? 0,
+      blockDevice: placement.blockDevice ?? '',
+      readonly: a.readonly,
+      attachedAt: Date.now(),
+    };
+    this.records.insert(row);
+    r.add('forget the attachment', () => this.records.delete(vmId, a.volumeId));
+    log.info({ device, mode, live }, 'volume attached');
+    return this.view(row, live);
+  }
+
+  /** A private, persistent libvirt secret with the CHAP password, one per attachment. */
+  private async defineSecret(vmId: string, volumeId: string, src: IscsiSource, r: Reverter): Promise<string> {
+    const usage = `stratus-volume-${volumeId}-vm-${vmId}`;
+    const stale = await this.o.conn.getSecretByUsage(SECRET_USAGE_ISCSI, usage);
+    const doc = xml`<secret ephemeral='no' private='yes'>${stale ? xml`\n  <uuid>${stale.uuid}</uuid>` : xml``}
+  <description>CHAP secret of ${src.chap.username} for volume ${volumeId} on VM ${vmId} (Stratus)</description>
+  <usage type='iscsi'>
+    <target>${usage}</target>
+  </usage>
+</secret>`.text;
+    const s = await this.o.conn.defineSecret(doc, src.chap.secret);
+    r.add('undefine the libvirt secret', () => this.o.conn.undefineSecret(s.uuid));
+    return s.uuid;
+  }
+
+  /** Removes the disk with this alias from the running guest (waiting for it to let go) and the definition. */
+  private async removeDevice(vmId: string, alias: string, live: boolean): Promise<void> {
+    const conn = this.o.conn;
+    const dom = await conn.getDomain(vmId);
+    if (live && dom.active && hasAlias(await conn.domainXml(vmId), alias)) {
+      await conn.detachDeviceAlias(vmId, alias, { live: true, config: false });
+      const end = Date.now() + this.o.detachTimeoutMs;
+      while (hasAlias(await conn.domainXml(vmId), alias)) {
+        if (Date.now() > end)
+          throw new VolumeDetachTimeoutError(alias.replace(/^ua-volume-/, ''), vmId, this.o.detachTimeoutMs);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    if (hasAlias(await conn.domainXml(vmId, { inactive: true }), alias)) {
+      await conn.detachDeviceAlias(vmId, alias, { live: false, config: true });
+    }
+  }
+
+  /**
+   * Hot-unplugs (waiting until the guest released the disk), removes it from the definition, then
+   * releases what the attachment held on this host. Not attached is success: `detached` says which.
+   */
+  async detach(vmId: string, volumeId: string): Promise<{ detached: boolean }> {
+    return this.o.runExclusive(vmId, async () => {
+      if (!this.o.vmExists(vmId)) throw new VmNotFoundError(vmId);
+      const row = this.records.get(vmId, volumeId);
+      const alias = volumeAlias(volumeId);
+      try {
+        await this.removeDevice(vmId, alias, true);
+      } catch (err) {
+        if (!(err instanceof LibvirtError && err.virCode === ERR_NO_DOMAIN)) throw err;
+      }
+      if (!row) return { detached: false };
+      await this.release(row);
+      this.o.log.info({ vm: vmId, volume: volumeId, device: row.device }, 'volume detached');
+      return { detached: true };
+    });
+  }
+
+  /** The VM's domain is gone (deleted): release the secrets and sessions its volumes held. */
+  async releaseVm(vmId: string): Promise<void> {
+    for (const row of this.records.ofVm(vmId)) {
+      await this.release(row).catch((err) =>
+        this.o.log.error({ vm: vmId, volume: row.volumeId, err: (err as Error).message }, 'releasing a volume failed'),
+      );
+    }
+  }
+
+  private async release(row: AttachmentRow): Promise<void> {
+    if (row.mode === 'qemu' && row.secretUuid) await this.o.conn.undefineSecret(row.secretUuid);
+    if (row.mode === 'host') {
+      const others = this.records
+        .sharingSession(row.portal, row.iqn)
+        .filter((x) => !(x.vmId === row.vmId && x.volumeId === row.volumeId));
+      await closeHostSession({ iqn: row.iqn, portal: row.portal }, others.length > 0);
+    }
+    this.records.delete(row.vmId, row.volumeId);
+  }
+}
