@@ -55,8 +55,12 @@ export class ControllerDaemon {
   private readonly internalSecret = randomBytes(24).toString('base64url');
   private readonly dashboardSecret = randomBytes(24).toString('base64url');
 
-  constructor(readonly config: ControllerConfig) {
-    this.log = createLogger('stratus-controller', config.log.level, { site: config.controller.site });
+  /** `opts.log` replaces the stdout logger (tests capture what the controller logs). */
+  constructor(
+    readonly config: ControllerConfig,
+    opts: { log?: Logger } = {},
+  ) {
+    this.log = opts.log ?? createLogger('stratus-controller', config.log.level, { site: config.controller.site });
     this.db = ControllerDb.inStateDir(config.controller.state_dir);
     const store = new FleetStore(this.db.db);
     this.accounts = new MqttAccounts(this.db.db);

@@ -1,0 +1,115 @@
+// The command executor without a broker: idempotency, deadlines, typed errors, progress, restarts.
+import { Type } from '@sinclair/typebox';
+import { pino } from 'pino';
+import t from 'tap';
+import { CommandStore } from '../../../agent/mqtt/command-store.ts';
+import { CommandExecutor, CommandRegistry } from '../../../agent/mqtt/commands.ts';
+import { openDatabase } from '../../../common/sqlite.ts';
+import { ConflictError } from '../../../common/errors.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+const log = pino({ level: 'silent' });
+
+function setup(db = openDatabase(':memory:')) {
+  const registry = new CommandRegistry();
+  let runs = 0;
+  registry.register('count', Type.Object({ n: Type.Integer() }), async (args, ctx) => {
+    runs++;
+    ctx.progress('counting', 50);
+    await new Promise((r) => setTimeout(r, 20));
+    return { n: args.n, runs };
+  });
+  registry.register('fail', Type.Object({}), async () => {
+    throw new ConflictError('no way', { why: 'test' });
+  });
+  const replies: any[] = [];
+  const events: string[] = [];
+  const exec = new CommandExecutor({
+    registry,
+    store: new CommandStore(db),
+    log,
+    maxPayloadBytes: 4096,
+    reply: (_id, body) => replies.push(body),
+    event: (kind) => events.push(kind),
+  });
+  const send = (command: string, args: unknown, key: string, deadline = Date.now() + 10_000, id = key) =>
+    exec.handle(command, Buffer.from(JSON.stringify({ v: 1, ts: Date.now(), id, key, command, args, deadline })));
+  const results = () => replies.filter((r) => r.type === 'result');
+  return { db, registry, exec, replies, events, send, results, runs: () => runs };
+}
+
+t.test(
+  'a command delivered three times with one idempotency key runs once; repeats get the recorded result',
+  async (t) => {
+    const s = setup();
+    s.send('count', { n: 7 }, 'key-1', undefined, 'a');
+    s.send('count', { n: 7 }, 'key-1', undefined, 'b'); // while the first runs
+    await waitFor('first result', () => s.results().length === 1);
+    s.send('count', { n: 7 }, 'key-1', undefined, 'c'); // after it finished
+    await waitFor('replayed result', () => s.results().length === 2);
+    t.equal(s.runs(), 1, 'handler ran once');
+    t.same(s.results()[0].result, { n: 7, runs: 1 });
+    t.same(s.results()[1].result, { n: 7, runs: 1 });
+    t.equal(s.results()[1].replayed, true);
+    t.ok(
+      s.replies.some((r) => r.id === 'a' && r.type === 'progress' && r.progress.pct === 50),
+      'progress reported',
+    );
+    t.ok(s.replies.some((r) => r.id === 'b' && r.progress?.step === 'already running'));
+    t.same(s.events, ['command.done']);
+  },
+);
+
+t.test('past its deadline, unknown, or with bad arguments: refused with a typed error and never run', async (t) => {
+  const s = setup();
+  s.send('count', { n: 1 }, 'late', Date.now() - 1000);
+  s.send('nope', {}, 'unknown');
+  s.send('count', { n: 'x' }, 'bad-args');
+  s.send('fail', {}, 'fails');
+  await waitFor('four results', () => s.results().length === 4);
+  const byKey = Object.fromEntries(s.results().map((r) => [r.key, r]));
+  t.equal(byKey['late'].error.code, 'STRATUS_ERR_DEADLINE_EXCEEDED');
+  t.equal(byKey['late'].error.status, 504);
+  t.equal(byKey['unknown'].error.code, 'STRATUS_ERR_UNKNOWN_COMMAND');
+  t.same(byKey['unknown'].error.details.known, ['count', 'fail']);
+  t.equal(byKey['bad-args'].error.code, 'STRATUS_ERR_VALIDATION');
+  t.match(byKey['bad-args'].error.message, /\/n/);
+  t.same(byKey['fails'].error, {
+    code: 'STRATUS_ERR_CONFLICT',
+    message: 'no way',
+    status: 409,
+    details: { why: 'test' },
+  });
+  t.equal(s.runs(), 0);
+});
+
+t.test('malformed command messages are dropped and counted; the same key for another command conflicts', async (t) => {
+  const s = setup();
+  s.exec.handle('count', Buffer.from('{not json'));
+  s.exec.handle('count', Buffer.from(JSON.stringify({ v: 9, id: 'x', key: 'k', command: 'count' })));
+  s.exec.handle('count', Buffer.alloc(5000, 32));
+  s.send('count', { n: 1 }, 'same', undefined, 'first-use-of-key');
+  s.exec.handle(
+    'fail',
+    Buffer.from(
+      JSON.stringify({ v: 1, ts: 0, id: 'm', key: 'k2', command: 'count', args: {}, deadline: Date.now() + 1e4 }),
+    ),
+  );
+  t.equal(s.exec.dropped, 4, 'bad JSON, wrong version, oversized, topic/command mismatch');
+  await waitFor('result', () => s.results().length === 1);
+  s.send('fail', {}, 'same');
+  await waitFor('conflict', () => s.results().length === 2);
+  t.equal(s.results()[1].error.code, 'STRATUS_ERR_IDEMPOTENCY_CONFLICT');
+  t.equal(s.runs(), 1);
+});
+
+t.test('a command cut short by an agent restart is reported as interrupted, not run again', async (t) => {
+  const db = openDatabase(':memory:');
+  const first = new CommandStore(db);
+  t.ok(first.begin('k', 'id1', 'count'), 'recorded as running, then the agent died');
+  const s = setup(db);
+  s.send('count', { n: 1 }, 'k');
+  await waitFor('result', () => s.results().length === 1);
+  t.equal(s.results()[0].error.code, 'STRATUS_ERR_COMMAND_INTERRUPTED');
+  t.equal(s.runs(), 0);
+});

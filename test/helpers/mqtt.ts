@@ -1,0 +1,93 @@
+// MQTT helpers for tests: a client that records every message it receives (with arrival times) and
+// waits for the one a test expects; an in-process controller with its own directory and ports.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { loadControllerConfig } from '../../controller/config.ts';
+import { ControllerDaemon } from '../../controller/daemon.ts';
+import { freePort } from './agent-process.ts';
+import { waitFor } from './wait.ts';
+
+export interface Received {
+  topic: string;
+  payload: Buffer;
+  json: any;
+  at: number;
+  retain: boolean;
+}
+
+export interface Recorder {
+  client: MqttClient;
+  messages: Received[];
+  waitFor: (what: string, pred: (m: Received) => boolean, timeoutMs?: number) => Promise<Received>;
+  end: () => Promise<void>;
+}
+
+export async function recorder(url: string, filters: string[], opts: IClientOptions = {}): Promise<Recorder> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 200, ...opts });
+  const messages: Received[] = [];
+  client.on('message', (topic, payload, packet) => {
+    let json: unknown;
+    try {
+      json = payload.length ? JSON.parse(payload.toString()) : undefined;
+    } catch {
+      json = undefined;
+    }
+    messages.push({ topic, payload, json, at: Date.now(), retain: packet.retain });
+  });
+  if (filters.length) await client.subscribeAsync(filters, { qos: 1 });
+  return {
+    client,
+    messages,
+    waitFor: (what, pred, timeoutMs = 15_000) => waitFor(what, () => messages.find(pred), timeoutMs, 10),
+    end: () => client.endAsync(true),
+  };
+}
+
+export interface ControllerHandle {
+  daemon: ControllerDaemon;
+  dir: string;
+  apiUrl: string;
+  /** mqtt://host:port of the embedded broker (or the external one). */
+  mqttUrl: string;
+  logs: () => any[];
+  cleanup: () => Promise<void>;
+}
+
+/** Starts a controller in this process; `env` are STRATUS_CONTROLLER_* overrides. */
+export async function startController(env: Record<string, string> = {}): Promise<ControllerHandle> {
+  const dir = mkdtempSync(join(tmpdir(), 'stratus-controller-test-'));
+  const apiPort = await freePort();
+  const mqttPort = await freePort();
+  const config = loadControllerConfig(undefined, {
+    STRATUS_CONTROLLER_CONTROLLER_STATE_DIR: dir,
+    STRATUS_CONTROLLER_API_LISTEN: `127.0.0.1:${apiPort}`,
+    STRATUS_CONTROLLER_MQTT_LISTEN: `127.0.0.1:${mqttPort}`,
+    STRATUS_CONTROLLER_LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const lines: any[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  const daemon = new ControllerDaemon(config, { log: pino({ level: 'debug' }, sink) });
+  await daemon.start();
+  return {
+    daemon,
+    dir,
+    apiUrl: `http://${daemon.apiAddress}`,
+    mqttUrl: config.mqtt.embedded ? `mqtt://${daemon.broker!.tcpAddress}` : config.mqtt.url,
+    logs: () => lines,
+    cleanup: async () => {
+      await daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
