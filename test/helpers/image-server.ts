@@ -14,6 +14,8 @@ export interface ServedFile {
   cuts?: number;
   /** Ignore Range headers (always 200 with the whole file). */
   noRange?: boolean;
+  /** Pause this long after each 64 KiB, to keep a download in flight for a while. */
+  throttleMs?: number;
 }
 
 export interface RequestLog {
@@ -73,6 +75,7 @@ export async function startImageServer(): Promise<ImageServer> {
           let c = chunk;
           if (cut !== undefined && sent + c.length > cut) c = c.subarray(0, cut - sent);
           if (c.length > 0 && !res.write(c)) await new Promise((r) => res.once('drain', r));
+          if (f.throttleMs) await new Promise((r) => setTimeout(r, f.throttleMs));
           sent += c.length;
           if (cut !== undefined && sent >= cut) {
             // let the bytes go out, then drop the connection mid-body
