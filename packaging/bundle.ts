@@ -1,0 +1,66 @@
+// Bundles one program with esbuild: ESM for Node 20, every npm dependency inlined except the native
+// modules (EXTERNAL_MODULES, loaded from the runtime package's node_modules), extra entry points (worker
+// threads) written beside the main bundle so that `new URL('./call-worker.js', import.meta.url)` finds
+// them, and linked source maps without sources for readable stack traces. Returns the npm packages that
+// went into the bundle, for the third-party notices.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { EXTERNAL_MODULES, type ProgramPackage } from './packages.ts';
+
+export interface BundledModule {
+  name: string;
+  version: string;
+  license: string;
+  /** Directory of the package in node_modules (for its license file). */
+  dir: string;
+}
+
+/** CommonJS dependencies call require(); an ESM bundle gets a real one from node:module. */
+const REQUIRE_SHIM =
+  "import { createRequire as __stratusCreateRequire } from 'node:module';\n" +
+  'const require = __stratusCreateRequire(import.meta.url);';
+
+export async function bundleProgram(repo: string, pkg: ProgramPackage, outDir: string): Promise<BundledModule[]> {
+  const entryPoints: Record<string, string> = { [pkg.name]: join(repo, pkg.entry ?? pkg.main) };
+  for (const [name, src] of Object.entries(pkg.extraEntries ?? {})) entryPoints[name] = join(repo, src);
+  const result = await build({
+    absWorkingDir: repo,
+    entryPoints,
+    outdir: outDir,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: EXTERNAL_MODULES,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'error',
+    banner: { js: REQUIRE_SHIM },
+  });
+  return bundledModules(repo, Object.keys(result.metafile.inputs));
+}
+
+/** The npm packages (name, version, license) whose files the bundle contains. */
+function bundledModules(repo: string, inputs: string[]): BundledModule[] {
+  const dirs = new Set<string>();
+  for (const input of inputs) {
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (m) dirs.add(m[1]!);
+  }
+  const out: BundledModule[] = [];
+  for (const rel of [...dirs].sort()) {
+    const dir = join(repo, rel);
+    const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      license?: string | { type: string };
+    };
+    const license = typeof meta.license === 'object' ? meta.license.type : (meta.license ?? 'UNKNOWN');
+    out.push({ name: meta.name, version: meta.version, license, dir });
+  }
+  return out;
+}
