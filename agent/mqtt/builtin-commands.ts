@@ -1,7 +1,8 @@
 // The built-in commands of the agent: deploy (VmService.create), the power actions (VmService.act)
-// and delete (VmService.delete). Each reports progress and refuses to start past its deadline.
+// delete (VmService.delete) and console (the tail of the serial console log). Each reports progress and refuses to start past its deadline.
 
-import { DeleteArgs, DeployArgs, POWER_COMMANDS, VmActionArgs } from '../../protocol/mqtt/index.ts';
+import { readTail } from '../../drivers/host-fs.ts';
+import { ConsoleArgs, DeleteArgs, DeployArgs, POWER_COMMANDS, VmActionArgs } from '../../protocol/mqtt/index.ts';
 import type { VmService } from '../vm-service.ts';
 import type { CommandRegistry } from './commands.ts';
 
@@ -32,4 +33,7 @@ export function registerBuiltinCommands(
     afterDelete(args.vm);
     return { deleted: args.vm };
   });
+  registry.register('console', ConsoleArgs, async (args) => ({
+    text: await readTail(vms.get(args.vm).consoleLog, args.bytes ?? 65536),
+  }));
 }

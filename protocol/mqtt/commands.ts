@@ -80,6 +80,10 @@ export const VmActionArgs = Type.Composite([Type.Object({ vm: Uuid }), VmActionR
   additionalProperties: false,
 });
 export const DeleteArgs = Type.Object({ vm: Uuid }, { additionalProperties: false });
+export const ConsoleArgs = Type.Object(
+  { vm: Uuid, bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, default: 65536 })) },
+  { additionalProperties: false },
+);
 
 export const POWER_COMMANDS = ['start', 'stop', 'reboot', 'reset', 'suspend', 'resume'] as const;
 
@@ -90,8 +94,10 @@ export const builtinCommands: Record<string, { args: TSchema; description: strin
     POWER_COMMANDS.map((a) => [a, { args: VmActionArgs, description: `Power action ${a}; result: the VM view` }]),
   ),
   delete: { args: DeleteArgs, description: 'Delete a VM (destroy, undefine, forget); result: {deleted: id}' },
+  console: { args: ConsoleArgs, description: 'The tail of a VM serial console log; result: {text}' },
 };
 
 export type DeployArgs = Static<typeof DeployArgs>;
 export type VmActionArgs = Static<typeof VmActionArgs>;
 export type DeleteArgs = Static<typeof DeleteArgs>;
+export type ConsoleArgs = Static<typeof ConsoleArgs>;
