@@ -1,0 +1,138 @@
+// Builds each VM's context CD-ROM on the controller and guards its download: the NICs come from the VM's
+// IPAM leases (address, mask, gateway, DNS, IPv6 by DHCPv6 or SLAAC), the files from the chosen flavour,
+// the ISO from drivers/iso.ts. Each build gets a fresh random token; only its SHA-256 is stored (table
+// `context_isos`, feature `context`), and the agent presents the token in the ISO's URL.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseCidr6 } from '../../common/ip.ts';
+import { type Db, migrate } from '../../common/sqlite.ts';
+import { validate } from '../../common/validate.ts';
+import { ensureDir } from '../../drivers/host-fs.ts';
+import { buildIso, type IsoTool, removeIso } from '../../drivers/iso.ts';
+import { type ContextIso, type ContextNic, ContextRequest } from '../../protocol/context.ts';
+import type { IpamService } from '../network/ipam.ts';
+import { nocloudFiles } from './nocloud.ts';
+import { renderContextSh } from './opennebula.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE context_isos (
+     vm_id TEXT PRIMARY KEY,
+     flavour TEXT NOT NULL,
+     token_sha256 TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+];
+
+interface Row {
+  vm_id: string;
+  flavour: 'opennebula' | 'nocloud';
+  token_sha256: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ContextServiceOptions {
+  db: Db;
+  log: Logger;
+  /** Where the ISOs are kept (`<dir>/<vm id>.iso`, mode 0600). */
+  dir: string;
+  ipam?: IpamService;
+  tool?: IsoTool;
+}
+
+const hash = (token: string) => createHash('sha256').update(token).digest();
+
+export class ContextService {
+  constructor(private readonly o: ContextServiceOptions) {
+    migrate(o.db, 'context', MIGRATIONS);
+  }
+
+  path(vmId: string): string {
+    if (!/^[0-9a-f-]{36}$/.test(vmId)) throw new RangeError(`bad VM id ${vmId}`);
+    return join(this.o.dir, `${vmId}.iso`);
+  }
+
+  /** The VM's NICs as the context describes them, from its leases (in NIC order). */
+  nicsFromLeases(vmId: string): ContextNic[] {
+    if (!this.o.ipam) return [];
+    return this.o.ipam
+      .leasesOfVm(vmId)
+      .sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
+      .map((l) => {
+        const net = this.o.ipam!.getNetwork(l.networkId);
+        const v4 = net.ipv4;
+        const v6 = net.ipv6;
+        return {
+          mac: l.mac!,
+          ipv4: l.ipv4 ?? undefined,
+          prefix4: v4 ? Number(v4.cidr.split('/')[1]) : undefined,
+          gateway4: v4?.gateway,
+          dns4: v4?.dns,
+          ipv6: l.ipv6 ?? l.ipv6Slaac ?? undefined,
+          prefix6: v6 ? parseCidr6(v6.prefix).prefix : undefined,
+          gateway6: v6?.gateway,
+          dns6: v6?.dns,
+          network: net.name,
+        };
+      });
+  }
+
+  /**
+   * Builds (or rebuilds) the VM's context ISO. `nics` defaults to the VM's leases. Returns the ISO's
+   * description with `token` and `url` (relative to /v1): the only time the token is known.
+   */
+  async build(input: unknown, nics?: ContextNic[]): Promise<ContextIso & { token: string; url: string }> {
+    const req = validate(ContextRequest, input, 'context request');
+    const list = nics ?? this.nicsFromLeases(req.vmId);
+    const label = req.flavour === 'nocloud' ? 'cidata' : 'CONTEXT';
+    const files = req.flavour === 'nocloud' ? nocloudFiles(req, list) : { 'context.sh': renderContextSh(req, list) };
+    await ensureDir(this.o.dir, 0o700);
+    const path = this.path(req.vmId);
+    const { size, sha256 } = await buildIso({ label, files, out: path, tool: this.o.tool, mode: 0o600 });
+    const token = randomBytes(32).toString('base64url');
+    this.o.db
+      .prepare(
+        `INSERT INTO context_isos (vm_id, flavour, token_sha256, size, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (vm_id) DO UPDATE SET flavour = excluded.flavour, token_sha256 = excluded.token_sha256,
+           size = excluded.size, sha256 = excluded.sha256, created_at = excluded.created_at`,
+      )
+      .run(req.vmId, req.flavour, hash(token).toString('hex'), size, sha256, Date.now());
+    this.o.log.info({ vm: req.vmId, flavour: req.flavour, size, nics: list.length }, 'context ISO built');
+    return {
+      vmId: req.vmId,
+      flavour: req.flavour,
+      label,
+      size,
+      sha256,
+      path,
+      token,
+      url: `/context/${req.vmId}.iso?token=${token}`,
+    };
+  }
+
+  get(vmId: string): ContextIso | undefined {
+    const r = this.o.db.prepare('SELECT * FROM context_isos WHERE vm_id = ?').get(vmId) as Row | undefined;
+    if (!r) return undefined;
+    const label = r.flavour === 'nocloud' ? 'cidata' : 'CONTEXT';
+    return { vmId: r.vm_id, flavour: r.flavour, label, size: r.size, sha256: r.sha256, path: this.path(r.vm_id) };
+  }
+
+  /** Whether `token` is the current token of the VM's ISO (constant-time comparison). */
+  checkToken(vmId: string, token: string): boolean {
+    const r = this.o.db.prepare('SELECT token_sha256 FROM context_isos WHERE vm_id = ?').get(vmId) as
+      | Pick<Row, 'token_sha256'>
+      | undefined;
+    if (!r) return false;
+    return timingSafeEqual(Buffer.from(r.token_sha256, 'hex'), hash(token));
+  }
+
+  /** Forgets the VM's ISO (VM deleted). */
+  async remove(vmId: string): Promise<void> {
+    this.o.db.prepare('DELETE FROM context_isos WHERE vm_id = ?').run(vmId);
+    await removeIso(this.path(vmId));
+  }
+}

@@ -1,0 +1,70 @@
+// Schemas of contextualization: what a VM's context CD-ROM carries (hostname, user, SSH keys, a start
+// script, user data, extra variables) and in which flavour: OpenNebula (`CONTEXT`, context.sh) or
+// NoCloud (`cidata`, meta-data + user-data + network-config v2). The NICs' addresses come from IPAM.
+
+import { type Static, Type } from '@sinclair/typebox';
+
+/** No NUL: a value must be representable in a shell word and in YAML. */
+const Text = (maxLength: number, description: string) =>
+  Type.String({ maxLength, pattern: '^[^\\x00]*$', description, errorMessage: 'must not contain NUL characters' });
+
+export const ContextFlavour = Type.Union([Type.Literal('opennebula'), Type.Literal('nocloud')], {
+  default: 'opennebula',
+  description: 'opennebula: volume CONTEXT with context.sh; nocloud: volume cidata for cloud-init',
+});
+export type ContextFlavour = Static<typeof ContextFlavour>;
+
+export const ContextRequest = Type.Object(
+  {
+    vmId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+    flavour: ContextFlavour,
+    hostname: Type.String({
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$',
+      errorMessage: 'must be a host name: letters, digits and inner dashes, at most 63',
+    }),
+    setHostname: Type.Boolean({ default: true, description: 'Ask the guest to set its host name' }),
+    username: Type.Optional(
+      Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$', errorMessage: 'must be a Unix user name' }),
+    ),
+    sshPublicKeys: Type.Array(Text(16_384, 'An OpenSSH public key'), { maxItems: 32, default: [] }),
+    startScript: Type.Optional(Text(262_144, 'Script the guest runs at boot (sent base64-encoded)')),
+    userData: Type.Optional(Text(262_144, 'cloud-init user data (#cloud-config or a script)')),
+    /** How the guest configures its NICs: static addresses from the context, or DHCP. */
+    addressing: Type.Union([Type.Literal('static'), Type.Literal('dhcp')], { default: 'static' }),
+    variables: Type.Record(
+      Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' }),
+      Text(65_536, 'Extra OpenNebula context variable'),
+      { default: {}, description: 'Extra variables (OpenNebula flavour: in context.sh; NoCloud: in meta-data)' },
+    ),
+  },
+  { additionalProperties: false, $id: 'ContextRequest' },
+);
+export type ContextRequest = Static<typeof ContextRequest>;
+
+/** One NIC as the context describes it (filled from IPAM). */
+export interface ContextNic {
+  mac: string;
+  ipv4?: string | undefined;
+  prefix4?: number | undefined;
+  gateway4?: string | undefined;
+  dns4?: string[] | undefined;
+  ipv6?: string | undefined;
+  prefix6?: number | undefined;
+  gateway6?: string | undefined;
+  dns6?: string[] | undefined;
+  network?: string | undefined;
+}
+
+export interface ContextIso {
+  vmId: string;
+  flavour: ContextFlavour;
+  label: 'CONTEXT' | 'cidata';
+  size: number;
+  sha256: string;
+  /** Path on the controller (where agents download it from through the authenticated URL). */
+  path: string;
+  /** URL path relative to the API root, with the per-VM token: only returned when the ISO is built. */
+  url?: string;
+}
