@@ -3,6 +3,7 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import { loadConfig } from '../common/config.ts';
+import { NetworkConfigSchema } from './network/config.ts';
 import { VolumesConfigSchema } from './volumes/config.ts';
 
 const S = (def: string, description: string, extra: object = {}) =>
@@ -90,6 +91,7 @@ export const ControllerConfigSchema = Type.Object({
     { description: 'Placement of VMs on hosts' },
   ),
   volumes: VolumesConfigSchema,
+  network: NetworkConfigSchema,
   log: Type.Object(
     {
       level: Type.Union(

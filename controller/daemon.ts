@@ -28,6 +28,7 @@ import { AccountAuth } from './mqtt/acl.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
+import { NetworkFeature } from './network/feature.ts';
 
 const INTERNAL_USER = 'stratus-controller';
 const DASHBOARD_USER = 'stratus-dashboard';
@@ -46,6 +47,8 @@ export class ControllerDaemon {
   readonly ingest: FleetIngest;
   /** Users, images, instance types, VMs and the scheduler (controller/cloud.ts). */
   readonly cloud: Cloud;
+  /** Networks (IPAM, DHCP) and context CD-ROMs. */
+  readonly networks: NetworkFeature;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttClient | undefined;
   apiAddress = '';
@@ -109,6 +112,8 @@ export class ControllerDaemon {
       dispatcher: this.agents,
       apiAddress: () => this.apiAddress,
     });
+    // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs, under /v1 after authentication
+    this.networks = new NetworkFeature({ config, db: this.db.db, app: this.app, log: this.log });
   }
 
   private dashboardSettings() {
@@ -124,6 +129,7 @@ export class ControllerDaemon {
 
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
+    await this.networks.start();
     const m = this.config.mqtt;
     if (m.embedded) {
       const auth = m.require_auth
@@ -178,6 +184,7 @@ export class ControllerDaemon {
       await closed;
     }
     await this.broker?.stop();
+    await this.networks.stop();
     this.db.close();
     this.log.info('controller stopped');
   }

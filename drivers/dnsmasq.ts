@@ -6,8 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 export const DNSMASQ_BINARY = process.env['STRATUS_DNSMASQ'] ?? 'dnsmasq';
 
@@ -22,6 +22,29 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o64
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * The first existing directory on the way to `path` that others cannot traverse (dnsmasq, after
+ * dropping privileges, could not read files below it), or undefined when all can be.
+ */
+export async function notWorldTraversable(path: string): Promise<string | undefined> {
+  let dir = resolve(path);
+  const dirs: string[] = [];
+  for (;;) {
+    dirs.unshift(dir);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  for (const d of dirs) {
+    try {
+      if (((await stat(d)).mode & 0o001) === 0) return d;
+    } catch {
+      return undefined; // the rest will be made (mode 0755)
+    }
+  }
+  return undefined;
 }
 
 export async function removeDir(path: string): Promise<void> {

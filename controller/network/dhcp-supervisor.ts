@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatIpv4, formatIpv6 } from '../../common/ip.ts';
 import { KeyedMutex } from '../../common/keyed-mutex.ts';
-import { DnsmasqProcess, killStale, removeDir, writeFileAtomic } from '../../drivers/dnsmasq.ts';
+import { DnsmasqProcess, killStale, notWorldTraversable, removeDir, writeFileAtomic } from '../../drivers/dnsmasq.ts';
 import { ensureAddress, ensureBridge } from '../../drivers/net-links.ts';
 import { type DnsmasqPaths, needsDhcp, renderConfig, renderHosts } from './dnsmasq-config.ts';
 import type { IpamService } from './ipam.ts';
@@ -62,6 +62,13 @@ export class DhcpSupervisor {
 
   /** Starts a dnsmasq for every network that needs one and follows IPAM changes from now on. */
   async start(): Promise<void> {
+    const closed = await notWorldTraversable(this.o.stateDir);
+    if (closed) {
+      this.o.log.error(
+        { dir: closed, dhcpDir: this.o.stateDir },
+        'dnsmasq cannot reach its hosts files after dropping privileges: make this directory world-traversable or move [network] dhcp_dir',
+      );
+    }
     this.o.ipam.on('leases', (id) => this.schedule(id));
     this.o.ipam.on('network', (id, change) => {
       const run = change === 'deleted' ? this.teardown(id) : this.restart(id);
