@@ -54,6 +54,8 @@ export interface VmVolumeHooks {
   attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<unknown[]>;
   /** The domain is gone: releases the secrets and sessions its volumes held on this host. */
   releaseVm(vmId: string): Promise<void>;
+  /** A start that failed because of a volume (an iSCSI login refused) becomes an error that says so. */
+  explainStartFailure(vmId: string, volumes: unknown[], err: unknown): unknown;
 }
 
 export class VmService extends EventEmitter<{ changed: [VmView] }> {
@@ -161,7 +163,9 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
         }
       }).catch((err) => {
         log.warn({ err: err.message, code: err.code }, 'create failed; finished steps undone');
-        throw err;
+        throw extra.volumes?.length && this.o.volumes
+          ? this.o.volumes.explainStartFailure(spec.id, extra.volumes, err)
+          : err;
       });
       log.info({ start }, 'VM created');
       return this.refresh(spec.id);

@@ -171,6 +171,17 @@ export class VolumeAttacher {
     return this.view(row, live);
   }
 
+  /** QEMU could not start because an iSCSI login failed: name the volume and the reason. */
+  explainStartFailure(vmId: string, volumes: unknown[], err: unknown): unknown {
+    if (!(err instanceof Error)) return err;
+    const m = /iSCSI: Failed to connect to LUN : (.*)$/m.exec(err.message);
+    if (!m) return err;
+    const target = /\\?"target\\?":\\?"([^"\\]+)/.exec(err.message)?.[1];
+    const a = (volumes as VolumeAttachment[]).find((v) => v.source.type === 'iscsi' && v.source.iqn === target);
+    const portal = a?.source.type === 'iscsi' ? a.source.portal : undefined;
+    return explainAttachFailure(a?.volumeId ?? target ?? 'volume', vmId, new Error(`iSCSI: ${m[1]}`), portal);
+  }
+
   /** A private, persistent libvirt secret with the CHAP password, one per attachment. */
   private async defineSecret(vmId: string, volumeId: string, src: IscsiSource, r: Reverter): Promise<string> {
     const usage = `stratus-volume-${volumeId}-vm-${vmId}`;

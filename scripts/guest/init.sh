@@ -265,6 +265,65 @@ fi
 
 say "STRATUS-GUEST-READY"
 
+# ---------------------------------------------------------------- disk watch
+# Hot-plug seen from inside: stratus.watch_disks reports virtio disks that appear
+# or go away (polled every 0.5 s), with the marker a new disk carries;
+# stratus.watch_write=<text> also writes that marker to each new disk.
+# stratus.io_probe=<dev> writes a counter to sector 1 of <dev> every
+# stratus.io_probe_s seconds (default 1), re-reads it past the cache and prints
+# the result: I/O that keeps working across a storage restart shows up here.
+sector_marker() { # dev tag -> the marker text of sector 0 (tag: a scratch file per caller)
+	dd if="$1" bs=512 count=1 2>/dev/null | tr -d '\000' >"$RUN/sector0.$2"
+	[ "$(head -n 1 "$RUN/sector0.$2")" = "$MAGIC" ] || return 1
+	sed -n 2p "$RUN/sector0.$2"
+}
+vdisks() { ls /sys/block 2>/dev/null | grep '^vd' | tr '\n' ' '; }
+if [ -n "$OPT_watch_disks$OPT_watch_write" ] && [ "${OPT_watch_disks:-1}" != 0 ]; then
+	(
+		known=$(vdisks)
+		while true; do
+			usleep 500000
+			now=$(vdisks)
+			for d in $now; do
+				case " $known " in *" $d "*) continue ;; esac
+				say "STRATUS-DISK-ADDED $d"
+				if m=$(sector_marker "/dev/$d" watch); then say "STRATUS-DISK-MARKER $d $m"; fi
+				if [ -n "$OPT_watch_write" ]; then
+					if printf '%s\n%s\n' "$MAGIC" "$OPT_watch_write" |
+						dd of="/dev/$d" bs=512 count=1 conv=sync,fsync 2>/dev/null; then
+						say "STRATUS-DISK-WRITTEN $d $OPT_watch_write"
+					else
+						say "STRATUS-DISK-ERROR write $d"
+					fi
+				fi
+			done
+			for d in $known; do
+				case " $now " in *" $d "*) ;; *) say "STRATUS-DISK-REMOVED $d" ;; esac
+			done
+			known=$now
+		done
+	) &
+fi
+if [ -n "$OPT_io_probe" ]; then
+	(
+		n=0
+		while true; do
+			sleep "${OPT_io_probe_s:-1}"
+			[ -b "$OPT_io_probe" ] || continue
+			n=$((n + 1))
+			dev=${OPT_io_probe#/dev/}
+			if printf 'STRATUS-IO-V1\n%s\n' "$n" | dd of="$OPT_io_probe" bs=512 seek=1 count=1 conv=sync,fsync 2>/dev/null &&
+				echo 3 >/proc/sys/vm/drop_caches &&
+				[ "$(dd if="$OPT_io_probe" bs=512 skip=1 count=1 2>/dev/null | tr -d '\000' | sed -n 2p)" = "$n" ]; then
+				m=$(sector_marker "$OPT_io_probe" probe) || m=none
+				say "STRATUS-IO $dev ok $n $m"
+			else
+				say "STRATUS-IO $dev error $n"
+			fi
+		done
+	) &
+fi
+
 if [ -n "$OPT_poweroff" ] && [ "$OPT_poweroff" != 0 ]; then
 	/etc/stratus/shutdown.sh cmdline
 fi
