@@ -141,7 +141,11 @@ t.test('a wrong CHAP secret: the attach fails with a clear message and leaves no
   t.equal(r.status, 502);
   t.equal(r.body.code, 'STRATUS_ERR_VOLUME_AUTH');
   t.match(r.body.title, /refused the CHAP credentials/);
-  t.same(await leftovers(vm, vol.id), { secrets: [], live: false, config: false, records: [], sessions: [] }, 'nothing left');
+  t.same(
+    await leftovers(vm, vol.id),
+    { secrets: [], live: false, config: false, records: [], sessions: [] },
+    'nothing left',
+  );
 
   // the same at deploy time: the VM is not created at all, and its secret is gone too
   const id = randomUUID();
