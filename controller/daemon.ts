@@ -143,7 +143,7 @@ export class ControllerDaemon {
         log: this.log.child({ part: 'broker' }),
         listen: m.listen,
         wsListen: m.ws_listen,
-        maxPayloadBytes: m.max_payload_bytes,
+        maxPayloadBytes: 4 * m.max_payload_bytes,
         auth,
       });
       await this.broker.start();

@@ -32,6 +32,7 @@ export interface BrokerOptions {
   /** host:port for a dedicated MQTT-over-WebSocket listener; '' disables it. */
   wsListen: string;
   auth?: BrokerAuth | undefined;
+  /** Hard cap; larger publications are dropped at the broker (receivers apply their own limit). */
   maxPayloadBytes?: number;
 }
 
@@ -53,6 +54,8 @@ function listenOn(server: NetServer | HttpServer, spec: string): Promise<string>
 }
 
 const PRINCIPAL = Symbol('stratus.principal');
+/** Where denied publications go: no subscription can reach it (see canSubscribe). */
+const DENIED_TOPIC = '$stratus/denied';
 type WithPrincipal = { [PRINCIPAL]?: BrokerPrincipal };
 
 export class EmbeddedBroker {
@@ -84,15 +87,22 @@ export class EmbeddedBroker {
         done(null, true);
       },
       authorizePublish: (client, packet, done) => {
+        const drop = (why: string, extra: object) => {
+          log.warn({ clientId: client?.id, topic: packet.topic, ...extra }, why);
+          // As mosquitto does for MQTT 3.1.1: acknowledge and drop (aedes would close the connection,
+          // and a client's QoS 1 retry would loop). '$'-topics match no '#' subscription.
+          packet.topic = DENIED_TOPIC;
+          packet.retain = false;
+          packet.payload = Buffer.alloc(0);
+          done(null);
+        };
         if (packet.payload && packet.payload.length > maxPayload) {
-          log.warn({ clientId: client?.id, topic: packet.topic, bytes: packet.payload.length }, 'oversized publish');
-          return done(new Error('payload too large'));
+          return drop('MQTT publish dropped: oversized', { reason: 'oversized', bytes: packet.payload.length });
         }
         if (!auth || !client) return done(null);
         const who = (client as unknown as WithPrincipal)[PRINCIPAL];
         if (who && auth.canPublish(who, packet.topic)) return done(null);
-        log.warn({ user: who?.username, topic: packet.topic }, 'MQTT publish denied');
-        done(new Error('publish not authorised'));
+        drop('MQTT publish denied', { user: who?.username });
       },
       authorizeSubscribe: (client, sub, done) => {
         if (!auth) return done(null, sub);

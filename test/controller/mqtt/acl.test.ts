@@ -1,0 +1,103 @@
+// Broker access control, with the generated mosquitto ACL and password file on a real mosquitto, and
+// with the same rules enforced by the embedded broker: hosts stay in their own prefix, dashboards read.
+import { readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
+import t from 'tap';
+import { MqttAccounts } from '../../../controller/mqtt/accounts.ts';
+import { writeMosquittoFiles } from '../../../controller/mqtt/mosquitto-files.ts';
+import { ControllerDb } from '../../../controller/db.ts';
+import { topics } from '../../../protocol/mqtt/index.ts';
+import { startMosquitto } from '../../helpers/mosquitto.ts';
+import { recorder, startController } from '../../helpers/mqtt.ts';
+
+type Creds = Record<'host-a' | 'host-b' | 'dash' | 'ctl', string>;
+
+function accountsFor(accounts: MqttAccounts): Creds {
+  return {
+    'host-a': accounts.add('host-a', 'host').password,
+    'host-b': accounts.add('host-b', 'host').password,
+    dash: accounts.add('dash', 'dashboard').password,
+    ctl: accounts.add('ctl', 'controller').password,
+  };
+}
+
+async function checkRules(t: Tap.Test, url: string, pw: Creds, ctlAuth: { username: string; password: string }) {
+  const as = (u: keyof Creds) => ({ username: u, password: pw[u], clientId: `${u}-${Math.random()}` });
+  const ctl = await recorder(url, ['stratus/v1/#'], { ...ctlAuth, clientId: `ctl-${Math.random()}` });
+  const a = await recorder(url, [], as('host-a'));
+  const b = await recorder(url, [topics.cmdPrefix('host-b') + '/#'], as('host-b'));
+  const dash = await recorder(url, ['stratus/v1/hosts/#'], as('dash'));
+  t.teardown(() => Promise.all([ctl.end(), a.end(), b.end(), dash.end()]).then(() => undefined));
+
+  // host A tries to listen to B's commands; then a command for A arrives after one for B
+  await a.client
+    .subscribeAsync([topics.cmdPrefix('host-b') + '/#', topics.cmdPrefix('host-a') + '/#'], { qos: 1 })
+    .catch(() => undefined);
+  await ctl.client.publishAsync(topics.command('host-b', 'deploy'), 'for-b', { qos: 1 });
+  await ctl.client.publishAsync(topics.command('host-a', 'deploy'), 'for-a', { qos: 1 });
+  await a.waitFor('A receives its own command', (m) => m.payload.toString() === 'for-a');
+  await b.waitFor('B receives its own command', (m) => m.payload.toString() === 'for-b');
+  t.notOk(
+    a.messages.some((m) => m.payload.toString() === 'for-b'),
+    "host A cannot read host B's commands",
+  );
+
+  // host A publishes under B's prefix, then under its own: only the latter arrives
+  await a.client.publishAsync(topics.hostStatus('host-b'), 'spoof', { qos: 1 }).catch(() => undefined);
+  await a.client.publishAsync(topics.hostStatus('host-a'), 'genuine', { qos: 1 });
+  await ctl.waitFor("A's own status", (m) => m.payload.toString() === 'genuine');
+  await dash.waitFor('the dashboard reads host statuses', (m) => m.payload.toString() === 'genuine');
+  t.notOk(
+    ctl.messages.some((m) => m.payload.toString() === 'spoof'),
+    'host A cannot publish under host B',
+  );
+
+  // A may not issue commands either (only the controller writes stratus/v1/cmd/)
+  await a.client.publishAsync(topics.command('host-b', 'delete'), 'forged', { qos: 1 }).catch(() => undefined);
+  // the dashboard may not publish anything
+  await dash.client.publishAsync(topics.hostStatus('host-a'), 'from-dash', { qos: 1 }).catch(() => undefined);
+  await dash.client.publishAsync(topics.command('host-b', 'delete'), 'dash-cmd', { qos: 1 }).catch(() => undefined);
+  await a.client.publishAsync(topics.hostEvents('host-a'), 'marker', { qos: 1 });
+  await ctl.waitFor('marker', (m) => m.payload.toString() === 'marker');
+  t.notOk(
+    b.messages.some((m) => ['forged', 'dash-cmd'].includes(m.payload.toString())),
+    'no forged command reached B',
+  );
+  t.notOk(
+    ctl.messages.some((m) => m.payload.toString() === 'from-dash'),
+    'a dashboard user cannot publish',
+  );
+
+  // a wrong password is refused
+  await t.rejects(
+    mqtt.connectAsync(url, { protocolVersion: 4, username: 'host-a', password: 'wrong', reconnectPeriod: 0 }),
+    'wrong password refused',
+  );
+}
+
+t.test(
+  'mosquitto with the generated ACL and password file enforces the host, dashboard and controller roles',
+  async (t) => {
+    const dir = t.testdir();
+    const db = new ControllerDb(`${dir}/controller.db`);
+    const accounts = new MqttAccounts(db.db);
+    const pw = accountsFor(accounts);
+    const files = writeMosquittoFiles(accounts, `${dir}/mosquitto`);
+    db.close();
+    t.match(readFileSync(files.acl, 'utf8'), /user host-a\ntopic write stratus\/v1\/hosts\/host-a\/#/);
+    const broker = await startMosquitto({ authConf: readFileSync(files.conf, 'utf8') });
+    t.teardown(() => broker.cleanup());
+    await checkRules(t, broker.url, pw, { username: 'ctl', password: pw.ctl });
+  },
+);
+
+t.test('the embedded broker (require_auth) enforces the same rules with the same accounts', async (t) => {
+  const c = await startController({ STRATUS_CONTROLLER_MQTT_REQUIRE_AUTH: 'true' });
+  t.teardown(() => c.cleanup());
+  const pw = accountsFor(c.daemon.accounts);
+  await checkRules(t, c.mqttUrl, pw, { username: 'ctl', password: pw.ctl });
+  t.ok(
+    c.logs().some((l) => l.msg === 'MQTT publish denied' && l.user === 'host-a'),
+    'denials are logged',
+  );
+});
