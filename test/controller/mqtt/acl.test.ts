@@ -2,7 +2,7 @@
 // with the same rules enforced by the embedded broker: hosts stay in their own prefix, dashboards read.
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { MqttAccounts } from '../../../controller/mqtt/accounts.ts';
 import { writeMosquittoFiles } from '../../../controller/mqtt/mosquitto-files.ts';
 import { ControllerDb } from '../../../controller/db.ts';
@@ -21,7 +21,7 @@ function accountsFor(accounts: MqttAccounts): Creds {
   };
 }
 
-async function checkRules(t: Tap.Test, url: string, pw: Creds, ctlAuth: { username: string; password: string }) {
+async function checkRules(t: Test, url: string, pw: Creds, ctlAuth: { username: string; password: string }) {
   const as = (u: keyof Creds) => ({ username: u, password: pw[u], clientId: `${u}-${Math.random()}` });
   const ctl = await recorder(url, ['stratus/v1/#'], { ...ctlAuth, clientId: `ctl-${Math.random()}` });
   const a = await recorder(url, [], as('host-a'));
