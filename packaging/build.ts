@@ -7,6 +7,7 @@
 //   --release N            package release (default 1)
 //   --fast                 cheap compression, for tests and development builds
 //   --out DIR              output root (default build/packaging)
+//   --sign KEY             sign the RPMs with this GnuPG key (default $STRATUS_RPM_SIGN_KEY)
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +34,8 @@ export interface BuildOptions {
   release?: string;
   fast?: boolean;
   out?: string;
+  /** GnuPG key that signs the RPMs (default $STRATUS_RPM_SIGN_KEY; unsigned when neither is set). */
+  sign?: string;
   log?: (line: string) => void;
 }
 
@@ -66,7 +69,7 @@ export async function buildPackages(opts: BuildOptions = {}): Promise<BuildResul
     formats.includes(FAMILIES[f].format),
   );
   const needed = ['strip', ...(formats.includes('deb') ? ['dpkg-deb', 'dpkg-shlibdeps'] : [])];
-  if (formats.includes('rpm')) needed.push('rpmbuild');
+  if (formats.includes('rpm')) needed.push('rpmbuild', ...(opts.sign ? ['rpmsign'] : []));
   const missing = needed.filter((t) => !haveTool(t));
   if (missing.length > 0) {
     throw new Error(`missing tools: ${missing.join(', ')}; run \`bash packaging/setup.sh\` first`);
@@ -81,6 +84,7 @@ export async function buildPackages(opts: BuildOptions = {}): Promise<BuildResul
     epoch: sourceDateEpoch(),
     maintainer: process.env['STRATUS_PACKAGER'] ?? DEFAULT_MAINTAINER,
     fast: opts.fast ?? false,
+    signKey: opts.sign ?? process.env['STRATUS_RPM_SIGN_KEY'],
   };
   const { present, skipped } = programsPresent(REPO);
   for (const s of skipped) log(`skipping ${s}`);
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
       release: { type: 'string' },
       fast: { type: 'boolean' },
       out: { type: 'string' },
+      sign: { type: 'string' },
     },
     strict: true,
   });
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     release: values.release,
     fast: values.fast,
     out: values.out,
+    sign: values.sign,
   });
 }
 

@@ -5,11 +5,11 @@
 // computed by dpkg-shlibdeps from its ELF files.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { packageName, type Dependency } from './families.ts';
-import { CONFIG_DIR, RUNTIME, STATE_ROOT, SYSTEM_USER } from './packages.ts';
+import { RUNTIME, STATE_ROOT, SYSTEM_USER } from './packages.ts';
 import { installedSizeKiB, listFiles, run, writeFile } from './run.ts';
 import { type BuildContext, type StagedPackage, UNIT_DIR } from './stage.ts';
 
@@ -50,8 +50,9 @@ function shlibDepends(ctx: BuildContext, tree: string): string {
   return m ? m[1]!.trim() : '';
 }
 
-function copyright(s: StagedPackage): string {
+function copyright(ctx: BuildContext, s: StagedPackage): string {
   const runtime = s.arch === 'native';
+  const year = new Date(ctx.epoch * 1000).getUTCFullYear();
   const paragraphs = [
     [
       'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
@@ -61,7 +62,8 @@ function copyright(s: StagedPackage): string {
     runtime
       ? [
           'Files: usr/lib/stratus/node usr/lib/stratus/node_modules/*',
-          'Copyright: Node.js contributors and the authors named in THIRD-PARTY-NOTICES.gz',
+          'Copyright: Node.js contributors, Joyent, Inc. and other Node contributors,',
+          ' and the authors named in THIRD-PARTY-NOTICES.gz',
           'License: Expat',
           'Comment: Node.js is under the Expat (MIT) license. The libraries built into it and the native',
           ' modules carry their own licenses; /usr/share/doc/stratus-runtime/THIRD-PARTY-NOTICES.gz',
@@ -69,14 +71,14 @@ function copyright(s: StagedPackage): string {
         ]
       : [
           'Files: *',
-          'Copyright: Stratus contributors',
+          `Copyright: ${year} Stratus contributors`,
           'License: Apache-2.0',
           `Comment: The bundled JavaScript also contains npm packages under these licenses:`,
           ` ${s.thirdPartyLicenses.join(', ')}. Their notices are reproduced in full in`,
           ` /usr/share/doc/${s.name}/THIRD-PARTY-NOTICES.gz.`,
         ],
     ...(runtime
-      ? [['Files: usr/lib/stratus/package.json', 'Copyright: Stratus contributors', 'License: Apache-2.0']]
+      ? [['Files: usr/lib/stratus/package.json', `Copyright: ${year} Stratus contributors`, 'License: Apache-2.0']]
       : []),
     [
       'License: Apache-2.0',
@@ -125,7 +127,6 @@ function maintainerScript(ctx: BuildContext, s: StagedPackage, kind: string): st
   const p = s.program!;
   const stateDirs = p.stateDirs ?? [];
   const parents = [...new Set(stateDirs.map((d) => dirname(d)))].filter((d) => d.startsWith('/var/'));
-  const conffiles = p.config ? [`${CONFIG_DIR}/${p.config.file}`] : [];
   const vars: Record<string, string> = {
     PACKAGE: p.name,
     UNIT: p.unit!,
@@ -134,7 +135,6 @@ function maintainerScript(ctx: BuildContext, s: StagedPackage, kind: string): st
     STATE_DIRS: stateDirs.join(' '),
     STATE_PARENTS: parents.join(' '),
     GROUPS: (p.userGroups ?? []).join(' '),
-    CONFFILES: conffiles.join(' '),
   };
   const template = readFileSync(join(ctx.repo, 'packaging/debian', `${kind}.in`), 'utf8');
   return template.replace(/@([A-Z_]+)@/g, (_, k: string) => {
@@ -150,7 +150,7 @@ export function buildDeb(ctx: BuildContext, s: StagedPackage, outDir: string): s
   const root = join(ctx.out, 'deb', s.name);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  run('cp', ['-al', `${s.tree}/.`, root]);
+  run('cp', ['-a', `${s.tree}/.`, root]);
   const units = join(root, UNIT_DIR);
   if (s.program?.unit) {
     mkdirSync(join(root, DEBIAN_UNIT_DIR), { recursive: true });
@@ -158,7 +158,9 @@ export function buildDeb(ctx: BuildContext, s: StagedPackage, outDir: string): s
     rmSync(join(root, 'usr/lib/systemd'), { recursive: true });
   }
   const doc = join(root, 'usr/share/doc', s.name);
-  writeFile(join(doc, 'copyright'), copyright(s));
+  writeFile(join(doc, 'copyright'), copyright(ctx, s));
+  const overrides = join(ctx.repo, 'packaging/debian', `${s.name}.lintian-overrides`);
+  if (existsSync(overrides)) writeFile(join(root, 'usr/share/lintian/overrides', s.name), readFileSync(overrides));
   writeFile(join(doc, 'changelog.Debian.gz'), gzipSync(changelog(ctx), { level: 9 }));
   writeFile(join(doc, 'THIRD-PARTY-NOTICES.gz'), gzipSync(s.notices, { level: 9 }));
 

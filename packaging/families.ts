@@ -38,17 +38,28 @@ export type Dependency = keyof typeof DEPENDENCIES;
 
 /** Abstract dependency → package name per family. Debian alternatives use `a | b`. */
 export const DEPENDENCIES = {
-  /** libvirtd with the QEMU/KVM driver, as a hypervisor host installs it. */
+  /** libvirtd with the QEMU/KVM driver, as a hypervisor host installs it (the agent may also drive a
+   * remote libvirtd through its URI, so this is a recommendation). */
   'libvirt-daemon': {
     debian: 'libvirt-daemon-system',
     el9: 'libvirt-daemon-kvm',
     fedora: 'libvirt-daemon-kvm',
     suse: 'libvirt-daemon-qemu',
   },
-  /** libvirt.so.0, which the agent loads through koffi. */
-  'libvirt-lib': { debian: 'libvirt0', el9: 'libvirt-libs', fedora: 'libvirt-libs', suse: 'libvirt-libs' },
+  /** libvirt.so.0, which the agent loads through koffi (RPM: by soname, as rpm would for a linked one). */
+  'libvirt-lib': {
+    debian: 'libvirt0',
+    el9: 'libvirt.so.0()(64bit)',
+    fedora: 'libvirt.so.0()(64bit)',
+    suse: 'libvirt.so.0()(64bit)',
+  },
   /** libsystemd.so.0, for sd_notify (Type=notify units and the watchdog). */
-  libsystemd: { debian: 'libsystemd0', el9: 'systemd-libs', fedora: 'systemd-libs', suse: 'libsystemd0' },
+  libsystemd: {
+    debian: 'libsystemd0',
+    el9: 'libsystemd.so.0()(64bit)',
+    fedora: 'libsystemd.so.0()(64bit)',
+    suse: 'libsystemd.so.0()(64bit)',
+  },
   'qemu-img': { debian: 'qemu-utils', el9: 'qemu-img', fedora: 'qemu-img', suse: 'qemu-tools' },
   'qemu-system': { debian: 'qemu-system-x86', el9: 'qemu-kvm', fedora: 'qemu-kvm', suse: 'qemu-kvm' },
   /** QEMU's own iSCSI initiator (the default attach mode); RHEL 9's qemu-kvm is built without it. */

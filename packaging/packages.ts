@@ -60,7 +60,6 @@ export const RUNTIME = {
       'src/koffi/index.cjs',
       'src/koffi/src/static.js',
       'src/koffi/src/static.cjs',
-      'src/koffi/src/trampolines.cjs',
     ],
     '@koromix/koffi-linux-x64': ['package.json', 'index.js', 'README.md', 'linux_x64/koffi.node'],
     'better-sqlite3': ['package.json', 'LICENSE', 'lib', 'build/Release/better_sqlite3.node'],
@@ -93,8 +92,8 @@ export const PROGRAMS: ProgramPackage[] = [
     unit: 'stratus-agent.service',
     stateDirs: [`${STATE_ROOT}/agent`, '/var/log/stratus/console'],
     userGroups: ['libvirt'],
-    requires: ['libvirt-daemon', 'libvirt-lib', 'libsystemd', 'qemu-img', 'nftables', 'iproute'],
-    recommends: ['qemu-system', 'qemu-iscsi'],
+    requires: ['libvirt-lib', 'libsystemd', 'qemu-img', 'nftables', 'iproute'],
+    recommends: ['libvirt-daemon', 'qemu-system', 'qemu-iscsi'],
     suggests: ['iscsi-initiator'],
   },
   {
@@ -121,7 +120,7 @@ export const PROGRAMS: ProgramPackage[] = [
   },
   {
     name: 'stratus',
-    summary: 'Stratus command-line client',
+    summary: 'Command-line client of Stratus clouds',
     description:
       'The `stratus` command talks to a Stratus controller REST API: hosts, images, instance types, ' +
       'VMs, networks and disks, as tables or JSON.',

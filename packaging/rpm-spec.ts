@@ -35,7 +35,7 @@ function fileList(s: StagedPackage): string[] {
   for (const f of files) {
     const path = `/${f}`;
     if (path.startsWith(`${CONFIG_DIR}/`)) {
-      lines.push(`%config(noreplace) %attr(0640,root,${SYSTEM_USER}) ${path}`);
+      lines.push(`%config(noreplace) ${path}`);
     } else if (path.startsWith('/usr/lib/stratus/')) {
       // one line per entry directly under /usr/lib/stratus: all subpackages share one buildroot
       const top = path.split('/').slice(0, 5).join('/');
@@ -55,7 +55,7 @@ function fileList(s: StagedPackage): string[] {
       owned.add(parent);
       lines.push(`%dir ${parent}`);
     }
-    lines.push(`%dir %attr(0750,${SYSTEM_USER},${SYSTEM_USER}) ${d}`);
+    lines.push(`%dir %attr(0755,${SYSTEM_USER},${SYSTEM_USER}) ${d}`);
   }
   lines.push(
     `%license /usr/share/licenses/${s.name}/LICENSE`,
@@ -131,8 +131,14 @@ export function renderSpec(ctx: BuildContext, s: StagedPackage): string {
     `Name: ${s.name}`,
     `Version: ${ctx.version}`,
     `Release: ${ctx.release}%{?dist}`,
+    `Packager: ${ctx.maintainer}`,
     `Summary: ${s.summary}`,
     `License: ${license}`,
+    '%if 0%{?suse_version}',
+    `Group: ${native ? 'System/Libraries' : 'System/Management'}`,
+    '%else',
+    `Group: ${native ? 'System Environment/Libraries' : p?.unit ? 'System Environment/Daemons' : 'Applications/System'}`,
+    '%endif',
     ...(native ? [] : ['BuildArch: noarch', `Requires: ${RUNTIME.name} = %{version}-%{release}`]),
   ];
   if (p) {
@@ -143,12 +149,12 @@ export function renderSpec(ctx: BuildContext, s: StagedPackage): string {
       lines.push('%if 0%{?suse_version}', '%{?systemd_ordering}', '%else', '%{?systemd_requires}', '%endif');
     }
   }
-  lines.push('', '%description', s.description, '', ...install(s), '');
+  lines.push('', '%description', wrap(s.description, 76), '', ...install(s), '');
   if (p?.unit) lines.push(...scriptlets(s));
   lines.push('%files', ...fileList(s), '');
   lines.push(
     '%changelog',
-    `* ${rpmDate(ctx.epoch)} ${ctx.maintainer} - ${ctx.version}-${ctx.release}`,
+    `* ${rpmDate(ctx.epoch)} ${ctx.maintainer} - ${ctx.version}-${ctx.release}%{?dist}`,
     `- Stratus ${ctx.version}, packaged by npm run package (packaging/build.ts)`,
     '',
   );
@@ -171,8 +177,20 @@ function install(s: StagedPackage): string[] {
       `echo 'enable ${p.unit}' > %{buildroot}/usr/lib/systemd/system-preset/80-${p.name}.preset`,
     );
   }
-  for (const d of p?.stateDirs ?? []) lines.push(`install -d -m 0750 %{buildroot}${d}`);
+  for (const d of p?.stateDirs ?? []) lines.push(`install -d -m 0755 %{buildroot}${d}`);
   return lines;
+}
+
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const w of text.split(/\s+/)) {
+    if (line && line.length + 1 + w.length > width) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  return [...lines, line].join('\n');
 }
 
 function rpmDate(epoch: number): string {

@@ -1,7 +1,8 @@
 // Builds the .rpm packages of one RPM family with rpmbuild: writes the generated spec and each package's
 // license files, then `rpmbuild -bb` with the family's defines (dist tag, %rhel / %fedora /
 // %suse_version). When the building rpm lacks the systemd scriptlet macros (Debian's rpm does), the
-// stand-ins of packaging/rpm/macros.fallback are loaded first.
+// stand-ins of packaging/rpm/macros.fallback are loaded first. With a signing key, rpmsign signs the
+// result (GNUPGHOME selects the keyring).
 
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,10 @@ export function buildRpms(
       renameSync(join(top, 'RPMS', arch, f), join(outDir, f));
       built.push(join(outDir, f));
     }
+  }
+  if (ctx.signKey) {
+    const gpg = ['/usr/bin/gpg', '/usr/bin/gpg2'].find((g) => existsSync(g)) ?? 'gpg';
+    run('rpmsign', ['--addsign', '--define', `_gpg_name ${ctx.signKey}`, '--define', `__gpg ${gpg}`, ...built]);
   }
   return built.sort();
 }

@@ -27,6 +27,8 @@ export interface BuildContext {
   maintainer: string;
   /** Cheaper compression (tests and development builds). */
   fast: boolean;
+  /** GnuPG key (id or user id) that signs the RPMs; unsigned when absent. */
+  signKey?: string;
 }
 
 export interface StagedPackage {
@@ -78,7 +80,9 @@ export function stageRuntime(ctx: BuildContext): StagedPackage {
     const meta = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { version: string; license: string };
     sources.push({ name: mod, version: meta.version, license: meta.license, dir: from });
   }
+  // directories 0755, files 0644 (shared objects included), the node binary 0755
   run('chmod', ['-R', 'u=rwX,go=rX', tree]);
+  run('find', [tree, '-type', 'f', '-exec', 'chmod', '0644', '{}', '+']);
   run('chmod', ['0755', join(lib, 'node')]);
   return {
     name: RUNTIME.name,
@@ -119,7 +123,7 @@ export async function stageProgram(ctx: BuildContext, pkg: ProgramPackage): Prom
     const schema = mod[pkg.config.exportName] as TObject<Record<string, TObject>> | undefined;
     if (!schema) throw new Error(`${pkg.config.module} does not export ${pkg.config.exportName}`);
     const text = renderConfigExample(schema, `${pkg.config.title} (${CONFIG_DIR}/${pkg.config.file})`);
-    writeFile(join(tree, rel(CONFIG_DIR), pkg.config.file), text, 0o640);
+    writeFile(join(tree, rel(CONFIG_DIR), pkg.config.file), text);
   }
   if (pkg.unit) {
     const source = readFileSync(join(ctx.repo, 'systemd', pkg.unit), 'utf8');
