@@ -202,7 +202,7 @@ export class VmStore {
     if (filter.hostId) where.push('host_id = ?'), args.push(filter.hostId);
     if (filter.states) where.push(`state IN (${filter.states.map(() => '?').join(',')})`), args.push(...filter.states);
     else if (!filter.includeDeleted) where.push("state != 'deleted'");
-    const sql = `SELECT * FROM vms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
+    const sql = `SELECT * FROM vms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toRecord);
   }
 

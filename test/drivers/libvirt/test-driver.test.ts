@@ -88,3 +88,13 @@ t.test('opening an unreachable URI fails with libvirt message and can be retried
   t.equal(c.connected, false);
   await c.close();
 });
+
+t.test('undefine falls back to fewer flags on a driver that lacks some (the test driver has no NVRAM)', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 1 });
+  await c.open();
+  t.teardown(() => c.close());
+  const d = await c.defineDomain(xml('undefine-flags'));
+  await c.undefineDomain(d.uuid); // UNDEFINE_ALL by default
+  const err = await c.getDomain(d.uuid).catch((e) => e);
+  t.equal(err.virCode, 42, 'the domain is gone');
+});
