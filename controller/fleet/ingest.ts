@@ -163,8 +163,13 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
       this.o.store.setStatus(s, 'online');
       if (cur?.state !== 'online') this.o.log.info({ host, session: s.session }, 'host online');
     } else if (s.reason === 'last-will') {
-      this.o.store.setStatus(s, cur?.state === 'down' ? 'down' : 'offline');
-      this.scheduleDown(host, s.session);
+      if (this.o.downGraceS <= 0) {
+        this.o.store.setStatus(s, 'down');
+        this.o.log.warn({ host, session: s.session }, 'host down: its Last Will fired');
+      } else {
+        this.o.store.setStatus(s, cur?.state === 'down' ? 'down' : 'offline');
+        this.scheduleDown(host, s.session);
+      }
     } else {
       this.clearDown(host);
       this.o.store.setStatus(s, 'offline');
@@ -183,8 +188,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
       this.o.log.warn({ host, session }, 'host down: its Last Will fired');
       this.emit('host', this.o.store.host(host)!);
     };
-    if (this.o.downGraceS <= 0) markDown();
-    else this.downTimers.set(host, setTimeout(markDown, this.o.downGraceS * 1000).unref());
+    this.downTimers.set(host, setTimeout(markDown, this.o.downGraceS * 1000).unref());
   }
 
   private clearDown(host: string): void {

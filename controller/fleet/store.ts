@@ -267,8 +267,9 @@ export class FleetStore {
       this.db
         .prepare(
           `INSERT INTO fleet_metrics (host, vm, res, ts, cpu_pct, mem_bytes, rx_bps, tx_bps, n)
-           SELECT host, vm, ?, (ts / ?) * ?, AVG(cpu_pct), AVG(mem_bytes), AVG(rx_bps), AVG(tx_bps), COUNT(*)
-           FROM fleet_metrics WHERE res = 0 AND ts < ? GROUP BY host, vm, (ts / ?)
+           SELECT host, vm, ?, CAST(ts / ? AS INTEGER) * ?, AVG(cpu_pct), AVG(mem_bytes), AVG(rx_bps), AVG(tx_bps),
+             COUNT(*)
+           FROM fleet_metrics WHERE res = 0 AND ts < ? GROUP BY host, vm, CAST(ts / ? AS INTEGER)
            ON CONFLICT (host, vm, res, ts) DO UPDATE SET
              cpu_pct = (cpu_pct * n + excluded.cpu_pct * excluded.n) / (n + excluded.n),
              mem_bytes = (mem_bytes * n + excluded.mem_bytes * excluded.n) / (n + excluded.n),
