@@ -13,6 +13,14 @@ import { startController } from '../../helpers/mqtt.ts';
 import { SimHost } from '../../helpers/sim-host.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
+const failure = (p: Promise<unknown>): Promise<StratusError> =>
+  p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: StratusError) => e,
+  );
+
 t.test('dispatch resolves with the result, relays progress, and rejects with the agent’s typed error', async (t) => {
   const c = await startController();
   t.teardown(() => c.cleanup());
@@ -54,7 +62,7 @@ t.test('dispatch resolves with the result, relays progress, and rejects with the
   t.equal(seen[0].key, 'k-echo', 'the idempotency key travels with the command');
   t.ok(seen[0].deadline > Date.now(), 'and a deadline');
 
-  const err = await c.daemon.agents.dispatch(h.id, 'boom', {}, { key: 'k-boom' }).catch((e: StratusError) => e);
+  const err = await failure(c.daemon.agents.dispatch(h.id, 'boom', {}, { key: 'k-boom' }));
   t.type(err, RemoteCommandError);
   t.same(
     { code: err.code, status: err.status, details: err.details },
@@ -65,12 +73,12 @@ t.test('dispatch resolves with the result, relays progress, and rejects with the
     },
   );
 
-  const late = await c.daemon.agents.dispatch(h.id, 'silent', {}, { timeoutMs: 300 }).catch((e: StratusError) => e);
+  const late = await failure(c.daemon.agents.dispatch(h.id, 'silent', {}, { timeoutMs: 300 }));
   t.type(late, CommandTimeoutError);
   t.equal(late.status, 504);
   t.equal(c.daemon.agents.inFlight, 0, 'nothing left pending');
 
-  const off = await c.daemon.agents.dispatch('no-such-host', 'echo', {}, { key: 'x' }).catch((e: StratusError) => e);
+  const off = await failure(c.daemon.agents.dispatch('no-such-host', 'echo', {}, { key: 'x' }));
   t.type(off, HostUnavailableError);
   t.same(off.details, { host: 'no-such-host', state: 'unknown' });
 });
