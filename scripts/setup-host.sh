@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
   xorriso genisoimage busybox-static linux-image-cloud-amd64 libxml2-utils cpio xz-utils zstd
   dnsmasq-base tgt libiscsi-bin mosquitto mosquitto-clients nftables iproute2 procps
-  chromium isc-dhcp-client cloud-image-utils
+  chromium isc-dhcp-client cloud-image-utils open-iscsi
 )
 
 log() { printf 'setup-host: %s\n' "$*" >&2; }
