@@ -63,7 +63,11 @@ export class AgentDaemon {
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.images = createImageStack(config, this.db, this.log);
-    this.network = new VmNetwork({ log: this.log, table: config.network.firewall_table });
+    this.network = new VmNetwork({
+      log: this.log,
+      table: config.network.firewall_table,
+      contextDir: join(config.agent.state_dir, 'context'),
+    });
     this.volumes = new VolumeAttacher({
       conn: this.conn,
       db: this.db.db,

@@ -135,19 +135,20 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
 
   /** `extra.volumes`: volume attachments (protocol/volume.ts VolumeAttachment) to attach before the start. */
   async create(input: unknown, start = true, extra: { volumes?: unknown[] } = {}): Promise<VmView> {
-    const spec = validate(VmSpec, input, 'VM spec');
+    let spec = validate(VmSpec, input, 'VM spec');
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
     return this.locks.run(spec.id, async () => {
       if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
       if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');
-      await this.o.network?.ensureBridges(spec);
+      // bridges of Stratus networks made, context CD-ROM downloaded and attached
+      if (this.o.network) spec = await this.o.network.prepareSpec(spec);
       await checkSpecOnHost(spec, this.o.hostId);
       const xml = this.domainXml(spec);
       await withReverter(async (r) => {
         this.o.db.insert(spec, start ? 'running' : 'stopped');
         r.add('forget VM record', () => this.o.db.delete(spec.id));
         // firewall rules on the taps before the VM exists: it never runs unfiltered
-        await this.o.network?.applyFirewall(spec, r);
+        await this.o.network?.installForVm(spec, r);
         // image disks: fetched and verified if needed, pinned in the cache, overlays created
         if (this.o.disks) await this.o.disks.prepare(spec, r, log);
         await this.o.conn.defineDomain(xml);

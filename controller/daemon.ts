@@ -103,7 +103,10 @@ export class ControllerDaemon {
     });
     this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
     // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
+    // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
+    this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
     this.cloud = new Cloud({
+      hooks: [this.networks.deployHook],
       config,
       db: this.db.db,
       app: this.app,
@@ -112,8 +115,7 @@ export class ControllerDaemon {
       dispatcher: this.agents,
       apiAddress: () => this.apiAddress,
     });
-    // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs, under /v1 after authentication
-    this.networks = new NetworkFeature({ config, db: this.db.db, app: this.app, log: this.log });
+    this.networks.mount(this.app);
   }
 
   private dashboardSettings() {

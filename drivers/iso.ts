@@ -111,3 +111,15 @@ export async function readIsoFile(path: string, name: string): Promise<Buffer> {
 export async function removeIso(path: string): Promise<void> {
   await rm(path, { force: true });
 }
+
+/** SHA-256 of a file, or undefined when it does not exist. */
+export async function fileSha256(path: string): Promise<string | undefined> {
+  try {
+    return createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

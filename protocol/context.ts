@@ -43,6 +43,20 @@ export const ContextRequest = Type.Object(
 );
 export type ContextRequest = Static<typeof ContextRequest>;
 
+/** In a VM spec: the context CD-ROM the agent downloads, checks and attaches as the last CD-ROM. */
+export const ContextRef = Type.Object(
+  {
+    url: Type.String({
+      maxLength: 4096,
+      pattern: '^https?://[^\\s]+$',
+      description: 'Where the agent downloads the ISO (the controller URL with the per-VM token)',
+    }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the ISO' }),
+  },
+  { additionalProperties: false, description: 'Context CD-ROM to download and attach' },
+);
+export type ContextRef = Static<typeof ContextRef>;
+
 /** One NIC as the context describes it (filled from IPAM). */
 export interface ContextNic {
   mac: string;

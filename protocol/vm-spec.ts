@@ -4,6 +4,7 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import { ImageRef } from './image.ts';
+import { ContextRef } from './context.ts';
 import { NicNetworkFields } from './network.ts';
 
 export const Uuid = Type.String({
@@ -115,6 +116,7 @@ export const VmSpec = Type.Object(
     disks: Type.Array(DiskSpec, { maxItems: 16, default: [] }),
     cdroms: Type.Array(CdromSpec, { maxItems: 4, default: [] }),
     nics: Type.Array(NicSpec, { maxItems: 8, default: [] }),
+    context: Type.Optional(ContextRef),
     labels: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9._/-]{1,63}$' }), Type.String({ maxLength: 256 }), {
         description: 'Free-form labels (owner, project, ...) kept with the VM',

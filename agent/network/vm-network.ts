@@ -1,12 +1,19 @@
 // The agent's side of networks, hooked into VM create/delete and the reconcile loop: the bridge of each
 // NIC that belongs to a Stratus network is made on this host when missing (with its uplink or VLAN),
 // the NIC's nftables rules are installed before the VM starts and removed with it, and every resync
-// re-applies the rules of known VMs and removes the rules of taps that no VM owns any more.
+// re-applies the rules of known VMs and removes the rules of taps that no VM owns any more. A spec's
+// context CD-ROM (a controller URL with the VM's token) is downloaded, checked and attached.
 
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { StratusError, ValidationError } from '../../common/errors.ts';
 import type { Reverter } from '../../common/reverter.ts';
+import { ensureDir, removeFile, writeFileAtomicHashed } from '../../drivers/host-fs.ts';
+import { httpGet } from '../../drivers/http-fetch.ts';
+import { fileSha256 } from '../../drivers/iso.ts';
 import { bridgeConntrackSupported, NftBridgeFirewall } from '../../drivers/nft.ts';
 import { ensureBridge } from '../../drivers/net-links.ts';
+import type { ContextRef } from '../../protocol/context.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import { tapName } from '../domain-xml.ts';
 import { nicRules } from './firewall-rules.ts';
@@ -15,13 +22,64 @@ export interface VmNetworkOptions {
   log: Logger;
   /** nftables table (bridge family) holding the per-VM chains. */
   table?: string;
+  /** Where downloaded context CD-ROMs are kept (`<dir>/<vm id>.iso`). */
+  contextDir?: string;
 }
+
+export class ContextFetchError extends StratusError {
+  constructor(url: string, message: string) {
+    super('STRATUS_ERR_CONTEXT_FETCH', `context CD-ROM ${url.replace(/token=[^&]*/, 'token=…')}: ${message}`, {
+      status: 502,
+    });
+  }
+}
+
+const MAX_CONTEXT_BYTES = 64 << 20;
 
 export class VmNetwork {
   readonly firewall: NftBridgeFirewall;
 
   constructor(private readonly o: VmNetworkOptions) {
     this.firewall = new NftBridgeFirewall(o.table ?? 'stratus');
+  }
+
+  contextPath(vmId: string): string {
+    return join(this.o.contextDir ?? '/var/lib/stratus/agent/context', `${vmId}.iso`);
+  }
+
+  /**
+   * What the spec needs on this host before the pre-flight checks: the bridges, and the context CD-ROM
+   * downloaded, checked against its SHA-256 and attached as the last CD-ROM.
+   */
+  async prepareSpec(spec: VmSpec): Promise<VmSpec> {
+    await this.ensureBridges(spec);
+    if (!spec.context) return spec;
+    const path = this.contextPath(spec.id);
+    if (spec.cdroms.some((c) => c.path === path)) return spec;
+    if (spec.cdroms.length >= 4)
+      throw new ValidationError('a VM with a context CD-ROM can have at most 3 other CD-ROMs');
+    await this.fetchContext(spec.context, path);
+    return { ...spec, cdroms: [...spec.cdroms, { path }] };
+  }
+
+  private async fetchContext(ref: ContextRef, path: string): Promise<void> {
+    if ((await fileSha256(path)) === ref.sha256) return; // a retried deploy
+    await ensureDir(dirname(path), 0o700);
+    const res = await httpGet(ref.url, { idleTimeoutMs: 30_000 });
+    if (res.status !== 200) {
+      res.body.resume();
+      throw new ContextFetchError(ref.url, `HTTP ${res.status}`);
+    }
+    if ((res.totalLength ?? 0) > MAX_CONTEXT_BYTES) {
+      res.body.destroy();
+      throw new ContextFetchError(ref.url, `larger than ${MAX_CONTEXT_BYTES} bytes`);
+    }
+    const got = await writeFileAtomicHashed(path, res.body);
+    if (got.sha256 !== ref.sha256) {
+      await removeFile(path);
+      throw new ContextFetchError(ref.url, `SHA-256 ${got.sha256} is not the expected ${ref.sha256}`);
+    }
+    this.o.log.info({ path, size: got.size }, 'context CD-ROM downloaded');
   }
 
   /** Makes the bridges of the spec's Stratus-network NICs (idempotent, never undone: bridges are shared). */
@@ -39,8 +97,12 @@ export class VmNetwork {
     return spec.nics.map((nic, i) => ({ tap: tapName(spec.id, i), rules: nicRules(nic, { conntrack }) }));
   }
 
-  /** Installs the NICs' rules (before the VM starts) and registers their removal with the reverter. */
-  async applyFirewall(spec: VmSpec, r?: Reverter): Promise<void> {
+  /**
+   * Inside create's undo stack: installs the NICs' rules (before the domain exists) and registers their
+   * removal, and that of the downloaded context CD-ROM, should a later step fail.
+   */
+  async installForVm(spec: VmSpec, r?: Reverter): Promise<void> {
+    if (spec.context) r?.add('remove context CD-ROM', () => removeFile(this.contextPath(spec.id)));
     for (const { tap, rules } of await this.rules(spec)) {
       if (rules.fromPort.length === 0 && rules.toPort.length === 0) continue;
       r?.add(`remove firewall rules of ${tap}`, () => this.firewall.removePort(tap));
@@ -48,9 +110,10 @@ export class VmNetwork {
     }
   }
 
-  /** Removes every rule of the VM's taps (deletion). */
+  /** Removes every rule of the VM's taps and its context CD-ROM (deletion). */
   async releaseVm(spec: VmSpec): Promise<void> {
     for (let i = 0; i < spec.nics.length; i++) await this.firewall.removePort(tapName(spec.id, i));
+    await removeFile(this.contextPath(spec.id));
   }
 
   /** Re-applies the rules of `specs` and removes those of taps no VM owns (after a crash, or by hand). */

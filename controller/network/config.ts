@@ -25,6 +25,19 @@ export const NetworkConfigSchema = Type.Object(
         "Create each network's bridge (and uplink or VLAN) on this node and put the DHCP server addresses on it",
     }),
     context_dir: Type.String({ default: '', description: 'Where context ISOs are kept; empty: <state_dir>/context' }),
+    default_network: Type.String({
+      default: '',
+      maxLength: 64,
+      description: 'Network (name or id) of the first NIC of every VM; empty: VMs get no NIC by default',
+    }),
+    context_flavour: Type.Union([Type.Literal('opennebula'), Type.Literal('nocloud')], {
+      default: 'opennebula',
+      description: 'Context CD-ROM flavour of deployed VMs: opennebula (CONTEXT, context.sh) or nocloud (cidata)',
+    }),
+    context_addressing: Type.Union([Type.Literal('static'), Type.Literal('dhcp')], {
+      default: 'static',
+      description: 'How deployed VMs configure their NICs: static addresses from the context, or DHCP',
+    }),
   },
   { description: 'Networks: address management, DHCP with dnsmasq, context CD-ROMs' },
 );

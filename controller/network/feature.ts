@@ -1,6 +1,7 @@
 // Networks and contextualization as one controller feature: IPAM, the DHCP supervisor (when this node
-// serves DHCP), context ISOs, and their REST routes mounted on the daemon's /v1 (after authentication).
-// The daemon creates it after the cloud routes, starts it, and stops it before closing the database.
+// serves DHCP), context ISOs, the deploy hook that gives deployed VMs their NICs and context, and the
+// REST routes. The daemon creates it before the cloud (which takes the hook), mounts its routes after
+// the cloud's authentication, starts it, and stops it before closing the database.
 
 import { join } from 'node:path';
 import type { Express } from 'express';
@@ -9,6 +10,8 @@ import type { Db } from '../../common/sqlite.ts';
 import type { ControllerConfig } from '../config.ts';
 import { contextRoutes } from '../context/routes.ts';
 import { ContextService } from '../context/service.ts';
+import type { VmRecord } from '../vms/store.ts';
+import { type NicRequest, NetworkDeployHook } from './deploy-hook.ts';
 import { DhcpSupervisor } from './dhcp-supervisor.ts';
 import { IpamService } from './ipam.ts';
 import { networkRoutes } from './routes.ts';
@@ -16,14 +19,18 @@ import { networkRoutes } from './routes.ts';
 export interface NetworkFeatureDeps {
   config: ControllerConfig;
   db: Db;
-  app: Express;
   log: Logger;
+  /** Address the API listens on, known after listen (for the default public URL). */
+  apiAddress: () => string;
+  /** The NICs of a deployed VM; default: one on [network] default_network, if set. */
+  nicsFor?: (vm: VmRecord) => NicRequest[];
 }
 
 export class NetworkFeature {
   readonly ipam: IpamService;
   readonly dhcp: DhcpSupervisor | undefined;
   readonly context: ContextService;
+  readonly deployHook: NetworkDeployHook;
 
   constructor(d: NetworkFeatureDeps) {
     const c = d.config.network;
@@ -44,8 +51,21 @@ export class NetworkFeature {
       dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
       ipam: this.ipam,
     });
-    d.app.use('/v1', networkRoutes(this.ipam, this.dhcp));
-    d.app.use('/v1', contextRoutes(this.context));
+    const byDefault: NicRequest[] = c.default_network ? [{ network: c.default_network }] : [];
+    this.deployHook = new NetworkDeployHook({
+      ipam: this.ipam,
+      context: this.context,
+      nicsFor: d.nicsFor ?? (() => byDefault),
+      publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
+      flavour: c.context_flavour,
+      addressing: c.context_addressing,
+    });
+  }
+
+  /** Mounts /v1/networks and /v1/context (after the authentication middleware). */
+  mount(app: Express): void {
+    app.use('/v1', networkRoutes(this.ipam, this.dhcp));
+    app.use('/v1', contextRoutes(this.context));
   }
 
   /** Starts a dnsmasq for every network (failures are logged and shown in the network's status). */
