@@ -1,6 +1,7 @@
 // tgtd forgets its targets when it restarts. With a guest doing I/O on an attached volume: tgtd is
 // killed and started again while the controller watches (the watch restores the targets), then while
-// the controller is down (its start restores them); the guest's I/O resumes and its data is intact.
+// the controller is down (its start restores them), then the agent is killed and restarted; the
+// guest's I/O resumes each time and its data is intact, and the final detach goes through.
 // And the ACL: an initiator the target does not name cannot even discover it, CHAP password or not.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -109,6 +110,17 @@ t.test('controller stopped, tgtd restarted meanwhile: the controller restores th
   t.same(restored!.acl, [initiator]);
   await ioResumes(t, before.n, before.at);
   t.match(world.feature.service.get(vol.id), { state: 'in-use', attachments: [{ vmId, state: 'attached' }] });
+});
+
+t.test('agent SIGKILLed and restarted: the attachment is still known and guest I/O goes on', async (t) => {
+  const before = await lastRound();
+  await agent.kill('SIGKILL');
+  agent = await agent.restart();
+  await agent.waitReady();
+  t.match((await agent.request('GET', `/v1/vms/${vmId}/volumes`)).body.items, [
+    { volumeId: vol.id, device: 'vda', mode: 'qemu' },
+  ]);
+  await ioResumes(t, before.n, before.at);
 });
 
 t.test('iscsi-ls from another initiator sees no target; this host sees only its attached volumes', async (t) => {
