@@ -86,6 +86,20 @@ t.test('anti-spoofing: only the leased IP and the MAC get through', async (t) =>
   t.ok(await ping(vm, net(2)), 'the right MAC passes again');
 });
 
+t.test('IPv6 anti-spoofing: the leased and link-local addresses pass, another source does not', async (t) => {
+  const v6 = (n: number) => `fd00:213:${octet.toString(16)}::${n}`;
+  await vm.exec(['ip', '-6', 'addr', 'add', `${v6(5)}/64`, 'dev', 'eth0', 'nodad']);
+  await vm.exec(['ip', '-6', 'addr', 'add', `${v6(66)}/64`, 'dev', 'eth0', 'nodad']);
+  await peer.exec(['ip', '-6', 'addr', 'add', `${v6(2)}/64`, 'dev', 'eth0', 'nodad']);
+  await fw.applyPort(
+    vmPort,
+    nicRules({ mac: VM_MAC, ipv4: [net(5)], ipv6: [v6(5)], firewall: { antiSpoofing: true } }, { conntrack: false }),
+  );
+  const ping6 = (source: string) => vm.exec(['busybox', 'ping', '-6', '-c', '1', '-W', '2', '-I', source, v6(2)], 6000);
+  t.equal((await ping6(v6(5))).code, 0, 'leased IPv6 passes');
+  t.not((await ping6(v6(66))).code, 0, 'spoofed IPv6 is dropped');
+});
+
 t.test('security group: allowed ports and sources pass, others do not; replies to the VM pass', async (t) => {
   const conntrack = await bridgeConntrackSupported();
   const rules = nicRules(

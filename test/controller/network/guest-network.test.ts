@@ -3,7 +3,8 @@
 // token URLs as an agent would; an agent process boots two test guests with a NIC on the bridge
 // (firewalled) and the ISO as CD-ROM. The NoCloud guest gets its lease by DHCP and its hostname from
 // the context; the OpenNebula guest configures the leased address from context.sh. Deleting the VMs
-// removes their firewall rules; releasing the leases empties the network.
+// removes their firewall rules; releasing the leases empties the network. The agent's reconcile loop
+// re-applies rules removed behind its back and removes those of unknown taps.
 
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,7 +127,17 @@ t.test('guests on a Stratus network get their lease by DHCP or context and set t
   );
 
   const fw = new NftBridgeFirewall(table);
-  t.same(await fw.listPorts(), vms.map((vm) => tapName(vm.id, 0)).sort(), 'firewall rules on both taps');
+  const taps = vms.map((vm) => tapName(vm.id, 0)).sort();
+  t.same(await fw.listPorts(), taps, 'firewall rules on both taps');
+  // the reconcile loop puts back rules removed behind the agent's back and drops rules of unknown taps
+  await fw.removePort(taps[0]!);
+  await fw.applyPort('st00000000-7', { fromPort: ['drop'], toPort: [] });
+  await waitFor(
+    'the reconcile loop',
+    async () => JSON.stringify(await fw.listPorts()) === JSON.stringify(taps),
+    15_000,
+  );
+  t.pass('rules re-applied and stale rules removed by the reconcile loop');
   for (const vm of vms) t.equal((await agent.request('DELETE', `/v1/vms/${vm.id}`)).status, 204);
   t.same(await fw.listPorts(), [], 'rules removed with the VMs');
   for (const l of leases) {
