@@ -82,6 +82,19 @@ t.test('guests on a Stratus network get their lease by DHCP or context and set t
     t.equal(l.status, 201);
     leases.push(l.body);
   }
+  // the controller restarts: the leases are intact and its dnsmasq serves the network again
+  c = await c.restart();
+  const after = await c.request('GET', `/v1/networks/${net.body.id}/leases`);
+  t.same(
+    after.body.items.map((l: LeaseView) => [l.vmId, l.mac, l.ipv4]),
+    leases.map((l) => [l.vmId, l.mac, l.ipv4]),
+    'leases intact after a controller restart',
+  );
+  await waitFor(
+    'the network dnsmasq after the restart',
+    async () => (await c.request('GET', `/v1/networks/${net.body.id}`)).body.dhcp?.running,
+    10_000,
+  );
   const specs = await Promise.all(
     vms.map(async (vm, i) => {
       const iso = await contextIso(
