@@ -27,6 +27,9 @@ export interface ProgramPackage {
   dir: string;
   /** Extra entry points bundled beside the main one (output name → source), e.g. worker threads. */
   extraEntries?: Record<string, string>;
+  /** Files the program reads beside its bundle at run time (destination under PREFIX/<dir> → source in
+   * the repository), for code that locates them from import.meta.url. */
+  assets?: Record<string, string>;
   /** Man page section: 8 for daemons, 1 for user commands. */
   manSection: 1 | 8;
   /** Configuration file CONFIG_DIR/<file>, rendered from a TypeBox schema; a conffile that upgrades keep. */
@@ -105,6 +108,13 @@ export const PROGRAMS: ProgramPackage[] = [
       'volumes and images, with its state in SQLite.',
     main: 'controller/main.ts',
     dir: 'controller',
+    assets: {
+      // controller/dashboard/routes.ts: the page, and mqtt.js's browser bundle found through mqtt/package.json
+      public: 'controller/dashboard/public',
+      'node_modules/mqtt/package.json': 'node_modules/mqtt/package.json',
+      'node_modules/mqtt/LICENSE.md': 'node_modules/mqtt/LICENSE.md',
+      'node_modules/mqtt/dist/mqtt.esm.js': 'node_modules/mqtt/dist/mqtt.esm.js',
+    },
     manSection: 8,
     config: {
       file: 'controller.toml',

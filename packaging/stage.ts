@@ -116,7 +116,12 @@ function renderUnit(ctx: BuildContext, pkg: ProgramPackage, source: string): str
 export async function stageProgram(ctx: BuildContext, pkg: ProgramPackage): Promise<StagedPackage> {
   const tree = stageDir(ctx, pkg.name);
   rmSync(tree, { recursive: true, force: true });
-  const modules = await bundleProgram(ctx.repo, pkg, join(tree, rel(PREFIX), pkg.dir));
+  const programDir = join(tree, rel(PREFIX), pkg.dir);
+  const modules = await bundleProgram(ctx.repo, pkg, programDir);
+  for (const [dest, src] of Object.entries(pkg.assets ?? {})) {
+    if (!existsSync(join(ctx.repo, src))) throw new Error(`${pkg.name}: asset ${src} does not exist`);
+    cpSync(join(ctx.repo, src), join(programDir, dest), { recursive: true });
+  }
   writeFile(join(tree, 'usr/bin', pkg.name), launcher(pkg), 0o755);
   if (pkg.config) {
     const mod = (await import(pathToFileURL(join(ctx.repo, pkg.config.module)).href)) as Record<string, unknown>;
