@@ -6,11 +6,12 @@ import { VERSION } from '../common/version.ts';
 import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
+import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
 import { vmCommands } from './commands/vm.ts';
 import { configPath, loadCliConfig } from './config.ts';
 
-export const commands: Command[] = [...vmCommands, ...imageCommands, ...adminCommands];
+export const commands: Command[] = [...vmCommands, ...imageCommands, ...diskCommands, ...adminCommands];
 
 const GLOBAL = {
   json: { type: 'boolean' },
