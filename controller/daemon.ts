@@ -81,7 +81,7 @@ export class ControllerDaemon {
     this.fleet = new FleetService(store, this.ingest);
     this.agents = new AgentClient({
       mqtt: () => this.mqtt,
-      hostState: (id) => store.host(id)?.state,
+      hostState: (id) => this.fleet.dispatchState(id),
       log: this.log.child({ part: 'dispatch' }),
     });
     this.ingest.on('reply', (r) => this.agents.handleReply(r));

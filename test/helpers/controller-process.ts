@@ -38,6 +38,8 @@ export interface ControllerOptions {
   /** Extra TOML appended to the [scheduler] section, e.g. 'policy = "striping"'. */
   scheduler?: string;
   agents?: AgentHandle[];
+  /** Extra TOML sections appended to the configuration, e.g. '[volumes]\niscsi_portal = "..."'. */
+  extraToml?: string;
 }
 
 export async function startController(opts: ControllerOptions = {}): Promise<ControllerHandle> {
@@ -62,6 +64,7 @@ deploy_timeout_s = 300
 ${opts.scheduler ?? ''}
 [log]
 level = "debug"
+${opts.extraToml ?? ''}
 `,
   );
   let out = '';
