@@ -1,11 +1,12 @@
 // Bundles one program with esbuild: ESM for Node 20, every npm dependency inlined except the native
 // modules (EXTERNAL_MODULES, loaded from the runtime package's node_modules), extra entry points (worker
 // threads) written beside the main bundle so that `new URL('./call-worker.js', import.meta.url)` finds
-// them, and linked source maps without sources for readable stack traces. Returns the npm packages that
-// went into the bundle, for the third-party notices.
+// them, and linked source maps without sources whose paths are rewritten to `stratus:///<repo path>`, so
+// that stack traces under --enable-source-maps name the original file and line ("stratus:///agent/
+// vm-service.ts:120"). Returns the npm packages that went into the bundle, for the third-party notices.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { EXTERNAL_MODULES, type ProgramPackage } from './packages.ts';
 
@@ -41,6 +42,13 @@ export async function bundleProgram(repo: string, pkg: ProgramPackage, outDir: s
     logLevel: 'error',
     banner: { js: REQUIRE_SHIM },
   });
+  for (const out of Object.keys(result.metafile.outputs).filter((o) => o.endsWith('.map'))) {
+    const file = resolve(repo, out);
+    const map = JSON.parse(readFileSync(file, 'utf8')) as { sources: string[]; sourceRoot?: string };
+    map.sources = map.sources.map((s) => relative(repo, resolve(dirname(file), s)));
+    map.sourceRoot = 'stratus:///';
+    writeFileSync(file, JSON.stringify(map));
+  }
   return bundledModules(repo, Object.keys(result.metafile.inputs));
 }
 

@@ -71,6 +71,10 @@ export const DEPENDENCIES = {
     fedora: 'iscsi-initiator-utils',
     suse: 'open-iscsi',
   },
+  /** Decompressing .xz images on the fly. */
+  xz: { debian: 'xz-utils', el9: 'xz', fedora: 'xz', suse: 'xz' },
+  /** LVM logical volumes as iSCSI LUNs (when a volume group is configured). */
+  lvm: { debian: 'lvm2', el9: 'lvm2', fedora: 'lvm2', suse: 'lvm2' },
   nftables: { debian: 'nftables', el9: 'nftables', fedora: 'nftables', suse: 'nftables' },
   iproute: { debian: 'iproute2', el9: 'iproute', fedora: 'iproute', suse: 'iproute2' },
   /** The dnsmasq binary only: the controller supervises one instance per network itself. */

@@ -95,7 +95,7 @@ export const PROGRAMS: ProgramPackage[] = [
     unit: 'stratus-agent.service',
     stateDirs: [`${STATE_ROOT}/agent`, '/var/log/stratus/console'],
     userGroups: ['libvirt'],
-    requires: ['libvirt-lib', 'libsystemd', 'qemu-img', 'nftables', 'iproute'],
+    requires: ['libvirt-lib', 'libsystemd', 'qemu-img', 'xz', 'nftables', 'iproute'],
     recommends: ['libvirt-daemon', 'qemu-system', 'qemu-iscsi'],
     suggests: ['iscsi-initiator'],
   },
@@ -126,7 +126,7 @@ export const PROGRAMS: ProgramPackage[] = [
     stateDirs: [`${STATE_ROOT}/controller`],
     requires: ['libsystemd', 'dnsmasq', 'iso-tool', 'iproute'],
     recommends: ['iscsi-target'],
-    suggests: ['mqtt-broker'],
+    suggests: ['mqtt-broker', 'lvm'],
   },
   {
     name: 'stratus',

@@ -291,7 +291,7 @@ t.test('deb upgrade: changed configuration and state are kept, the unit is updat
 const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: string[]; recommends?: string[] }>> = {
   el9: {
     'stratus-agent': {
-      requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'nftables', 'iproute'],
+      requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'xz', 'nftables', 'iproute'],
       recommends: ['libvirt-daemon-kvm', 'qemu-kvm'],
     },
     'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute'], recommends: ['scsi-target-utils'] },
