@@ -29,6 +29,9 @@ import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
 import { NetworkFeature } from './network/feature.ts';
+import { VolumeFeature } from './volumes/feature.ts';
+import { controllerVolumeHosts, volumeDeployHook } from './volumes/hosts.ts';
+import { volumeRoutes } from './volumes/routes.ts';
 
 const INTERNAL_USER = 'stratus-controller';
 const DASHBOARD_USER = 'stratus-dashboard';
@@ -49,6 +52,8 @@ export class ControllerDaemon {
   readonly cloud: Cloud;
   /** Networks (IPAM, DHCP) and context CD-ROMs. */
   readonly networks: NetworkFeature;
+  /** Persistent volumes: tgtd targets or shared files, attached through the agents' volume.* commands. */
+  readonly volumes: VolumeFeature;
   broker: EmbeddedBroker | undefined;
   mqtt: MqttClient | undefined;
   apiAddress = '';
@@ -106,7 +111,7 @@ export class ControllerDaemon {
     // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
     this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
     this.cloud = new Cloud({
-      hooks: [this.networks.deployHook],
+      hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
       config,
       db: this.db.db,
       app: this.app,
@@ -116,6 +121,18 @@ export class ControllerDaemon {
       apiAddress: () => this.apiAddress,
     });
     this.networks.mount(this.app);
+    // volumes, under /v1 after authentication (the routes check roles and ownership)
+    this.volumes = new VolumeFeature({
+      db: this.db.db,
+      log: this.log,
+      config: config.volumes,
+      hosts: controllerVolumeHosts({
+        dispatcher: this.agents,
+        vm: (id) => this.cloud.store.find(id),
+        timeoutMs: config.scheduler.action_timeout_s * 1000,
+      }),
+    });
+    this.app.use('/v1', volumeRoutes(this.volumes.service));
   }
 
   private dashboardSettings() {
@@ -132,6 +149,7 @@ export class ControllerDaemon {
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
     await this.networks.start();
+    await this.volumes.start();
     const m = this.config.mqtt;
     if (m.embedded) {
       const auth = m.require_auth
@@ -187,6 +205,7 @@ export class ControllerDaemon {
     }
     await this.broker?.stop();
     await this.networks.stop();
+    await this.volumes.stop();
     this.db.close();
     this.log.info('controller stopped');
   }

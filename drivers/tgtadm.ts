@@ -19,7 +19,8 @@ export class TgtadmError extends StratusError {
 
   /** tgtd is not running (or its control socket is gone). */
   get unreachable(): boolean {
-    return this.exitCode === 107 || /not connected|connect to the tgt daemon|No such file/i.test(this.message);
+    // 107: ENOTCONN on the control socket; ENOENT: tgtadm itself is not installed
+    return this.exitCode === 107 || /not connected|connect to the tgt daemon|No such file|ENOENT/i.test(this.message);
   }
   /** The object (target, account, ACL rule) already exists. */
   get exists(): boolean {
