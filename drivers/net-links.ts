@@ -70,21 +70,35 @@ export interface BridgeOptions {
   mtu?: number | undefined;
 }
 
-/** Makes the bridge (and its uplink) if missing and brings it up. Returns whether anything was created. */
+/**
+ * Makes the bridge (and its uplink) if missing and brings it up. Returns whether the bridge was created;
+ * a bridge created here is deleted again when its uplink cannot be set up (nothing half-made).
+ */
 export async function ensureBridge(name: string, opts: BridgeOptions = {}): Promise<boolean> {
   checkName(name);
   let created = false;
   if (!(await bridgeExists(name))) {
     if (await linkExists(name)) throw new LinkError(`${name} exists and is not a bridge`, { name });
     try {
-      await ip(['link', 'add', 'name', name, 'type', 'bridge', ...(opts.mtu ? ['mtu', String(opts.mtu)] : [])]);
+      await ip(['link', 'add', 'name', name, ...(opts.mtu ? ['mtu', String(opts.mtu)] : []), 'type', 'bridge']);
       created = true;
     } catch (err) {
       if (!(await bridgeExists(name))) throw err; // else: another caller made it meanwhile
     }
   }
-  if (opts.uplink) {
-    const { device, vlan } = opts.uplink;
+  try {
+    await plugUplink(name, opts.uplink);
+  } catch (err) {
+    if (created) await deleteLink(name).catch(() => undefined);
+    throw err;
+  }
+  await ip(['link', 'set', name, 'up']);
+  return created;
+}
+
+async function plugUplink(name: string, uplink: BridgeOptions['uplink']): Promise<void> {
+  if (uplink) {
+    const { device, vlan } = uplink;
     checkName(device);
     let port = device;
     if (vlan !== undefined) {
@@ -101,8 +115,6 @@ export async function ensureBridge(name: string, opts: BridgeOptions = {}): Prom
     if ((await masterOf(port)) !== name) await ip(['link', 'set', port, 'master', name]);
     await ip(['link', 'set', port, 'up']);
   }
-  await ip(['link', 'set', name, 'up']);
-  return created;
 }
 
 /** Deletes a bridge and the VLAN sub-interface made for it; a missing bridge is fine. */
