@@ -129,6 +129,24 @@ t.test('dnsmasq killed: restarted and serving again', async (t) => {
   t.equal((await udhcpc(c))?.ip, lease.ipv4, 'served by the new dnsmasq');
 });
 
+t.test('a network change (gateway, DNS) restarts its dnsmasq with the new options', async (t) => {
+  const l = await lab(t);
+  const lease = l.ipam.allocate(l.netId, { vmId: randomUUID() });
+  const pid = l.dhcp.status(l.netId)!.pid;
+  t.throws(
+    () => l.ipam.updateNetwork(l.netId, { ipv4: { gateway: `10.213.${l.octet}.254` } }),
+    /must differ from the gateway/,
+  );
+  l.ipam.updateNetwork(l.netId, { ipv4: { gateway: `10.213.${l.octet}.253`, dns: [`10.213.${l.octet}.9`] } });
+  await waitFor('a new dnsmasq', () => {
+    const st = l.dhcp.status(l.netId);
+    return st?.running && st.pid !== pid;
+  });
+  const c = await client(t, lease.mac!, l.bridge);
+  t.match(await udhcpc(c), { ip: lease.ipv4, router: `10.213.${l.octet}.253`, dns: `10.213.${l.octet}.9` });
+  t.equal(l.ipam.getNetwork(l.netId).ipv4!.dhcpServer, `10.213.${l.octet}.254`, 'the server address stays as created');
+});
+
 t.test('controller restarted (cleanly, then after a crash): leases intact and served', async (t) => {
   const l = await lab(t, { slaac: false, rangeStart: '::100', rangeEnd: '::1ff' });
   const leases = [0, 1, 2].map(() => l.ipam.allocate(l.netId, { vmId: randomUUID() }));
