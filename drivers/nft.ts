@@ -121,7 +121,14 @@ export class NftBridgeFirewall {
         for (const r of list) lines.push(`add rule ${t} ${dir}-${dev} ${r}`);
         lines.push(`add element ${t} ${map} { "${dev}" : jump ${dir}-${dev} }`);
       }
-      await nft([], `${lines.join('\n')}\n`);
+      const script = `${lines.join('\n')}\n`;
+      await nft([], script).catch(async (err) => {
+        // the table was removed behind our back (nft flush ruleset): make it again, once
+        if (await this.tableExists()) throw err;
+        this.base = undefined;
+        await this.ensureBase();
+        await nft([], script);
+      });
     });
   }
 

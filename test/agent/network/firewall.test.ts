@@ -136,6 +136,9 @@ t.test('applying twice is idempotent; list shows the port; removing restores tra
   t.same(await fw.portRules(vmPort), once, 'same rules after a second apply');
   t.equal(once.fromPort.length, rules.fromPort.length);
   t.same(await fw.listPorts(), [vmPort]);
+  await run('nft', ['delete', 'table', 'bridge', fw.table]);
+  await fw.applyPort(vmPort, rules);
+  t.same(await fw.portRules(vmPort), once, 'the table is made again after it was removed behind our back');
   await fw.removePort(vmPort);
   await fw.removePort(vmPort);
   t.same(await fw.listPorts(), [], 'removed (twice is fine)');
