@@ -200,6 +200,22 @@ export class Tgtadm {
     return this.run(['--mode', 'target', '--op', 'new', '--tid', String(tid), '--targetname', iqn]);
   }
 
+  /** Sets an iSCSI negotiation parameter of a target (MaxRecvDataSegmentLength, MaxBurstLength, ...). */
+  async setTargetParam(tid: number, name: string, value: string | number): Promise<void> {
+    await this.run([
+      '--mode',
+      'target',
+      '--op',
+      'update',
+      '--tid',
+      String(tid),
+      '--name',
+      name,
+      '--value',
+      String(value),
+    ]);
+  }
+
   /** Deletes a target and its LUNs; `force` also drops connected sessions. */
   deleteTarget(tid: number, force = false): Promise<void> {
     return this.remove(['--mode', 'target', '--op', 'delete', ...(force ? ['--force'] : []), '--tid', String(tid)]);

@@ -39,6 +39,17 @@ export interface WantedTarget {
 }
 
 const LUN = 1;
+/**
+ * Negotiation limits offered by each target. tgtd's defaults (8 KiB data segments, 64/256 KiB bursts)
+ * cut writes into many small PDUs; these double sequential write throughput through QEMU's initiator
+ * (bench/volumes). The initiator still negotiates down to what it supports.
+ */
+const TARGET_PARAMS: [string, number][] = [
+  ['MaxRecvDataSegmentLength', 262_144],
+  ['MaxXmitDataSegmentLength', 262_144],
+  ['FirstBurstLength', 262_144],
+  ['MaxBurstLength', 1_048_576],
+];
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** A CHAP secret of 20 base62 characters (~119 bits; RFC 7143 asks for at least 96). */
@@ -162,6 +173,7 @@ export class IscsiBackend implements VolumeBackend {
     if (!t) {
       const tid = all.reduce((m, x) => Math.max(m, x.tid), 0) + 1;
       await tgt.newTarget(tid, iqn);
+      for (const [name, value] of TARGET_PARAMS) await tgt.setTargetParam(tid, name, value);
       t = { tid, iqn, luns: [], accounts: [], acl: [], sessions: [] };
       all.push(t);
       outcome = 'created';
