@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ValidationError } from '../../common/errors.ts';
-import { inCidr4, ipv6Key, parseIpv4, parseIpv6 } from '../../common/ip.ts';
+import { parseIpv4 } from '../../common/ip.ts';
 import type { Db } from '../../common/sqlite.ts';
 import { validate } from '../../common/validate.ts';
 import {
@@ -18,7 +18,6 @@ import {
   NetworkUpdate,
   type NetworkView,
 } from '../../protocol/network.ts';
-import { pickIpv4, pickIpv6, pickMac } from './allocator.ts';
 import {
   AddressInUseError,
   LeaseNotFoundError,
@@ -34,6 +33,7 @@ import {
   migrateIpam,
   type NetworkRow,
 } from './ipam-db.ts';
+import { describeHolder, insertLease } from './lease-insert.ts';
 import { canonicalDefinition, type ResolvedNetwork, resolveNetwork } from './network-config.ts';
 
 export interface IpamEvents {
@@ -140,7 +140,7 @@ export class IpamService extends EventEmitter<IpamEvents> {
         const gw = next.ipv4?.gateway;
         if (gw && gw !== JSON.parse(row.definition).ipv4?.gateway) {
           const holder = this.s.byIpv4.get(row.id, parseIpv4(gw));
-          if (holder) throw new AddressInUseError(def.name, 'gateway', gw, describe(holder));
+          if (holder) throw new AddressInUseError(def.name, 'gateway', gw, describeHolder(holder));
         }
         this.s.updateDefinition.run(JSON.stringify(next), Math.max(Date.now(), row.updated_at + 1), row.id);
       })
@@ -175,7 +175,7 @@ export class IpamService extends EventEmitter<IpamEvents> {
           if (existing.network_id === row.id) return existing;
           throw new AddressInUseError(row.name, 'NIC', `${req.vmId}/${req.nicIndex}`, 'already has a lease elsewhere');
         }
-        return this.insert(row, r, { kind: 'vm', ...req, note: '' });
+        return insertLease(this.s, row, r, { kind: 'vm', ...req, note: '' });
       })
       .immediate();
     this.emit('leases', row.id);
@@ -188,79 +188,9 @@ export class IpamService extends EventEmitter<IpamEvents> {
     if (!req.ipv4 && !req.ipv6) throw new ValidationError('a hold needs ipv4 or ipv6 (or both)');
     const row = this.row(networkId);
     const r = this.resolve(row);
-    const lease = this.db.transaction(() => this.insert(row, r, { kind: 'hold', ...req })).immediate();
+    const lease = this.db.transaction(() => insertLease(this.s, row, r, { kind: 'hold', ...req })).immediate();
     this.emit('leases', row.id);
     return leaseView(lease, r.def);
-  }
-
-  private insert(
-    row: NetworkRow,
-    r: ResolvedNetwork,
-    o: {
-      kind: 'vm' | 'hold';
-      vmId?: string;
-      nicIndex?: number;
-      mac?: string;
-      ipv4?: string;
-      ipv6?: string;
-      hostname?: string;
-      note: string;
-    },
-  ): LeaseRow {
-    const name = row.name;
-    const cursors = this.s.network.get(row.id);
-    if (!cursors) throw new NetworkNotFoundError(row.id);
-    let mac: string | null = null;
-    if (o.mac) {
-      const holder = this.s.byMac.get(o.mac);
-      if (holder) throw new AddressInUseError(name, 'MAC', o.mac, describe(holder));
-      mac = o.mac;
-    } else if (o.kind === 'vm') mac = pickMac(this.s, name, r.def.macPrefix);
-    let ipv4: number | null = null;
-    if (o.ipv4 !== undefined) {
-      if (!r.v4) throw new ValidationError(`network ${name} has no IPv4`);
-      ipv4 = parseIpv4(o.ipv4);
-      if (!inCidr4(ipv4, r.v4.cidr) || ipv4 === r.v4.cidr.network || ipv4 === r.v4.cidr.last) {
-        throw new ValidationError(`${o.ipv4} is not a host address of ${r.def.ipv4!.cidr}`);
-      }
-      if (r.v4.reserved.has(ipv4)) throw new AddressInUseError(name, 'IPv4', o.ipv4, 'gateway or DHCP server');
-      const holder = this.s.byIpv4.get(row.id, ipv4);
-      if (holder) throw new AddressInUseError(name, 'IPv4', o.ipv4, describe(holder));
-    } else if (r.v4 && o.kind === 'vm') {
-      ipv4 = pickIpv4(this.s, row.id, name, r.v4, cursors.cursor_v4);
-      this.s.setCursor4.run(ipv4 + 1, row.id);
-    }
-    let ipv6: string | null = null;
-    if (o.ipv6 !== undefined) {
-      if (!r.v6) throw new ValidationError(`network ${name} has no IPv6`);
-      const n = parseIpv6(o.ipv6);
-      if (n < r.v6.prefix.network || n > r.v6.prefix.last) {
-        throw new ValidationError(`${o.ipv6} is not in ${r.def.ipv6!.prefix}`);
-      }
-      if (r.v6.reserved.has(n)) throw new AddressInUseError(name, 'IPv6', o.ipv6, 'gateway or DHCP server');
-      ipv6 = ipv6Key(n);
-      const holder = this.s.byIpv6.get(row.id, ipv6);
-      if (holder) throw new AddressInUseError(name, 'IPv6', o.ipv6, describe(holder));
-    } else if (r.v6 && r.v6.start !== null && o.kind === 'vm') {
-      const n = pickIpv6(this.s, row.id, name, r.v6, cursors.cursor_v6);
-      ipv6 = ipv6Key(n);
-      this.s.setCursor6.run(ipv6Key(n + 1n), row.id);
-    }
-    const lease: LeaseRow = {
-      id: randomUUID(),
-      network_id: row.id,
-      kind: o.kind,
-      vm_id: o.vmId ?? null,
-      nic_index: o.kind === 'vm' ? (o.nicIndex ?? 0) : null,
-      mac,
-      ipv4,
-      ipv6,
-      hostname: o.hostname ?? null,
-      note: o.note,
-      created_at: Date.now(),
-    };
-    this.s.insertLease.run(lease);
-    return lease;
   }
 
   getLease(id: string): LeaseView {
@@ -306,8 +236,4 @@ export class IpamService extends EventEmitter<IpamEvents> {
   rows(networkId: string): LeaseRow[] {
     return this.s.leases.all(networkId);
   }
-}
-
-function describe(l: LeaseRow): string {
-  return l.kind === 'hold' ? `held${l.note ? ` (${l.note})` : ''}` : `leased to VM ${l.vm_id}`;
 }
