@@ -26,11 +26,11 @@ export interface VmNetworkOptions {
   contextDir?: string;
 }
 
+const redact = (text: string) => text.replace(/token=[^&\s]*/g, 'token=…');
+
 export class ContextFetchError extends StratusError {
   constructor(url: string, message: string) {
-    super('STRATUS_ERR_CONTEXT_FETCH', `context CD-ROM ${url.replace(/token=[^&]*/, 'token=…')}: ${message}`, {
-      status: 502,
-    });
+    super('STRATUS_ERR_CONTEXT_FETCH', `context CD-ROM ${redact(url)}: ${message}`, { status: 502 });
   }
 }
 
@@ -65,7 +65,11 @@ export class VmNetwork {
   private async fetchContext(ref: ContextRef, path: string): Promise<void> {
     if ((await fileSha256(path)) === ref.sha256) return; // a retried deploy
     await ensureDir(dirname(path), 0o700);
-    const res = await httpGet(ref.url, { idleTimeoutMs: 30_000 });
+    const res = await httpGet(ref.url, { idleTimeoutMs: 30_000 }).catch((err: Error & { details?: object }) => {
+      // the URL carries the VM's token: never let it reach an error or a log
+      const status = (err.details as { httpStatus?: number } | undefined)?.httpStatus;
+      throw new ContextFetchError(ref.url, status ? `HTTP ${status}` : redact(err.message));
+    });
     if (res.status !== 200) {
       res.body.resume();
       throw new ContextFetchError(ref.url, `HTTP ${res.status}`);
