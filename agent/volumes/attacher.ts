@@ -6,6 +6,7 @@
 
 import type { Logger } from 'pino';
 import { type Reverter, withReverter } from '../../common/reverter.ts';
+import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
 import { type LibvirtConnection, LibvirtError, SECRET_USAGE_ISCSI } from '../../drivers/libvirt/index.ts';
 import { xml } from '../../common/xml.ts';
@@ -106,6 +107,8 @@ export class VolumeAttacher {
    */
   async attachForDeploy(vmId: string, inputs: unknown[], r: Reverter): Promise<AttachedVolume[]> {
     const list = inputs.map((i) => validate(VolumeAttachment, i, 'volume attachment'));
+    const ids = list.map((a) => a.volumeId);
+    if (new Set(ids).size !== ids.length) throw new ValidationError('a volume is listed twice', { volumeIds: ids });
     const out: AttachedVolume[] = [];
     for (const a of list) out.push(await this.attachSteps(vmId, a, false, r));
     return out;

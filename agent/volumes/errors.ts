@@ -28,7 +28,7 @@ export function explainAttachFailure(volumeId: string, vmId: string, err: Error,
     return new VolumeAttachError(
       volumeId,
       vmId,
-      `the iSCSI target${portal ? ` at ${portal}` : ''} does not let this host's initiator in (${m})`,
+      `the iSCSI target${portal ? ` at ${portal}` : ''} does not exist or does not let this host's initiator in (${m})`,
       'STRATUS_ERR_VOLUME_ACCESS',
       err,
     );
