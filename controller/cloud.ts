@@ -80,6 +80,7 @@ export class Cloud {
       maxAttempts: c.scheduler.max_deploy_attempts,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
       onRequeue: () => this.scheduler.kick(),
+      hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });
     this.scheduler = new SchedulerService({
       store: this.store,
@@ -107,6 +108,7 @@ export class Cloud {
       log: d.log,
       kick: () => this.scheduler.kick(),
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
+      deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });
     this.bootstrapAdmin();
     d.app.get('/v1/openapi.json', (_req, res) => {
@@ -147,5 +149,9 @@ export class Cloud {
   /** After the API listens and MQTT is up: resume deploys and place waiting VMs. */
   start(): void {
     this.vms.recover();
+  }
+
+  stop(): void {
+    this.vms.stop();
   }
 }

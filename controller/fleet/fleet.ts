@@ -8,13 +8,24 @@ import type { FleetIngest } from './ingest.ts';
 import type { FleetStore, HostRow } from './store.ts';
 
 export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': [FleetVmState] }> {
+  /**
+   * Hosts that reported online since this controller started. The database remembers the last state
+   * of every host, but after a restart (an embedded broker loses its retained messages) a host counts
+   * as up only once it has said so again: commands are not sent into the void.
+   */
+  private readonly reported = new Set<string>();
+
   constructor(
     readonly store: FleetStore,
     readonly ingest: FleetIngest,
   ) {
     super();
     this.setMaxListeners(100);
-    ingest.on('host', (row) => this.emit('host', this.toFleetHost(row)));
+    ingest.on('host', (row) => {
+      if (row.state === 'online') this.reported.add(row.id);
+      else this.reported.delete(row.id);
+      this.emit('host', this.toFleetHost(row));
+    });
     ingest.on('vm-state', (s) => this.emit('vm-state', { host: s.host, vm: s.vm, state: s.state }));
   }
 
@@ -22,7 +33,7 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
     const m = this.ingest.hostMetrics.get(r.id);
     return {
       id: r.id,
-      up: r.state === 'online',
+      up: r.state === 'online' && this.reported.has(r.id),
       cpus: r.info?.capacity?.cpus ?? r.info?.cpu.logical ?? 0,
       memoryMiB: Math.floor((r.info?.capacity?.memoryBytes ?? r.info?.memoryBytes ?? 0) / 1_048_576),
       arch: r.info?.arch ?? 'unknown',
@@ -42,6 +53,12 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
 
   /** Whether commands can be sent to the host now. */
   isUp(id: string): boolean {
-    return this.store.host(id)?.state === 'online';
+    return this.store.host(id)?.state === 'online' && this.reported.has(id);
+  }
+
+  /** The host's state for command dispatch: 'online' only when it reported since the start. */
+  dispatchState(id: string): string | undefined {
+    const state = this.store.host(id)?.state;
+    return state === 'online' && !this.reported.has(id) ? 'not yet reported since the controller started' : state;
   }
 }

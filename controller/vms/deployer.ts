@@ -21,6 +21,8 @@ export interface DeployerOptions {
   deployTimeoutMs: number;
   /** Called when a VM goes back to pending (the scheduler should run). */
   onRequeue: () => void;
+  /** Whether the host has reported online since the controller started. */
+  hostUp: (host: string) => boolean;
 }
 
 /** Maps the agent's libvirt state to the controller's VM state. */
@@ -54,6 +56,13 @@ export class Deployer {
     let vm = this.o.store.get(id);
     const host = vm.hostId;
     if (!host || (vm.state !== 'scheduled' && vm.state !== 'deploying')) return;
+    // a deploy already sent (the controller restarted, or the host went away) may have run on the
+    // host: it is resent there with the same key once the host is back, never moved elsewhere
+    const resuming = vm.state === 'deploying';
+    if (resuming && !this.o.hostUp(host)) {
+      this.o.store.setReason(id, `waiting for host ${host} to report before resuming the deploy`);
+      return;
+    }
     const attempt = vm.state === 'scheduled' ? vm.attempts + 1 : vm.attempts;
     const log = this.o.log.child({ vm: id, host, attempt });
     if (vm.state === 'scheduled')
@@ -89,8 +98,13 @@ export class Deployer {
       log.info({ state: to }, 'VM deployed');
     } catch (err) {
       const e = asStratusError(err);
-      for (const hook of prepared.reverse()) await Promise.resolve(hook.release?.(vm)).catch(() => undefined);
       const current = this.o.store.find(id);
+      if (current?.state === 'deploying' && resuming && e.code === 'STRATUS_ERR_HOST_UNAVAILABLE') {
+        // the host went away again before the command could be resent: keep waiting for it
+        this.o.store.setReason(id, `waiting for host ${host} to report before resuming the deploy`);
+        return;
+      }
+      for (const hook of prepared.reverse()) await Promise.resolve(hook.release?.(vm)).catch(() => undefined);
       if (!current || current.state !== 'deploying') return;
       const excluded = [...new Set([...current.excludedHosts, host])];
       const why = `deploy on ${host} failed: ${e.message}`;

@@ -42,13 +42,38 @@ export interface VmServiceOptions {
   log: Logger;
   kick: () => void;
   actionTimeoutMs: number;
+  /** A deploy waiting this long for its host to come back fails. */
+  deployTimeoutMs: number;
 }
 
 export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
+  private readonly sweeper: NodeJS.Timeout;
+  /** Stray copies already asked to go: `${vm}@${host}`. */
+  private readonly strays = new Set<string>();
+
   constructor(private readonly o: VmServiceOptions) {
     super();
     o.fleet.on('host', (h: FleetHost) => this.onHost(h));
     o.fleet.on('vm-state', (s: FleetVmState) => this.onVmState(s));
+    this.sweeper = setInterval(() => this.sweep(), Math.min(30_000, o.deployTimeoutMs)).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Deploys that waited longer than the deploy timeout for a host that did not come back fail. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const vm of this.o.store.list({ states: ['deploying'] })) {
+      if (!vm.hostId || this.o.fleet.host(vm.hostId)?.up || this.o.deployer.isDeploying(vm.id)) continue;
+      if (now - vm.updatedAt < this.o.deployTimeoutMs) continue;
+      this.o.store.transition(
+        vm.id,
+        'failed',
+        `host ${vm.hostId} did not come back within ${Math.round(this.o.deployTimeoutMs / 1000)} s to finish the deploy`,
+      );
+    }
   }
 
   /** A VM the principal may read: 404 for other users' VMs (their existence is not revealed). */
@@ -172,6 +197,23 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     this.o.kick();
   }
 
+  /**
+   * A host runs a copy of a VM that lives elsewhere or no longer lives (a deploy that timed out there
+   * but finished late, a delete that could not reach the host): it is deleted on that host.
+   */
+  private removeStray(vmId: string, host: string): void {
+    const key = `${vmId}@${host}`;
+    if (this.strays.has(key) || !this.o.fleet.host(host)?.up) return;
+    this.strays.add(key);
+    this.o.log.warn({ vm: vmId, host }, 'stray copy of a VM on a host that does not own it; deleting it there');
+    this.o.dispatcher
+      .dispatch(host, 'delete', { vm: vmId }, { key: `stray:${vmId}:${host}`, timeoutMs: this.o.actionTimeoutMs })
+      .catch((err) => {
+        this.strays.delete(key);
+        this.o.log.warn({ vm: vmId, host, err: (err as Error).message }, 'could not delete the stray copy');
+      });
+  }
+
   /** At start: resume deploys that were in flight when the controller stopped; place what waits. */
   recover(): void {
     for (const vm of this.o.store.list({ states: ['scheduled', 'deploying'] })) void this.o.deployer.deploy(vm.id);
@@ -194,6 +236,10 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
 
   private onVmState(s: FleetVmState): void {
     const vm = this.o.store.find(s.vm);
+    if (vm && s.state !== 'missing' && (vm.hostId !== s.host || vm.state === 'deleted' || vm.state === 'failed')) {
+      this.removeStray(vm.id, s.host);
+      return;
+    }
     if (!vm || vm.hostId !== s.host || !['running', 'stopped', 'unknown'].includes(vm.state)) return;
     this.o.store.setObserved(vm.id, { ...vm.observed, libvirtState: s.state });
     const to = controllerState(s.state);
