@@ -18,6 +18,7 @@ import type { ControllerConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { ControllerDb } from './db.ts';
 import { Cloud } from './cloud.ts';
+import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { FleetService } from './fleet/fleet.ts';
 import { FleetIngest } from './fleet/ingest.ts';
 import { renderPrometheus } from './fleet/prometheus.ts';
@@ -50,6 +51,8 @@ export class ControllerDaemon {
   readonly ingest: FleetIngest;
   /** Users, images, instance types, VMs and the scheduler (controller/cloud.ts). */
   readonly cloud: Cloud;
+  /** sd_notify for the Type=notify unit (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
+  readonly notify = new SystemdNotifier();
   /** Networks (IPAM, DHCP) and context CD-ROMs. */
   readonly networks: NetworkFeature;
   /** Persistent volumes: tgtd targets or shared files, attached through the agents' volume.* commands. */
@@ -182,6 +185,7 @@ export class ControllerDaemon {
     await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
     this.cloud.start();
     this.log.info({ api: address, version: VERSION, mqtt: this.mqttTarget().url }, 'controller started');
+    this.notify.ready(`API on ${address}`);
   }
 
   /** Where the controller's own client connects. */
@@ -193,6 +197,8 @@ export class ControllerDaemon {
   }
 
   async stop(): Promise<void> {
+    this.notify.stopping();
+    this.cloud.stop();
     this.agents.close();
     await this.mqtt?.endAsync(true).catch(() => undefined);
     this.ingest.stop();
@@ -208,5 +214,6 @@ export class ControllerDaemon {
     await this.volumes.stop();
     this.db.close();
     this.log.info('controller stopped');
+    this.notify.close();
   }
 }
