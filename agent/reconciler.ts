@@ -95,9 +95,9 @@ export class Reconciler {
     }
     this.unmanagedDomains = unmanaged;
     try {
-      await this.o.network?.reconcile(this.o.db.list().map((r) => r.spec));
+      await this.o.network?.removeStale(() => this.o.db.list().map((r) => r.spec));
     } catch (err) {
-      this.o.log.error({ err: (err as Error).message }, 'cannot re-apply firewall rules; will retry');
+      this.o.log.error({ err: (err as Error).message }, 'cannot clean up firewall rules; will retry');
     }
   }
 
@@ -105,6 +105,9 @@ export class Reconciler {
     const log = this.o.log.child({ vm: r.id });
     const current = this.o.db.get(r.id);
     if (!current) return; // deleted meanwhile
+    await this.o.network?.reapply(current.spec).catch((err: Error) => {
+      log.error({ err: err.message }, 'cannot re-apply firewall rules; will retry');
+    });
     if (!d) {
       log.warn({ desired: r.desired }, 'domain missing from libvirt; defining it again');
       await this.o.vms.redefine(r);

@@ -120,21 +120,25 @@ export class VmNetwork {
     await removeFile(this.contextPath(spec.id));
   }
 
-  /** Re-applies the rules of `specs` and removes those of taps no VM owns (after a crash, or by hand). */
-  async reconcile(specs: readonly VmSpec[]): Promise<void> {
-    const wanted = new Set<string>();
-    for (const spec of specs) {
-      for (const { tap, rules } of await this.rules(spec)) {
-        if (rules.fromPort.length === 0 && rules.toPort.length === 0) continue;
-        wanted.add(tap);
-        await this.firewall.applyPort(tap, rules);
-      }
+  /** Re-applies a VM's rules (the reconcile loop, under the VM's lock: it cannot race its deletion). */
+  async reapply(spec: VmSpec): Promise<void> {
+    for (const { tap, rules } of await this.rules(spec)) {
+      if (rules.fromPort.length > 0 || rules.toPort.length > 0) await this.firewall.applyPort(tap, rules);
     }
-    for (const tap of await this.firewall.listPorts()) {
-      if (!wanted.has(tap)) {
-        this.o.log.warn({ tap }, 'firewall rules of an unknown tap removed');
-        await this.firewall.removePort(tap);
-      }
+  }
+
+  /**
+   * Removes the rules of taps no VM owns (left by a crash, or made by hand). The installed ports are
+   * listed before the VMs are read, so a VM created meanwhile is either not listed yet or already known.
+   */
+  async removeStale(currentSpecs: () => readonly VmSpec[]): Promise<void> {
+    const installed = await this.firewall.listPorts();
+    if (installed.length === 0) return;
+    const owned = new Set(currentSpecs().flatMap((spec) => spec.nics.map((_, i) => tapName(spec.id, i))));
+    for (const tap of installed) {
+      if (owned.has(tap)) continue;
+      this.o.log.warn({ tap }, 'firewall rules of an unknown tap removed');
+      await this.firewall.removePort(tap);
     }
   }
 }
