@@ -90,7 +90,16 @@ t.test('tgtd killed and restarted under a running guest: the watch restores the 
   await new Promise((r) => setTimeout(r, 1500));
   await tgtd.start();
   t.same(await tgtd.tgt.targets(), [], 'the new tgtd knows no target');
-  const restored = await waitFor('the target to be restored', () => targetOf(vol.iqn!), 15_000, 100);
+  // the ACL is bound last (after the LUN and the CHAP account, so nobody gets in without CHAP)
+  const restored = await waitFor(
+    'the target to be restored',
+    async () => {
+      const x = await targetOf(vol.iqn!);
+      return x && x.acl.length > 0 ? x : undefined;
+    },
+    15_000,
+    100,
+  );
   t.same(restored.acl, [initiator], 'restored with its ACL');
   t.same(restored.accounts, [`stratus-${vol.id}`], 'and its CHAP account');
   t.equal(restored.luns.find((l) => l.lun === 1)?.path, world.feature.store.get(vol.id)!.location);
