@@ -1,28 +1,25 @@
-// `npm run demo`: starts a stratus-agent on this host, boots the test guest through the agent's API
-// under QEMU/TCG and prints its console line. `--once` then cleans up and exits 0; otherwise it keeps
-// running (with a few commands to try) until Ctrl-C, then cleans up.
+// `npm run demo`: a whole Stratus site on this host. Starts a controller (embedded MQTT broker, SQLite)
+// and an agent (libvirt, QEMU/TCG), registers the test guest image with the CLI, launches a VM
+// through the REST API, waits until it runs and its console shows it booted, then prints the
+// dashboard URL and commands to try. `--once` then cleans up and exits 0; otherwise Ctrl-C does.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const once = process.argv.includes('--once');
 const root = new URL('..', import.meta.url).pathname;
 const dir = '/var/lib/stratus/demo';
-const port = 18470;
-const api = `http://127.0.0.1:${port}`;
+const API = '127.0.0.1:18480';
+const MQTT = '127.0.0.1:18883';
+const AGENT_API = '127.0.0.1:18470';
+const url = `http://${API}`;
 const say = (s: string) => process.stdout.write(`${s}\n`);
-
-function guestFiles() {
-  const g = execFileSync('bash', [join(root, 'scripts/build-test-guest.sh'), '--print-dir'], { encoding: 'utf8' }).trim();
-  const m = JSON.parse(readFileSync(join(g, 'manifest.json'), 'utf8')) as { cmdline: string };
-  return { kernel: join(g, 'vmlinuz'), initrd: join(g, 'initrd.img'), cmdline: m.cmdline };
-}
+let token = '';
 
 async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(api + path, {
+  const res = await fetch(url + path, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : null,
   });
   const text = await res.text();
@@ -36,76 +33,112 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
   while (Date.now() < end) {
     const v = await fn().catch(() => undefined);
     if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
 
+function stratus(...args: string[]): string {
+  return execFileSync(process.execPath, [join(root, 'bin/stratus.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, STRATUS_URL: url, STRATUS_TOKEN: token },
+  });
+}
+
+function daemon(name: string, bin: string, config: string): ChildProcess {
+  const log = join(dir, `${name}.log`);
+  const out = openSync(log, 'a');
+  return spawn(process.execPath, [join(root, 'bin', bin), '--config', config], { stdio: ['ignore', out, out] });
+}
+
+async function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await exited;
+}
+
 async function main(): Promise<void> {
-  mkdirSync(join(dir, 'state'), { recursive: true });
+  mkdirSync(join(dir, 'controller'), { recursive: true });
+  mkdirSync(join(dir, 'agent'), { recursive: true });
+  writeFileSync(
+    join(dir, 'controller.toml'),
+    `[controller]\nstate_dir = "${dir}/controller"\nsite = "demo"\n[mqtt]\nlisten = "${MQTT}"\n[api]\nlisten = "${API}"\n`,
+  );
   writeFileSync(
     join(dir, 'agent.toml'),
-    `[agent]\nstate_dir = "${dir}/state"\nconsole_log_dir = "${dir}/console"\nhost_id = "demo-host"\n` +
-      `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "127.0.0.1:${port}"\n`,
+    `[agent]\nstate_dir = "${dir}/agent"\nconsole_log_dir = "${dir}/console"\nhost_id = "demo-host"\n` +
+      `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "${AGENT_API}"\n` +
+      `[mqtt]\nurl = "mqtt://${MQTT}"\nmetrics_interval_s = 5\n`,
   );
-  say('Starting stratus-agent (libvirt qemu:///system, TCG) ...');
-  const agent: ChildProcess = spawn(process.execPath, [join(root, 'bin/stratus-agent.js'), '--config', join(dir, 'agent.toml')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const stopAgent = async () => {
-    if (agent.exitCode !== null) return;
-    const exited = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGTERM');
-    await exited;
-  };
+  say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
+  const controller = daemon('controller', 'stratus-controller.js', join(dir, 'controller.toml'));
+  say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
+  const agent = daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml'));
   try {
-    await waitFor('the agent API', async () => ((await call('GET', '/v1/health')).status === 'ok' ? true : undefined), 60_000);
+    const tokenFile = join(dir, 'controller', 'admin.token');
+    await waitFor('the controller', async () => (existsSync(tokenFile) && (await fetch(`${url}/v1/health`)).ok ? true : undefined), 60_000);
+    token = readFileSync(tokenFile, 'utf8').trim();
+    await waitFor('the host to report', async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined), 60_000);
+    say(stratus('host', 'list'));
+
     // a previous demo that was interrupted may have left its VM behind
     for (const vm of (await call('GET', '/v1/vms')).items as { id: string; name: string }[]) {
       if (vm.name === 'demo-vm') await call('DELETE', `/v1/vms/${vm.id}`);
     }
-    const g = guestFiles();
-    const id = randomUUID();
-    say(`Launching VM demo-vm (${id}) from the test guest ...`);
+    const images = (await call('GET', '/v1/images')).items as { name: string }[];
+    if (!images.some((i) => i.name === 'test-guest')) {
+      const g = execFileSync('bash', [join(root, 'scripts/build-test-guest.sh'), '--print-dir'], { encoding: 'utf8' }).trim();
+      const cmdline = (JSON.parse(readFileSync(join(g, 'manifest.json'), 'utf8')) as { cmdline: string }).cmdline;
+      say('Registering the test guest (built from Debian packages) with the CLI ...');
+      const up = (...a: string[]) => JSON.parse(stratus('image', 'upload', ...a, '--public', '--json')).id as string;
+      const kernel = up(join(g, 'vmlinuz'), '--name', 'test-guest-kernel', '--format', 'kernel');
+      const initrd = up(join(g, 'initrd.img'), '--name', 'test-guest-initrd', '--format', 'ramdisk');
+      up(join(g, 'disk.qcow2'), '--name', 'test-guest', '--format', 'qcow2', '--kernel', kernel, '--ramdisk', initrd, '--cmdline', cmdline, '--os', 'busybox');
+    }
+    say(stratus('image', 'list'));
+
+    say('Launching demo-vm (m1.small, test-guest) through the REST API ...');
     const t0 = Date.now();
-    const vm = await call('POST', '/v1/vms', {
-      spec: {
-        id,
-        name: 'demo-vm',
-        vcpus: 1,
-        memoryMiB: 192,
-        boot: { kernel: g.kernel, initrd: g.initrd, cmdline: `${g.cmdline} stratus.hostname=demo-vm stratus.dhcp=0` },
-      },
-    });
-    say(`  domain ${vm.domain} is ${vm.state} after ${Date.now() - t0} ms`);
-    const line = await waitFor(
-      'the guest boot line',
-      async () => {
-        const text = (await call('GET', `/v1/vms/${id}/console`)) as string;
-        return text.split('\n').find((l) => l.includes('STRATUS-GUEST-BOOTED'));
-      },
-      120_000,
-    );
+    const [vm] = (await call('POST', '/v1/vms', { name: 'demo-vm', type: 'm1.small', image: 'test-guest' })).items as { id: string }[];
+    const running = await waitFor('the VM to run', async () => {
+      const v = await call('GET', `/v1/vms/${vm!.id}`);
+      if (v.state === 'failed') throw new Error(`VM failed: ${v.reason}`);
+      return v.state === 'running' ? v : undefined;
+    }, 300_000);
+    say(`  ${vm!.id} is running on ${running.host} after ${Date.now() - t0} ms`);
+    const line = await waitFor('the boot line', async () => {
+      const text = (await call('GET', `/v1/vms/${vm!.id}/console`)) as string;
+      return text.split('\n').find((l) => l.includes('STRATUS-GUEST-BOOTED'));
+    }, 120_000);
     say(`  console: ${line.trim()}   (${Date.now() - t0} ms after launch)`);
     if (once) {
-      await call('DELETE', `/v1/vms/${id}`);
+      await call('DELETE', `/v1/vms/${vm!.id}`);
       say('Cleaned up. Demo done.');
       return;
     }
-    say(`\nThe agent is running. Try:\n  curl -s ${api}/v1/vms | head -c 600\n  curl -s ${api}/v1/vms/${id}/console\n` +
-      `  curl -s -XPOST ${api}/v1/vms/${id}/reboot\n  virsh -c qemu:///system console ${vm.domain}\nCtrl-C to clean up and stop.`);
+    say(`
+Dashboard: ${url}/dashboard/
+Try:
+  export STRATUS_URL=${url} STRATUS_TOKEN=$(cat ${tokenFile})
+  node ${join(root, 'bin/stratus.js')} vm list
+  node ${join(root, 'bin/stratus.js')} vm show ${vm!.id}
+  node ${join(root, 'bin/stratus.js')} vm console ${vm!.id}
+  node ${join(root, 'bin/stratus.js')} vm create more --type t1.micro --image test-guest --count 2 --wait
+Logs: ${dir}/controller.log, ${dir}/agent.log.  Ctrl-C to clean up and stop.`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-    await call('DELETE', `/v1/vms/${id}`).catch(() => undefined);
+    await call('DELETE', `/v1/vms/${vm!.id}`).catch(() => undefined);
     say('\nCleaned up.');
   } finally {
-    await stopAgent();
+    await stop(agent);
+    await stop(controller);
   }
 }
 
 main().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
+    process.stderr.write(`demo failed: ${(err as Error).message} (logs in ${dir})\n`);
     process.exit(1);
   },
 );

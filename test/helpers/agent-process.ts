@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { track } from './children.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -65,10 +66,12 @@ ${opts.extraToml ?? ''}`,
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'state'), { recursive: true });
   let out = '';
-  const proc = spawn(process.execPath, [join(root, 'bin/stratus-agent.js'), '--config', config], {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = track(
+    spawn(process.execPath, [join(root, 'bin/stratus-agent.js'), '--config', config], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   proc.stdout!.on('data', (b) => (out += b));
   proc.stderr!.on('data', (b) => (out += b));
   const url = `http://127.0.0.1:${port}`;

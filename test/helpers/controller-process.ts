@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AgentHandle, freePort, startAgent } from './agent-process.ts';
 import { waitFor } from './wait.ts';
+import { track } from './children.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 export const ADMIN_TOKEN = 'st_test_admin_token_0123456789abcdef';
@@ -68,9 +69,11 @@ ${opts.extraToml ?? ''}
 `,
   );
   let out = '';
-  const proc = spawn(process.execPath, [join(root, 'bin/stratus-controller.js'), '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = track(
+    spawn(process.execPath, [join(root, 'bin/stratus-controller.js'), '--config', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   proc.stdout!.on('data', (b) => (out += b));
   proc.stderr!.on('data', (b) => (out += b));
   const url = `http://127.0.0.1:${apiPort}`;
