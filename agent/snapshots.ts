@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { migrate } from '../common/sqlite.ts';
 import { xmlEscape } from '../common/xml.ts';
 import { LibvirtError, type LibvirtConnection, type SnapshotDesc } from '../drivers/libvirt/index.ts';
-import { SnapshotExistsError, SnapshotNotFoundError } from './images/errors.ts';
+import { DiskOperationError, SnapshotExistsError, SnapshotNotFoundError } from './images/errors.ts';
 import type { AgentStateDb } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
 
@@ -130,7 +130,15 @@ export class SnapshotService {
     vmId: string,
     req: { name?: string | undefined; description?: string | undefined },
   ): Promise<SnapshotView> {
-    this.o.vms.get(vmId);
+    const raw = this.o.vms.get(vmId).spec.disks.findIndex((d) => 'path' in d && d.format === 'raw' && !d.readonly);
+    if (raw >= 0) {
+      throw new DiskOperationError(
+        `VM ${vmId} cannot be snapshotted: disk ${raw} is raw (snapshots need qcow2 disks)`,
+        {
+          disk: raw,
+        },
+      );
+    }
     const name = req.name ?? `snap-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
     return this.o.vms.locks.run(vmId, async () => {
       const existing = await this.reconcile(vmId);
