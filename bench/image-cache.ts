@@ -14,7 +14,7 @@ import { hashFile } from '../drivers/image-files.ts';
 const SIZE_MIB = Number(process.argv[2] ?? 1024);
 const N = Number(process.argv[3] ?? 10);
 const ROUNDS = 3;
-const dir = mkdtempSync(join('/var/tmp', 'stratus-bench-images-'));
+const dir = mkdtempSync(join(process.env['STRATUS_BENCH_DIR'] ?? '/var/tmp', 'stratus-bench-images-'));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const teardowns: (() => unknown)[] = [];
 const t = { teardown: (fn: () => unknown) => teardowns.push(fn) };
