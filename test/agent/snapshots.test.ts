@@ -106,4 +106,12 @@ t.test('revert to a snapshot: a marker written after it is gone (running and sto
   t.same((await agent.request('GET', `/v1/vms/${id}/snapshots`)).body.items, []);
   t.equal((await agent.request('DELETE', `/v1/vms/${id}/snapshots/cold`)).status, 404);
   t.equal((await agent.request('DELETE', `/v1/vms/${id}`)).status, 204);
+
+  // a raw disk cannot hold internal snapshots: refused up front
+  const raw = guestSpec({ name: 'raw', disks: [{ path: testGuest().disk.replace(/qcow2$/, 'raw'), format: 'raw' }] });
+  t.equal((await agent.request('POST', '/v1/vms', { spec: raw, start: false })).status, 201);
+  const refused = await agent.request('POST', `/v1/vms/${raw.id}/snapshots`, {});
+  t.equal(refused.status, 409);
+  t.match(refused.body.title, /disk 0 is raw/);
+  t.equal((await agent.request('DELETE', `/v1/vms/${raw.id}`)).status, 204);
 });
