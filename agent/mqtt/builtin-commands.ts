@@ -13,7 +13,7 @@ export function registerBuiltinCommands(
 ): void {
   registry.register('deploy', DeployArgs, async (args, ctx) => {
     ctx.progress('creating', 10);
-    const view = await vms.create(args.spec, args.start);
+    const view = await vms.create(args.spec, args.start, args.volumes ? { volumes: args.volumes } : {});
     ctx.progress(args.start ? 'started' : 'defined', 100);
     return view;
   });

@@ -6,6 +6,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { VmActionRequest } from '../agent-api.ts';
 import { Uuid, VmSpec } from '../vm-spec.ts';
+import { VolumeAttachment } from '../volume.ts';
 import { envelopeOf } from './envelope.ts';
 import { PROTOCOL_VERSION } from './topics.ts';
 
@@ -73,7 +74,13 @@ export type CommandReply = Static<typeof CommandReply>;
 
 // Built-in commands: their argument schemas. Others register theirs with the agent's command registry.
 export const DeployArgs = Type.Object(
-  { spec: VmSpec, start: Type.Boolean({ default: true, description: 'Start the VM once defined' }) },
+  {
+    spec: VmSpec,
+    start: Type.Boolean({ default: true, description: 'Start the VM once defined' }),
+    volumes: Type.Optional(
+      Type.Array(VolumeAttachment, { maxItems: 16, description: 'Volumes attached before the start' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const VmActionArgs = Type.Composite([Type.Object({ vm: Uuid }), VmActionRequest], {
