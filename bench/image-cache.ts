@@ -8,7 +8,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createOverlay } from '../drivers/qemu-img.ts';
-import { makeCache } from '../test/agent/images/fixtures.ts';
+import { makeCache } from '../test/helpers/image-cache.ts';
 import { hashFile } from '../drivers/image-files.ts';
 
 const SIZE_MIB = Number(process.argv[2] ?? 1024);

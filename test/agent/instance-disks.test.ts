@@ -9,7 +9,7 @@ import t from 'tap';
 import { startAgent } from '../helpers/agent-process.ts';
 import { guestSpec } from '../helpers/guest.ts';
 import { startImageServer } from '../helpers/image-server.ts';
-import { rawImage, sha } from './images/fixtures.ts';
+import { rawImage, sha } from '../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

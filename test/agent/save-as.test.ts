@@ -9,7 +9,7 @@ import { startAgent } from '../helpers/agent-process.ts';
 import { waitConsole } from '../helpers/console.ts';
 import { guestSpec, testGuest } from '../helpers/guest.ts';
 import { startImageServer } from '../helpers/image-server.ts';
-import { sha } from './images/fixtures.ts';
+import { sha } from '../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

@@ -10,7 +10,7 @@ import { consoleText, waitConsole } from '../helpers/console.ts';
 import { guestSpec, testGuest } from '../helpers/guest.ts';
 import { startImageServer } from '../helpers/image-server.ts';
 import { virsh } from '../helpers/libvirtd.ts';
-import { sha } from './images/fixtures.ts';
+import { sha } from '../helpers/image-cache.ts';
 import { readFileSync } from 'node:fs';
 
 const server = await startImageServer();

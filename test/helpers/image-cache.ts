@@ -1,4 +1,4 @@
-// Fixtures for image tests: an in-process image cache on a temporary directory (real qemu-img, real
+// Helpers for image tests and benchmarks: an in-process image cache on a temporary directory (real qemu-img, real
 // SQLite), image files made with qemu-img, and digests.
 
 import { execFileSync } from 'node:child_process';
@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ImageCache } from '../../../agent/images/cache.ts';
-import { ImageDb } from '../../../agent/images/image-db.ts';
-import { ImagePolicy, type PolicyConfig } from '../../../agent/images/policy.ts';
-import { type Db, openDatabase } from '../../../common/sqlite.ts';
+import { ImageCache } from '../../agent/images/cache.ts';
+import { ImageDb } from '../../agent/images/image-db.ts';
+import { ImagePolicy, type PolicyConfig } from '../../agent/images/policy.ts';
+import { type Db, openDatabase } from '../../common/sqlite.ts';
 
 export const log = pino({ level: process.env['STRATUS_TEST_LOG'] ?? 'silent' });
 

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import t from 'tap';
 import { startImageServer } from '../../helpers/image-server.ts';
-import { makeCache, qcow2Image, qemuImgFile, rawImage, sha } from './fixtures.ts';
+import { makeCache, qcow2Image, qemuImgFile, rawImage, sha } from '../../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

@@ -1,7 +1,7 @@
 // The image policy's decisions: deny lists win, allow lists (any of checksum, URL prefix, endorser)
 // must match when set, and refusals are audited.
 import t from 'tap';
-import { makeCache } from './fixtures.ts';
+import { makeCache } from '../../helpers/image-cache.ts';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
