@@ -73,18 +73,21 @@ try {
   const alias = `ua-volume-${vol.id}`;
   const vAttach: number[] = [];
   const vDetach: number[] = [];
-  for (let i = 0; i < N + 1; i++) {
-    const t0 = performance.now();
-    virsh('attach-device', `stratus-${vmId}`, diskXml, '--live', '--config');
-    const t1 = performance.now();
-    virsh('detach-device-alias', `stratus-${vmId}`, alias, '--live', '--config');
-    while (virsh('dumpxml', `stratus-${vmId}`).includes(alias)) await new Promise((r) => setTimeout(r, 100));
-    const t2 = performance.now();
-    if (i === 0) continue;
-    vAttach.push(t1 - t0);
-    vDetach.push(t2 - t1);
+  try {
+    for (let i = 0; i < N + 1; i++) {
+      const t0 = performance.now();
+      virsh('attach-device', `stratus-${vmId}`, diskXml, '--live', '--config');
+      const t1 = performance.now();
+      virsh('detach-device-alias', `stratus-${vmId}`, alias, '--live', '--config');
+      while (virsh('dumpxml', `stratus-${vmId}`).includes(alias)) await new Promise((r) => setTimeout(r, 100));
+      const t2 = performance.now();
+      if (i === 0) continue;
+      vAttach.push(t1 - t0);
+      vDetach.push(t2 - t1);
+    }
+  } finally {
+    virsh('secret-undefine', secret);
   }
-  virsh('secret-undefine', secret);
   await world.feature.iscsi.setAccess(rec, []);
 
   // ---- throughput: QEMU's iSCSI initiator vs the backing file, same requests
