@@ -8,9 +8,16 @@ import { dirname } from 'node:path';
 
 export { createReadStream, type ReadStream };
 
-/** A write stream on `path` (created or truncated, or appended to at `start`). */
+/**
+ * A write stream on `path` (created or truncated, or written from `start`). A 4 MiB buffer lets a fast
+ * network run ahead of the disk; buffered chunks go out together (writev).
+ */
 export function fileWriter(path: string, start = 0): WriteStream {
-  return createWriteStream(path, start > 0 ? { flags: 'r+', start } : { flags: 'w', mode: 0o640 });
+  const highWaterMark = 4 * 1024 * 1024;
+  return createWriteStream(
+    path,
+    start > 0 ? { flags: 'r+', start, highWaterMark } : { flags: 'w', mode: 0o640, highWaterMark },
+  );
 }
 
 export async function fsyncFile(path: string): Promise<void> {
