@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { volumeDiskXml } from '../agent/volumes/disk-xml.ts';
-import type { VmPlacement } from '../controller/volumes/service.ts';
+import type { VmPlacement } from '../controller/volumes/ports.ts';
 import { startAgent } from '../test/helpers/agent-process.ts';
 import { guestSpec } from '../test/helpers/guest.ts';
 import { startTgtd } from '../test/helpers/tgtd.ts';

@@ -9,7 +9,8 @@ import type { VolumeBackend } from './backend.ts';
 import type { VolumesConfig } from './config.ts';
 import { FileBackend } from './file-backend.ts';
 import { IscsiBackend, type RestoreReport } from './iscsi-backend.ts';
-import { type VolumeHosts, VolumeService } from './service.ts';
+import type { VolumeHosts } from './ports.ts';
+import { VolumeService } from './service.ts';
 import { VolumeStore } from './store.ts';
 import { TgtdWatch } from './tgtd-watch.ts';
 

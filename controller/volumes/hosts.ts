@@ -11,7 +11,8 @@ import type { DeployHook } from '../vms/spec-builder.ts';
 import type { CommandDispatcher } from '../vms/ports.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { AgentOutcomeUnknownError } from './errors.ts';
-import type { VolumeHosts, VolumeService } from './service.ts';
+import type { VolumeHosts } from './ports.ts';
+import type { VolumeService } from './service.ts';
 
 export interface ControllerVolumeHostsOptions {
   dispatcher: CommandDispatcher;

@@ -10,7 +10,7 @@ import { StratusError } from '../../common/errors.ts';
 import { type Db, openDatabase } from '../../common/sqlite.ts';
 import { VolumesConfigSchema } from '../../controller/volumes/config.ts';
 import { VolumeFeature } from '../../controller/volumes/feature.ts';
-import type { VmPlacement, VolumeHosts } from '../../controller/volumes/service.ts';
+import type { VmPlacement, VolumeHosts } from '../../controller/volumes/ports.ts';
 import { Value } from '@sinclair/typebox/value';
 import type { AgentHandle } from './agent-process.ts';
 import { testIqnPrefix, type TgtdHandle } from './tgtd.ts';

@@ -4,7 +4,7 @@
 // nothing behind (no libvirt secret, no device, no record, no session).
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import type { VmPlacement } from '../../../controller/volumes/service.ts';
+import type { VmPlacement } from '../../../controller/volumes/ports.ts';
 import type { Volume } from '../../../protocol/volume.ts';
 import { type AgentHandle, startAgent } from '../../helpers/agent-process.ts';
 import { guestSpec } from '../../helpers/guest.ts';

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import type { VmPlacement } from '../../../controller/volumes/service.ts';
+import type { VmPlacement } from '../../../controller/volumes/ports.ts';
 import { type AgentHandle, startAgent } from '../../helpers/agent-process.ts';
 import { guestSpec } from '../../helpers/guest.ts';
 import { virsh } from '../../helpers/libvirtd.ts';

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
-import type { VmPlacement } from '../../../controller/volumes/service.ts';
+import type { VmPlacement } from '../../../controller/volumes/ports.ts';
 import type { Volume } from '../../../protocol/volume.ts';
 import { type AgentHandle, startAgent } from '../../helpers/agent-process.ts';
 import { guestSpec } from '../../helpers/guest.ts';

@@ -10,7 +10,7 @@ import { StratusError } from '../../../common/errors.ts';
 import { notFoundRoute, problemHandler } from '../../../common/http-problem.ts';
 import { AgentOutcomeUnknownError } from '../../../controller/volumes/errors.ts';
 import { volumeRoutes } from '../../../controller/volumes/routes.ts';
-import type { VmPlacement, VolumeHosts } from '../../../controller/volumes/service.ts';
+import type { VmPlacement, VolumeHosts } from '../../../controller/volumes/ports.ts';
 import type { AttachedVolume, VolumeAttachment } from '../../../protocol/volume.ts';
 import { iscsiLs, startTgtd, type TgtdHandle } from '../../helpers/tgtd.ts';
 import { startVolumeWorld, type VolumeWorld } from '../../helpers/volumes.ts';
