@@ -197,3 +197,25 @@ t.test('the file backend: a qcow2 image on the shared directory, hot-plugged lik
     0,
   );
 });
+
+t.test(
+  'a shareable volume on two running VMs of one host: both sessions live, the second reads what the first wrote',
+  async (t) => {
+    const text = marker();
+    const vol = await newVolume('both', { shareable: true });
+    const a = await bootVm('share-a', `stratus.watch_write=${text}`);
+    const b = await bootVm('share-b', 'stratus.watch_disks');
+    await svc().attach(vol.id, a, OWNER);
+    await waitConsole(agent, a, new RegExp(`STRATUS-DISK-WRITTEN vda ${text}`));
+    const both = await svc().attach(vol.id, b, OWNER);
+    t.equal(both.attachments.length, 2);
+    await waitConsole(agent, b, new RegExp(`STRATUS-DISK-MARKER vda ${text}`));
+    t.ok(virsh('dumpxml', `stratus-${b}`).includes('<shareable/>'));
+    const sessions = (await tgtd.tgt.targets()).find((x) => x.iqn === vol.iqn)?.sessions ?? [];
+    t.equal(sessions.length, 2, 'one iSCSI session per QEMU, same initiator name');
+    await svc().detach(vol.id, a, OWNER);
+    t.match(svc().get(vol.id), { state: 'in-use', attachments: [{ vmId: b }] });
+    await svc().detach(vol.id, b, OWNER);
+    t.equal(svc().get(vol.id).state, 'available');
+  },
+);
