@@ -161,21 +161,20 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
     this.outbox.push({ topic, payload: encode(msg), seq: msg.seq });
   }
 
-  /** Clean stop: flush the outbox briefly, retained "offline" (shutdown), DISCONNECT (no Will). */
+  /** Clean stop: flush the outbox briefly, retained "offline" (shutdown), DISCONNECT (no Will). Bounded. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     const client = this.client;
     if (!client) return;
+    const bounded = (p: Promise<unknown>, ms: number) =>
+      Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
     if (client.connected) {
       await this.outbox.drain(2000);
-      await client
-        .publishAsync(topics.hostStatus(this.o.hostId), encode(this.statusBody('offline', 'shutdown')), {
-          qos: 1,
-          retain: true,
-        })
-        .catch(() => undefined);
+      const body = encode(this.statusBody('offline', 'shutdown'));
+      await bounded(client.publishAsync(topics.hostStatus(this.o.hostId), body, { qos: 1, retain: true }), 2000);
     }
-    await client.endAsync(!client.connected).catch(() => undefined);
+    await bounded(client.endAsync(!client.connected), 2000);
+    if (!client.disconnected) client.end(true);
   }
 }

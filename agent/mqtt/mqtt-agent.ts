@@ -167,11 +167,12 @@ export class MqttAgent {
       if (!this.link.connected) return;
       const host = this.o.hostId;
       const intervalS = this.o.config.mqtt.metrics_interval_s;
+      const ts = Date.now(); // the sampling instant, so that timestamps follow the interval exactly
       const metrics = await this.hostSampler.sample(intervalS, this.published.size);
-      this.link.publishState(topics.hostMetrics(host), { ...this.link.envelope(), ...metrics }, { qos: 0 });
+      this.link.publishState(topics.hostMetrics(host), { ...this.link.envelope(), ts, ...metrics }, { qos: 0 });
       if (this.o.conn.connected) {
-        const vms = this.vmSampler.batch(await this.o.conn.allDomainStats());
-        this.link.publishState(topics.vmMetrics(host), { ...this.link.envelope(), intervalS, vms }, { qos: 0 });
+        const vms = this.vmSampler.batch(await this.o.conn.allDomainStats(), ts);
+        this.link.publishState(topics.vmMetrics(host), { ...this.link.envelope(), ts, intervalS, vms }, { qos: 0 });
       }
     } catch (err) {
       this.log.warn({ err: asStratusError(err).message }, 'metrics collection failed');

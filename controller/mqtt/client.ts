@@ -2,7 +2,6 @@
 // the /mqtt WebSocket endpoint when TCP is off) or to the external broker of [mqtt] url, with
 // username/password and TLS files from the configuration.
 
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError } from '../../common/errors.ts';
@@ -27,8 +26,11 @@ export function controllerMqttOptions(config: ControllerConfig, target: Controll
   const m = config.mqtt;
   const opts: IClientOptions = {
     protocolVersion: 4,
-    clientId: `stratus-controller-${config.controller.site}-${randomBytes(4).toString('hex')}`,
-    clean: true,
+    // A persistent session: the broker keeps the controller's subscription and queues QoS 1 messages
+    // (events, VM states, replies) while it is away, including across broker restarts when the
+    // broker persists sessions (mosquitto: persistence true).
+    clientId: `stratus-controller-${config.controller.site}`,
+    clean: false,
     keepalive: 30,
     reconnectPeriod: 1000,
     connectTimeout: 10_000,

@@ -13,7 +13,8 @@ export interface MosquittoHandle {
   url: string;
   dir: string;
   output: () => string;
-  stop: () => Promise<void>;
+  /** SIGTERM (mosquitto saves its sessions and retained messages) unless told otherwise. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
   start: () => Promise<void>;
   cleanup: () => Promise<void>;
 }
@@ -43,7 +44,9 @@ export async function startMosquitto(opts: { authConf?: string } = {}): Promise<
     conf,
     [
       'user root',
-      'persistence false',
+      'persistence true',
+      `persistence_location ${dir}/`,
+      'autosave_interval 1',
       `listener ${port} 127.0.0.1`,
       opts.authConf ?? 'allow_anonymous true',
       'log_dest stdout',
@@ -66,11 +69,11 @@ export async function startMosquitto(opts: { authConf?: string } = {}): Promise<
       proc.stderr!.on('data', (b) => (out += b));
       await listening(port, 10_000);
     },
-    stop: async () => {
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       const p = proc;
       if (!p || p.exitCode !== null || p.signalCode !== null) return;
       const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
+      p.kill(signal);
       await exited;
     },
     cleanup: async () => {
