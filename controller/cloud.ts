@@ -36,6 +36,8 @@ export interface CloudDeps {
   /** Address the API listens on, known after listen (for the default public URL). */
   apiAddress: () => string;
   hooks?: DeployHook[];
+  /** Resolves a network id or name to its id (the network feature); VMs may then ask for NICs on it. */
+  resolveNetwork?: (idOrName: string) => string;
 }
 
 /** A secret that survives restarts (capability URLs stay valid), kept in the state directory. */
@@ -107,6 +109,7 @@ export class Cloud {
       hooks: this.hooks,
       log: d.log,
       kick: () => this.scheduler.kick(),
+      ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });

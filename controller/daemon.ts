@@ -115,6 +115,7 @@ export class ControllerDaemon {
     this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
     this.cloud = new Cloud({
       hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
+      resolveNetwork: (n) => this.networks.ipam.getNetwork(n).id,
       config,
       db: this.db.db,
       app: this.app,

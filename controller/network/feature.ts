@@ -55,7 +55,8 @@ export class NetworkFeature {
     this.deployHook = new NetworkDeployHook({
       ipam: this.ipam,
       context: this.context,
-      nicsFor: d.nicsFor ?? (() => byDefault),
+      // the VM's own NICs when its creation asked for networks, else the configured default network
+      nicsFor: d.nicsFor ?? ((vm) => (vm.nics.length > 0 ? vm.nics : byDefault)),
       publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
       flavour: c.context_flavour,
       addressing: c.context_addressing,

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
+import { NicFirewall } from '../../protocol/network.ts';
 import { TypeName } from '../catalog/instance-types.ts';
 import type { ControllerVmService } from './service.ts';
 import { VM_STATES } from './states.ts';
@@ -31,6 +32,18 @@ export const CreateVmRequest = Type.Object(
     antiAffinityGroup: Type.Optional(
       Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$', description: 'VMs of one group never share a host' }),
     ),
+    nics: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            network: Type.String({ minLength: 1, maxLength: 64, description: 'Network id or name' }),
+            firewall: Type.Optional(NicFirewall),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 8, description: 'NICs in order; without it, one NIC on [network] default_network if set' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -49,6 +62,7 @@ export const Vm = Type.Object({
   host: Type.Union([Type.String(), Type.Null()]),
   attempts: Type.Integer(),
   placement: Type.Record(Type.String(), Type.Unknown()),
+  nics: Type.Array(Type.Object({ network: Type.String(), firewall: Type.Optional(Type.Unknown()) })),
   observed: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.Integer(),
   updatedAt: Type.Integer(),
@@ -69,6 +83,7 @@ export function vmView(vm: VmRecord) {
     host: vm.hostId,
     attempts: vm.attempts,
     placement: vm.placement,
+    nics: vm.nics,
     observed: vm.observed,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,

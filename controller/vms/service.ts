@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, StratusError, ValidationError } from '../../common/errors.ts';
+import type { NicFirewall } from '../../protocol/network.ts';
 import type { Principal, UserStore } from '../auth/users.ts';
 import type { InstanceTypeStore } from '../catalog/instance-types.ts';
 import type { ImageRegistry } from '../images/registry.ts';
@@ -22,6 +23,7 @@ export interface CreateVmInput {
   cluster?: string | undefined;
   requiredFeatures?: string[] | undefined;
   antiAffinityGroup?: string | undefined;
+  nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
 }
 
 export class VmActionForbiddenError extends StratusError {
@@ -41,6 +43,8 @@ export interface VmServiceOptions {
   hooks: DeployHook[];
   log: Logger;
   kick: () => void;
+  /** Resolves a network id or name to its id; throws NotFoundError (from the network feature). */
+  resolveNetwork?: (idOrName: string) => string;
   actionTimeoutMs: number;
   /** A deploy waiting this long for its host to come back fails. */
   deployTimeoutMs: number;
@@ -111,8 +115,13 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     if (input.cluster) placement.cluster = input.cluster;
     if (input.requiredFeatures?.length) placement.requiredFeatures = input.requiredFeatures;
     if (input.antiAffinityGroup) placement.antiAffinityGroup = input.antiAffinityGroup;
+    const nics = (input.nics ?? []).map((n) => {
+      if (!this.o.resolveNetwork) throw new ValidationError('this controller has no networks');
+      return { network: this.o.resolveNetwork(n.network), ...(n.firewall ? { firewall: n.firewall } : {}) };
+    });
     const vms = this.o.store.createMany(
       {
+        nics,
         name: input.name,
         ownerId: who.id,
         ownerName: who.name,

@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, StratusError } from '../../common/errors.ts';
+import type { NicFirewall } from '../../protocol/network.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 import type { Quota } from '../auth/users.ts';
 import { HOLDS_CAPACITY, InvalidTransitionError, canTransition, type VmState } from './states.ts';
@@ -24,6 +25,8 @@ export interface VmRecord {
   attempts: number;
   excludedHosts: string[];
   placement: { cluster?: string; requiredFeatures?: string[]; antiAffinityGroup?: string };
+  /** The networks the VM is plugged into, in NIC order, with their firewall settings. */
+  nics: { network: string; firewall?: NicFirewall }[];
   /** What the agent reported last (libvirt power state) and extra data (addresses, ...). */
   observed: Record<string, unknown>;
   createdAt: number;
@@ -80,6 +83,7 @@ const MIGRATIONS = [
      host_id TEXT
    );
    CREATE INDEX vm_events_vm ON vm_events (vm_id, at);`,
+  `ALTER TABLE vms ADD COLUMN nics TEXT NOT NULL DEFAULT '[]'`,
 ];
 
 interface Row {
@@ -98,6 +102,7 @@ interface Row {
   attempts: number;
   excluded_hosts: string;
   placement: string;
+  nics: string;
   observed: string;
   created_at: number;
   updated_at: number;
@@ -119,6 +124,7 @@ const toRecord = (r: Row): VmRecord => ({
   attempts: r.attempts,
   excludedHosts: JSON.parse(r.excluded_hosts) as string[],
   placement: JSON.parse(r.placement) as VmRecord['placement'],
+  nics: JSON.parse(r.nics) as VmRecord['nics'],
   observed: JSON.parse(r.observed) as Record<string, unknown>,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -128,7 +134,7 @@ const capacityStates = [...HOLDS_CAPACITY, 'pending'].map((s) => `'${s}'`).join(
 
 export type NewVm = Pick<
   VmRecord,
-  'name' | 'ownerId' | 'ownerName' | 'type' | 'vcpus' | 'memoryMiB' | 'diskGiB' | 'imageId' | 'placement'
+  'name' | 'ownerId' | 'ownerName' | 'type' | 'vcpus' | 'memoryMiB' | 'diskGiB' | 'imageId' | 'placement' | 'nics'
 >;
 
 export class VmStore {
@@ -154,8 +160,8 @@ export class VmStore {
       const now = Date.now();
       const ins = this.db.prepare(
         `INSERT INTO vms (id, name, owner_id, owner_name, type, vcpus, memory_mib, disk_gib, image_id, state, reason,
-                          placement, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?)`,
+                          placement, nics, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?, ?)`,
       );
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -172,6 +178,7 @@ export class VmStore {
           vm.diskGiB,
           vm.imageId,
           JSON.stringify(vm.placement),
+          JSON.stringify(vm.nics),
           now,
           now,
         );

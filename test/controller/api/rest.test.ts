@@ -117,3 +117,40 @@ t.test('the OpenAPI document is valid OpenAPI 3.1 and describes the API', async 
     t.ok(r.body.paths[p], `documents ${p}`);
   t.ok(r.body.paths['/v1/vms'].post.requestBody, 'request schemas come from the validators');
 });
+
+t.test('a VM asks for NICs on networks by name: unknown networks are refused, known ones recorded by id', async (t) => {
+  const unknown = await c.request(
+    'POST',
+    '/v1/vms',
+    { name: 'netvm', type: 't1.micro', image: 'disk', nics: [{ network: 'nowhere' }] },
+    alice,
+  );
+  t.equal(unknown.status, 404);
+  t.match(unknown.body.title, /nowhere/);
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const net = await c.request('POST', '/v1/networks', {
+    name: `rest-${suffix}`,
+    bridge: `brr${suffix}`,
+    ipv4: { cidr: '10.214.9.0/24', gateway: '10.214.9.1' },
+  });
+  t.equal(net.status, 201, net.body.title ?? 'network created');
+  t.teardown(() => c.request('DELETE', `/v1/networks/${net.body.id}`));
+  const ok = await c.request(
+    'POST',
+    '/v1/vms',
+    {
+      name: 'netvm',
+      type: 't1.micro',
+      image: 'disk',
+      nics: [{ network: `rest-${suffix}`, firewall: { antiSpoofing: true } }],
+    },
+    alice,
+  );
+  t.equal(ok.status, 202);
+  t.same(
+    ok.body.items[0].nics.map((n: { network: string }) => n.network),
+    [net.body.id],
+    'recorded by network id',
+  );
+  t.equal((await c.request('DELETE', `/v1/vms/${ok.body.items[0].id}`, undefined, alice)).status, 204);
+});
