@@ -40,7 +40,7 @@ export const vmCommands: Command[] = [
   {
     words: 'vm create',
     usage:
-      'stratus vm create NAME --type TYPE --image IMAGE [--count N] [--group G] [--cluster C] [--feature F]... [--wait]',
+      'stratus vm create NAME --type TYPE --image IMAGE [--count N] [--group G] [--cluster C] [--feature F]... [--net NETWORK]... [--wait]',
     summary: 'Create VMs (placed by the scheduler)',
     args: 1,
     options: {
@@ -50,6 +50,7 @@ export const vmCommands: Command[] = [
       group: { type: 'string' },
       cluster: { type: 'string' },
       feature: { type: 'string', multiple: true },
+      net: { type: 'string', multiple: true },
       wait: { type: 'boolean' },
     },
     async run({ api, positionals, values }) {
@@ -62,6 +63,7 @@ export const vmCommands: Command[] = [
       if (values['group']) body['antiAffinityGroup'] = values['group'];
       if (values['cluster']) body['cluster'] = values['cluster'];
       if (values['feature']) body['requiredFeatures'] = values['feature'];
+      if (values['net']) body['nics'] = (values['net'] as string[]).map((network) => ({ network }));
       const r = await api.request<{ items: Vm[] }>('POST', '/vms', body);
       if (values['wait']) r.items = await Promise.all(r.items.map((vm) => waitState(api, vm.id, ['running'])));
       return { human: table(r.items, columns), json: r };
