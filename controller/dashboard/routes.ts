@@ -42,6 +42,10 @@ export function dashboardRoutes(store: FleetStore, settings: () => DashboardSett
     if (vm && !UUID_RE.test(vm)) throw new ValidationError('vm must be a VM UUID');
     res.json({ host, vm, points: store.history(host, vm, Date.now() - minutes * 60_000) });
   });
+  r.get('/dashboard/events.json', (req, res) => {
+    const limit = Math.min(200, Math.max(1, Number(req.query['limit'] ?? 20) || 20));
+    res.json({ items: store.events(undefined, limit) });
+  });
   r.use('/dashboard', express.static(publicDir, { index: 'index.html', maxAge: 0 }));
   return r;
 }

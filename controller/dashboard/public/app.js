@@ -23,11 +23,21 @@ function spark(values, max = 100) {
   svg.setAttribute('class', 'spark');
   svg.setAttribute('viewBox', `0 0 ${POINTS} 24`);
   svg.setAttribute('preserveAspectRatio', 'none');
-  const line = document.createElementNS(ns, 'polyline');
-  const top = Math.max(max, ...values, 1);
-  const off = POINTS - values.length;
-  line.setAttribute('points', values.map((v, i) => `${off + i},${(23 - (v / top) * 22).toFixed(1)}`).join(' '));
-  svg.append(line);
+  const base = document.createElementNS(ns, 'line');
+  for (const [k, v] of Object.entries({ x1: 0, y1: 23.5, x2: POINTS, y2: 23.5, class: 'base' })) {
+    base.setAttribute(k, String(v));
+  }
+  svg.append(base);
+  if (values.length > 0) {
+    const top = Math.max(max, ...values, 1);
+    const step = values.length > 1 ? POINTS / (values.length - 1) : 0;
+    const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(22 - (v / top) * 20).toFixed(1)}`);
+    const area = document.createElementNS(ns, 'polygon');
+    area.setAttribute('points', `0,24 ${pts.join(' ')} ${((values.length - 1) * step).toFixed(1)},24`);
+    const line = document.createElementNS(ns, 'polyline');
+    line.setAttribute('points', pts.join(' '));
+    svg.append(area, line);
+  }
   return svg;
 }
 
@@ -205,6 +215,12 @@ async function main() {
   const url = cfg.wsUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
   const opts = { protocolVersion: 4, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000 };
   if (cfg.username) Object.assign(opts, { username: cfg.username, password: cfg.password });
+  try {
+    const r = await fetch('events.json?limit=20');
+    if (r.ok) state.events.push(...(await r.json()).items);
+  } catch {
+    // the live stream follows
+  }
   const client = mqtt.connect(url, opts);
   client.on('connect', () => {
     state.connected = true;

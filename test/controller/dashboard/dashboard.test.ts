@@ -1,0 +1,84 @@
+// The dashboard in headless Chromium (Debian's, driven by playwright-core): it connects over
+// MQTT/WebSocket with the read-only account the controller hands it, shows the host and a VM of a
+// real agent, and follows the VM stopping without a reload. The screenshot is kept under test/artifacts/.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import t from 'tap';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { guestSpec } from '../../helpers/guest.ts';
+import { startController } from '../../helpers/mqtt.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+const HOST = 'test-host';
+const artifacts = new URL('../../artifacts/', import.meta.url).pathname;
+
+t.test('the dashboard shows a host and a VM and updates live when the VM stops', async (t) => {
+  const c = await startController({ STRATUS_CONTROLLER_MQTT_REQUIRE_AUTH: 'true' });
+  t.teardown(() => c.cleanup());
+  const { password } = c.daemon.accounts.add(HOST, 'host');
+  const agent = await startAgent({
+    extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nusername = "${HOST}"\npassword = "${password}"\nmetrics_interval_s = 1\n`,
+  });
+  t.teardown(() => agent.cleanup());
+  await agent.waitReady();
+  const spec = guestSpec({ name: 'dash-vm' });
+  t.teardown(() => agent.request('DELETE', `/v1/vms/${spec.id}`).then(() => undefined));
+  t.equal((await agent.request('POST', '/v1/vms', { spec })).status, 201);
+  await waitFor('VM known to the controller', () => c.daemon.fleet.store.vm(spec.id)?.state === 'running');
+
+  const profile = mkdtempSync(join(tmpdir(), 'stratus-chromium-'));
+  t.teardown(() => rmSync(profile, { recursive: true, force: true }));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 800 },
+  });
+  t.teardown(() => browser.close());
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(`${c.apiUrl}/dashboard/`);
+
+  await page.waitForSelector(`#hosts tr[data-host="${HOST}"][data-state="online"]`, { timeout: 20_000 });
+  const vmRow = `#vms tr[data-vm="${spec.id}"]`;
+  await page.waitForSelector(`${vmRow}[data-state="running"]`, { timeout: 20_000 });
+  t.equal(await page.textContent(`${vmRow} td:nth-child(2)`), 'dash-vm');
+  t.equal(await page.textContent(`${vmRow} td:nth-child(3)`), HOST);
+  t.equal(await page.textContent('[data-testid="connection"]'), 'live');
+  // small live charts: the host CPU sparkline gets points as metrics arrive
+  await page.waitForFunction(
+    `(document.querySelector('tr[data-host="${HOST}"] svg polyline')?.getAttribute('points') ?? '').split(' ').length >= 2`,
+    undefined,
+    { timeout: 20_000 },
+  );
+  const navigations: string[] = [];
+  page.on('framenavigated', (f) => navigations.push(f.url()));
+
+  t.equal((await agent.request('POST', `/v1/vms/${spec.id}/stop`, { force: true })).status, 200);
+  await page.waitForSelector(`${vmRow}[data-state="shutoff"]`, { timeout: 10_000 });
+  t.same(navigations, [], 'updated without a reload');
+  t.match(await page.textContent('[data-testid="events"]'), /is shutoff/);
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+  t.same(problems, [], 'no script errors on the page');
+
+  // the dashboard's account is read-only: publishing from the page is dropped by the broker
+  const denied = await page.evaluate(`new Promise((resolve) =>
+    window.stratusDashboard.client.publish('stratus/v1/hosts/${HOST}/status', 'forged', { qos: 1 }, () => resolve(true)))`);
+  t.ok(denied, 'publish acknowledged (and dropped)');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(c.daemon.fleet.host(HOST)?.up, true, 'the forged status changed nothing');
+  t.ok(c.logs().some((l) => l.msg === 'MQTT publish denied' && l.user === 'stratus-dashboard'));
+});
