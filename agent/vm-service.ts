@@ -31,6 +31,8 @@ export interface VmView {
   createdAt: number;
   updatedAt: number;
   spec: VmSpec;
+  /** Volumes attached by this create (protocol/volume.ts AttachedVolume), when it attached any. */
+  volumes?: unknown[];
 }
 
 export interface VmServiceOptions {
@@ -137,7 +139,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
   async create(input: unknown, start = true, extra: { volumes?: unknown[] } = {}): Promise<VmView> {
     let spec = validate(VmSpec, input, 'VM spec');
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
-    return this.locks.run(spec.id, async () => {
+    let attached: unknown[] = [];
+    const view = await this.locks.run(spec.id, async () => {
       if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
       if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');
       // bridges of Stratus networks made, context CD-ROM downloaded and attached
@@ -156,7 +159,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
         r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
         if (extra.volumes?.length) {
           if (!this.o.volumes) throw new ValidationError('this agent cannot attach volumes');
-          await this.o.volumes.attachForDeploy(spec.id, extra.volumes, r);
+          attached = await this.o.volumes.attachForDeploy(spec.id, extra.volumes, r);
         }
         if (start) {
           await this.o.conn.startDomain(spec.id);
@@ -171,6 +174,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
       log.info({ start }, 'VM created');
       return this.refresh(spec.id);
     });
+    // the deploy's caller (the controller) records where each volume was attached
+    return attached.length > 0 ? { ...view, volumes: attached } : view;
   }
 
   /** Defines the domain again from the recorded spec (it vanished from libvirt). */

@@ -11,7 +11,7 @@ import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { openApiDocument } from './api/openapi.ts';
 import { authenticate } from './auth/middleware.ts';
-import { UserStore } from './auth/users.ts';
+import { type Principal, UserStore } from './auth/users.ts';
 import { InstanceTypeStore } from './catalog/instance-types.ts';
 import type { ControllerConfig } from './config.ts';
 import { ImageContent } from './images/content.ts';
@@ -38,6 +38,8 @@ export interface CloudDeps {
   hooks?: DeployHook[];
   /** Resolves a network id or name to its id (the network feature); VMs may then ask for NICs on it. */
   resolveNetwork?: (idOrName: string) => string;
+  /** Checks a volume a VM asks for at creation (the volume feature). */
+  checkVolume?: (id: string, who: Principal) => void;
 }
 
 /** A secret that survives restarts (capability URLs stay valid), kept in the state directory. */
@@ -110,6 +112,7 @@ export class Cloud {
       log: d.log,
       kick: () => this.scheduler.kick(),
       ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
+      ...(d.checkVolume ? { checkVolume: d.checkVolume } : {}),
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });

@@ -10,6 +10,7 @@ import express from 'express';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
+import { ConflictError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { ensureDir } from '../drivers/host-fs.ts';
@@ -116,6 +117,10 @@ export class ControllerDaemon {
     this.cloud = new Cloud({
       hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
       resolveNetwork: (n) => this.networks.ipam.getNetwork(n).id,
+      checkVolume: (id, who) => {
+        const v = this.volumes.service.get(id, who.role === 'admin' ? undefined : who.id);
+        if (v.state !== 'available' && !v.shareable) throw new ConflictError(`volume ${v.name} is ${v.state}`, { id });
+      },
       config,
       db: this.db.db,
       app: this.app,

@@ -70,14 +70,16 @@ export class Deployer {
     const prepared: DeployHook[] = [];
     try {
       let spec: VmSpec = this.o.specs.build(vm);
+      let extra: Record<string, unknown> = {};
       for (const hook of this.o.hooks) {
         spec = await hook.prepare(vm, host, spec);
         prepared.push(hook);
+        if (hook.deployArgs) extra = { ...extra, ...(await hook.deployArgs(vm, host)) };
       }
       const result = (await this.o.dispatcher.dispatch(
         host,
         'deploy',
-        { spec, start: true },
+        { spec, start: true, ...extra },
         {
           key: `deploy:${id}:${attempt}`,
           timeoutMs: this.o.deployTimeoutMs,
@@ -93,6 +95,7 @@ export class Deployer {
       )) as { state?: string } | undefined;
       const current = this.o.store.get(id);
       if (current.state !== 'deploying') return; // deleted meanwhile: the delete path cleans up
+      for (const hook of this.o.hooks) await hook.deployed?.(current, (result ?? {}) as Record<string, unknown>);
       const to = controllerState(result?.state ?? 'running') ?? 'running';
       this.o.store.transition(id, to, `deployed on ${host}`);
       log.info({ state: to }, 'VM deployed');

@@ -44,6 +44,12 @@ export const CreateVmRequest = Type.Object(
         { maxItems: 8, description: 'NICs in order; without it, one NIC on [network] default_network if set' },
       ),
     ),
+    volumes: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a volume id (UUID)' }), {
+        maxItems: 8,
+        description: 'Volumes attached before the VM starts (count must be 1)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -63,6 +69,7 @@ export const Vm = Type.Object({
   attempts: Type.Integer(),
   placement: Type.Record(Type.String(), Type.Unknown()),
   nics: Type.Array(Type.Object({ network: Type.String(), firewall: Type.Optional(Type.Unknown()) })),
+  volumes: Type.Array(Type.String()),
   observed: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.Integer(),
   updatedAt: Type.Integer(),
@@ -84,6 +91,7 @@ export function vmView(vm: VmRecord) {
     attempts: vm.attempts,
     placement: vm.placement,
     nics: vm.nics,
+    volumes: vm.volumes,
     observed: vm.observed,
     createdAt: vm.createdAt,
     updatedAt: vm.updatedAt,

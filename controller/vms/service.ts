@@ -24,6 +24,8 @@ export interface CreateVmInput {
   requiredFeatures?: string[] | undefined;
   antiAffinityGroup?: string | undefined;
   nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
+  /** Volume ids attached before the VM starts. */
+  volumes?: string[] | undefined;
 }
 
 export class VmActionForbiddenError extends StratusError {
@@ -45,6 +47,8 @@ export interface VmServiceOptions {
   kick: () => void;
   /** Resolves a network id or name to its id; throws NotFoundError (from the network feature). */
   resolveNetwork?: (idOrName: string) => string;
+  /** Checks that a volume exists, belongs to the caller and can be attached; throws 404/409 otherwise. */
+  checkVolume?: (id: string, who: Principal) => void;
   actionTimeoutMs: number;
   /** A deploy waiting this long for its host to come back fails. */
   deployTimeoutMs: number;
@@ -119,9 +123,18 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       if (!this.o.resolveNetwork) throw new ValidationError('this controller has no networks');
       return { network: this.o.resolveNetwork(n.network), ...(n.firewall ? { firewall: n.firewall } : {}) };
     });
+    const volumes = [...new Set(input.volumes ?? [])];
+    for (const id of volumes) {
+      if (!this.o.checkVolume) throw new ValidationError('this controller has no volumes');
+      this.o.checkVolume(id, who);
+    }
+    if (volumes.length > 0 && (input.count ?? 1) > 1) {
+      throw new ValidationError('volumes can be given to one VM at a time (count must be 1)');
+    }
     const vms = this.o.store.createMany(
       {
         nics,
+        volumes,
         name: input.name,
         ownerId: who.id,
         ownerName: who.name,

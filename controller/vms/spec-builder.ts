@@ -14,6 +14,10 @@ export interface DeployHook {
   prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> | VmSpec;
   /** Releases what prepare reserved (the deploy failed, or the VM is deleted). */
   release?(vm: VmRecord): Promise<void> | void;
+  /** Extra arguments of the deploy command (e.g. volumes to attach), reserved for this host. */
+  deployArgs?(vm: VmRecord, hostId: string): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** The deploy succeeded: what the agent answered. */
+  deployed?(vm: VmRecord, result: Record<string, unknown>): Promise<void> | void;
 }
 
 export class SpecBuilder {

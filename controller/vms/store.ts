@@ -27,6 +27,8 @@ export interface VmRecord {
   placement: { cluster?: string; requiredFeatures?: string[]; antiAffinityGroup?: string };
   /** The networks the VM is plugged into, in NIC order, with their firewall settings. */
   nics: { network: string; firewall?: NicFirewall }[];
+  /** Volumes attached at deploy time (ids), in order. */
+  volumes: string[];
   /** What the agent reported last (libvirt power state) and extra data (addresses, ...). */
   observed: Record<string, unknown>;
   createdAt: number;
@@ -84,6 +86,7 @@ const MIGRATIONS = [
    );
    CREATE INDEX vm_events_vm ON vm_events (vm_id, at);`,
   `ALTER TABLE vms ADD COLUMN nics TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE vms ADD COLUMN volumes TEXT NOT NULL DEFAULT '[]'`,
 ];
 
 interface Row {
@@ -103,6 +106,7 @@ interface Row {
   excluded_hosts: string;
   placement: string;
   nics: string;
+  volumes: string;
   observed: string;
   created_at: number;
   updated_at: number;
@@ -125,6 +129,7 @@ const toRecord = (r: Row): VmRecord => ({
   excludedHosts: JSON.parse(r.excluded_hosts) as string[],
   placement: JSON.parse(r.placement) as VmRecord['placement'],
   nics: JSON.parse(r.nics) as VmRecord['nics'],
+  volumes: JSON.parse(r.volumes) as string[],
   observed: JSON.parse(r.observed) as Record<string, unknown>,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -134,7 +139,17 @@ const capacityStates = [...HOLDS_CAPACITY, 'pending'].map((s) => `'${s}'`).join(
 
 export type NewVm = Pick<
   VmRecord,
-  'name' | 'ownerId' | 'ownerName' | 'type' | 'vcpus' | 'memoryMiB' | 'diskGiB' | 'imageId' | 'placement' | 'nics'
+  | 'name'
+  | 'ownerId'
+  | 'ownerName'
+  | 'type'
+  | 'vcpus'
+  | 'memoryMiB'
+  | 'diskGiB'
+  | 'imageId'
+  | 'placement'
+  | 'nics'
+  | 'volumes'
 >;
 
 export class VmStore {
@@ -160,8 +175,8 @@ export class VmStore {
       const now = Date.now();
       const ins = this.db.prepare(
         `INSERT INTO vms (id, name, owner_id, owner_name, type, vcpus, memory_mib, disk_gib, image_id, state, reason,
-                          placement, nics, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?, ?)`,
+                          placement, nics, volumes, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?, ?, ?)`,
       );
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -179,6 +194,7 @@ export class VmStore {
           vm.imageId,
           JSON.stringify(vm.placement),
           JSON.stringify(vm.nics),
+          JSON.stringify(vm.volumes),
           now,
           now,
         );

@@ -60,6 +60,13 @@ export function volumeDeployHook(volumes: () => VolumeService): DeployHook {
   return {
     name: 'volumes',
     prepare: (_vm, _host, spec) => spec,
+    // the VM's volumes are opened to the chosen host and travel with the deploy command
+    deployArgs: async (vm, host) =>
+      vm.volumes.length > 0 ? { volumes: await volumes().prepareDeploy(vm.id, host, vm.volumes, vm.ownerId) } : {},
+    deployed: (vm, result) => {
+      const attached = (result['volumes'] ?? []) as AttachedVolume[];
+      if (vm.volumes.length > 0) volumes().confirmDeploy(vm.id, attached);
+    },
     release: async (vm) => {
       await volumes().releaseVm(vm.id);
     },
