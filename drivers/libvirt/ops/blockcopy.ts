@@ -3,7 +3,8 @@
 // every domain pointer is freed before return.
 
 import { type Ptr, virt } from '../bindings.ts';
-import { checkPtr, checkRc } from './check.ts';
+import { checkRc } from './check.ts';
+import { withDomain } from './with-domain.ts';
 
 /** virDomainBlockCopyFlags */
 export const BLOCK_COPY_SHALLOW = 1 << 0;
@@ -19,15 +20,6 @@ export interface BlockJobInfo {
   type: number;
   cur: number;
   end: number;
-}
-
-function withDomain<T>(conn: Ptr, uuid: string, fn: (dom: Ptr) => T): T {
-  const dom = checkPtr('virDomainLookupByUUIDString', virt.virDomainLookupByUUIDString(conn, uuid));
-  try {
-    return fn(dom);
-  } finally {
-    virt.virDomainFree(dom);
-  }
 }
 
 export function start(conn: Ptr, uuid: string, disk: string, destXml: string, flags: number): void {

@@ -2,16 +2,8 @@
 // by XML or by its alias, live and/or in the persistent definition. The virDomainPtr is freed here.
 
 import { type Ptr, virt } from '../bindings.ts';
-import { checkPtr, checkRc } from './check.ts';
-
-function withDomain<T>(conn: Ptr, uuid: string, fn: (dom: Ptr) => T): T {
-  const dom = checkPtr('virDomainLookupByUUIDString', virt.virDomainLookupByUUIDString(conn, uuid));
-  try {
-    return fn(dom);
-  } finally {
-    virt.virDomainFree(dom);
-  }
-}
+import { checkRc } from './check.ts';
+import { withDomain } from './with-domain.ts';
 
 /** virDomainAttachDeviceFlags: `flags` is a mask of DEVICE_AFFECT_LIVE / DEVICE_AFFECT_CONFIG. */
 export function attach(conn: Ptr, uuid: string, xml: string, flags: number): void {

@@ -6,6 +6,7 @@ import { koffi, type Ptr, virt } from '../bindings.ts';
 import { LibvirtError } from '../errors.ts';
 import { takeLastError } from '../last-error.ts';
 import { checkPtr, checkRc } from './check.ts';
+import { withDomain } from './with-domain.ts';
 
 export interface DomainSummary {
   uuid: string;
@@ -48,15 +49,6 @@ function summarize(dom: Ptr): DomainSummary {
     reason: reason[0]!,
     active,
   };
-}
-
-function withDomain<T>(conn: Ptr, uuid: string, fn: (dom: Ptr) => T): T {
-  const dom = checkPtr('virDomainLookupByUUIDString', virt.virDomainLookupByUUIDString(conn, uuid));
-  try {
-    return fn(dom);
-  } finally {
-    virt.virDomainFree(dom);
-  }
 }
 
 export function define(conn: Ptr, xml: string): DomainSummary {

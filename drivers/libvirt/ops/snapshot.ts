@@ -3,6 +3,7 @@
 
 import { koffi, libcFree, type Ptr, virt } from '../bindings.ts';
 import { checkPtr, checkRc } from './check.ts';
+import { withDomain } from './with-domain.ts';
 
 /** virDomainSnapshotCreateFlags */
 export const SNAPSHOT_CREATE_REDEFINE = 1 << 0;
@@ -23,15 +24,6 @@ export interface SnapshotDesc {
   current: boolean;
   /** libvirt's snapshot XML (state, creation time, disks and the domain definition it belongs to). */
   xml: string;
-}
-
-function withDomain<T>(conn: Ptr, uuid: string, fn: (dom: Ptr) => T): T {
-  const dom = checkPtr('virDomainLookupByUUIDString', virt.virDomainLookupByUUIDString(conn, uuid));
-  try {
-    return fn(dom);
-  } finally {
-    virt.virDomainFree(dom);
-  }
 }
 
 function withSnapshot<T>(conn: Ptr, uuid: string, name: string, fn: (snap: Ptr) => T): T {
