@@ -1,0 +1,126 @@
+// bench/launch: from POST /v1/vms to the VM running (domain started by the agent) with the image
+// already cached on the host, for N sequential and N concurrent launches (default 10, `npm run bench -- launch 20`); in the same run, raw
+// `virsh define` + `virsh start` of the same domain XML (disk overlays made beforehand, untimed).
+// Targets: Stratus p50 - virsh p50 <= 150 ms, ratio <= 1.25 (sequential).
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildDomainXml } from '../agent/domain-xml.ts';
+import { startController } from '../test/helpers/controller-process.ts';
+import { uploadTestGuest } from '../test/helpers/cloud-images.ts';
+import { testGuest } from '../test/helpers/guest.ts';
+
+const run = promisify(execFile);
+const N = Number(process.argv[2] ?? 10);
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const fmt = (xs: number[]) => `p50 ${pct(xs, 0.5).toFixed(0)} ms, p99 ${pct(xs, 0.99).toFixed(0)} ms`;
+
+// TCG guests are mostly idle once booted: allow N concurrent 1-vCPU VMs on a small host
+const c = await startController({ scheduler: `policy = "packing"\ncpu_overcommit = ${Math.max(4, N)}` });
+await c.agent('bench-host');
+await uploadTestGuest(c, 'bench-guest');
+
+async function launchOne(name: string): Promise<{ id: string; ms: number }> {
+  const t0 = performance.now();
+  const r = await c.request('POST', '/v1/vms', { name, type: 't1.micro', image: 'bench-guest' });
+  if (r.status !== 202) throw new Error(`launch: ${r.body.title}`);
+  const id = r.body.items[0].id as string;
+  for (;;) {
+    const v = await c.request('GET', `/v1/vms/${id}`);
+    if (v.body.state === 'running') return { id, ms: performance.now() - t0 };
+    if (v.body.state === 'failed') throw new Error(`VM failed: ${v.body.reason}`);
+    if (performance.now() - t0 > 300_000)
+      throw new Error(`VM ${id} still ${v.body.state} after 300 s: ${v.body.reason}`);
+    await new Promise((res) => setTimeout(res, 5));
+  }
+}
+
+async function deleteAll(ids: string[]) {
+  await Promise.all(ids.map((id) => c.request('DELETE', `/v1/vms/${id}`)));
+}
+
+// warm-up: the first launch fetches the images into the host's cache
+await deleteAll([(await launchOne('warm-up')).id]);
+
+const seq: number[] = [];
+for (let i = 0; i < N; i++) {
+  const r = await launchOne(`seq-${i}`);
+  seq.push(r.ms);
+  await deleteAll([r.id]);
+}
+const conc = await Promise.all(Array.from({ length: N }, (_, i) => launchOne(`conc-${i}`)));
+await deleteAll(conc.map((r) => r.id));
+
+// baseline: virsh define + start of the same XML (overlays on the same base, made untimed)
+const g = testGuest();
+const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-launch-'));
+async function prepare(i: number) {
+  const id = randomUUID();
+  const overlay = join(dir, `${id}.qcow2`);
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', g.disk, overlay]);
+  const spec = {
+    id,
+    name: `virsh-${i}`,
+    vcpus: 1,
+    memoryMiB: 128,
+    boot: { kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline },
+    disks: [{ path: overlay, format: 'qcow2' as const }],
+    cdroms: [],
+    nics: [],
+  };
+  const file = join(dir, `${id}.xml`);
+  writeFileSync(
+    file,
+    buildDomainXml(spec, { virtType: 'qemu', consoleLogPath: join(dir, `${id}.log`), hostId: 'bench' }),
+  );
+  return { name: `stratus-${id}`, file };
+}
+async function virshOne(d: { name: string; file: string }) {
+  const t0 = performance.now();
+  await run('virsh', ['-q', '-c', 'qemu:///system', 'define', d.file]);
+  await run('virsh', ['-q', '-c', 'qemu:///system', 'start', d.name]);
+  return performance.now() - t0;
+}
+async function virshCleanup(d: { name: string }) {
+  await run('virsh', ['-q', '-c', 'qemu:///system', `destroy ${d.name}; undefine ${d.name}`]).catch(() => undefined);
+}
+const vseq: number[] = [];
+for (let i = 0; i < N; i++) {
+  const d = await prepare(i);
+  vseq.push(await virshOne(d));
+  await virshCleanup(d);
+}
+const vconcDomains = await Promise.all(Array.from({ length: N }, (_, i) => prepare(100 + i)));
+const vconc = await Promise.all(vconcDomains.map(virshOne));
+await Promise.all(vconcDomains.map(virshCleanup));
+rmSync(dir, { recursive: true, force: true });
+await c.cleanup();
+
+const concMs = conc.map((r) => r.ms);
+const overhead = pct(seq, 0.5) - pct(vseq, 0.5);
+const ratio = pct(seq, 0.5) / pct(vseq, 0.5);
+console.log(`launch: API -> running with a cached image, ${N} sequential and ${N} concurrent (TCG guests, t1.micro)`);
+console.log(`  Stratus sequential : ${fmt(seq)}`);
+console.log(`  virsh   sequential : ${fmt(vseq)}   (define + start, same XML)`);
+console.log(`  Stratus concurrent : ${fmt(concMs)}`);
+console.log(`  virsh   concurrent : ${fmt(vconc)}`);
+console.log(`  overhead p50 ${overhead.toFixed(0)} ms (target <= 150), ratio ${ratio.toFixed(2)} (target <= 1.25)`);
+console.log(
+  JSON.stringify({
+    bench: 'launch',
+    p50_ms: Math.round(pct(seq, 0.5)),
+    p99_ms: Math.round(pct(seq, 0.99)),
+    baseline_p50_ms: Math.round(pct(vseq, 0.5)),
+    concurrent_p50_ms: Math.round(pct(concMs, 0.5)),
+    concurrent_p99_ms: Math.round(pct(concMs, 0.99)),
+    baseline_concurrent_p50_ms: Math.round(pct(vconc, 0.5)),
+    overhead_ms: Math.round(overhead),
+    ratio: Number(ratio.toFixed(3)),
+    target: { overhead_ms: 150, ratio: 1.25 },
+  }),
+);
+process.exit(0);
