@@ -12,7 +12,8 @@ import { guestSpec } from '../test/helpers/guest.ts';
 
 const N = Number(process.argv[2] ?? 10);
 const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 async function viaAgent(): Promise<number[]> {
   const agent = await startAgent({ resyncS: 300 });
@@ -40,12 +41,21 @@ function viaVirsh(): number[] {
   const times: number[] = [];
   for (let i = 0; i < N; i++) {
     const spec = { ...guestSpec({ name: `bench-virsh-${i}` }), id: randomUUID() };
-    const xml = buildDomainXml(spec, { virtType: 'qemu', consoleLogPath: join(dir, `${spec.id}.log`), hostId: 'bench' });
+    const xml = buildDomainXml(spec, {
+      virtType: 'qemu',
+      consoleLogPath: join(dir, `${spec.id}.log`),
+      hostId: 'bench',
+    });
     const file = join(dir, `${spec.id}.xml`);
     writeFileSync(file, xml);
     const name = `stratus-${spec.id}`;
     const t0 = performance.now();
-    execFileSync('virsh', ['-q', '-c', 'qemu:///system', `define ${file}; start ${name}; destroy ${name}; undefine ${name}`]);
+    execFileSync('virsh', [
+      '-q',
+      '-c',
+      'qemu:///system',
+      `define ${file}; start ${name}; destroy ${name}; undefine ${name}`,
+    ]);
     times.push(performance.now() - t0);
   }
   return times;
@@ -58,8 +68,12 @@ rmSync(dir, { recursive: true, force: true });
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const ratio = sum(agent) / sum(virsh);
 console.log(`domain-ops: ${N} x define+start+destroy+undefine of a TCG guest`);
-console.log(`  agent API : total ${sum(agent).toFixed(0)} ms, p50 ${percentile(agent, 0.5).toFixed(0)} ms, p99 ${percentile(agent, 0.99).toFixed(0)} ms`);
-console.log(`  virsh     : total ${sum(virsh).toFixed(0)} ms, p50 ${percentile(virsh, 0.5).toFixed(0)} ms, p99 ${percentile(virsh, 0.99).toFixed(0)} ms`);
+console.log(
+  `  agent API : total ${sum(agent).toFixed(0)} ms, p50 ${percentile(agent, 0.5).toFixed(0)} ms, p99 ${percentile(agent, 0.99).toFixed(0)} ms`,
+);
+console.log(
+  `  virsh     : total ${sum(virsh).toFixed(0)} ms, p50 ${percentile(virsh, 0.5).toFixed(0)} ms, p99 ${percentile(virsh, 0.99).toFixed(0)} ms`,
+);
 console.log(`  ratio agent/virsh: ${ratio.toFixed(2)} (target <= 1.2)`);
 console.log(
   JSON.stringify({

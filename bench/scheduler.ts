@@ -7,7 +7,10 @@ import { DEFAULT_POLICY, type HostView, type RankPolicy, type VmRequest } from '
 const HOSTS = Number(process.argv[2] ?? 2500);
 const VMS = Number(process.argv[3] ?? 10_000);
 let seed = 42;
-const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const rand = () => {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
 
 const hosts: HostView[] = Array.from({ length: HOSTS }, (_, i) => ({
   id: `host-${String(i).padStart(5, '0')}`,

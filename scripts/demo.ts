@@ -77,9 +77,17 @@ async function main(): Promise<void> {
   const agent = daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml'));
   try {
     const tokenFile = join(dir, 'controller', 'admin.token');
-    await waitFor('the controller', async () => (existsSync(tokenFile) && (await fetch(`${url}/v1/health`)).ok ? true : undefined), 60_000);
+    await waitFor(
+      'the controller',
+      async () => (existsSync(tokenFile) && (await fetch(`${url}/v1/health`)).ok ? true : undefined),
+      60_000,
+    );
     token = readFileSync(tokenFile, 'utf8').trim();
-    await waitFor('the host to report', async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined), 60_000);
+    await waitFor(
+      'the host to report',
+      async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined),
+      60_000,
+    );
     say(stratus('host', 'list'));
 
     // a previous demo that was interrupted may have left its VM behind
@@ -88,29 +96,55 @@ async function main(): Promise<void> {
     }
     const images = (await call('GET', '/v1/images')).items as { name: string }[];
     if (!images.some((i) => i.name === 'test-guest')) {
-      const g = execFileSync('bash', [join(root, 'scripts/build-test-guest.sh'), '--print-dir'], { encoding: 'utf8' }).trim();
+      const g = execFileSync('bash', [join(root, 'scripts/build-test-guest.sh'), '--print-dir'], {
+        encoding: 'utf8',
+      }).trim();
       const cmdline = (JSON.parse(readFileSync(join(g, 'manifest.json'), 'utf8')) as { cmdline: string }).cmdline;
       say('Registering the test guest (built from Debian packages) with the CLI ...');
       const up = (...a: string[]) => JSON.parse(stratus('image', 'upload', ...a, '--public', '--json')).id as string;
       const kernel = up(join(g, 'vmlinuz'), '--name', 'test-guest-kernel', '--format', 'kernel');
       const initrd = up(join(g, 'initrd.img'), '--name', 'test-guest-initrd', '--format', 'ramdisk');
-      up(join(g, 'disk.qcow2'), '--name', 'test-guest', '--format', 'qcow2', '--kernel', kernel, '--ramdisk', initrd, '--cmdline', cmdline, '--os', 'busybox');
+      up(
+        join(g, 'disk.qcow2'),
+        '--name',
+        'test-guest',
+        '--format',
+        'qcow2',
+        '--kernel',
+        kernel,
+        '--ramdisk',
+        initrd,
+        '--cmdline',
+        cmdline,
+        '--os',
+        'busybox',
+      );
     }
     say(stratus('image', 'list'));
 
     say('Launching demo-vm (m1.small, test-guest) through the REST API ...');
     const t0 = Date.now();
-    const [vm] = (await call('POST', '/v1/vms', { name: 'demo-vm', type: 'm1.small', image: 'test-guest' })).items as { id: string }[];
-    const running = await waitFor('the VM to run', async () => {
-      const v = await call('GET', `/v1/vms/${vm!.id}`);
-      if (v.state === 'failed') throw new Error(`VM failed: ${v.reason}`);
-      return v.state === 'running' ? v : undefined;
-    }, 300_000);
+    const [vm] = (await call('POST', '/v1/vms', { name: 'demo-vm', type: 'm1.small', image: 'test-guest' })).items as {
+      id: string;
+    }[];
+    const running = await waitFor(
+      'the VM to run',
+      async () => {
+        const v = await call('GET', `/v1/vms/${vm!.id}`);
+        if (v.state === 'failed') throw new Error(`VM failed: ${v.reason}`);
+        return v.state === 'running' ? v : undefined;
+      },
+      300_000,
+    );
     say(`  ${vm!.id} is running on ${running.host} after ${Date.now() - t0} ms`);
-    const line = await waitFor('the boot line', async () => {
-      const text = (await call('GET', `/v1/vms/${vm!.id}/console`)) as string;
-      return text.split('\n').find((l) => l.includes('STRATUS-GUEST-BOOTED'));
-    }, 120_000);
+    const line = await waitFor(
+      'the boot line',
+      async () => {
+        const text = (await call('GET', `/v1/vms/${vm!.id}/console`)) as string;
+        return text.split('\n').find((l) => l.includes('STRATUS-GUEST-BOOTED'));
+      },
+      120_000,
+    );
     say(`  console: ${line.trim()}   (${Date.now() - t0} ms after launch)`);
     if (once) {
       await call('DELETE', `/v1/vms/${vm!.id}`);

@@ -131,7 +131,7 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     },
     async ({ params, query, res }) => {
       const img = images.find(params.id);
-      if (!img || !img.stored || !img.sha256 || !content.checkToken(img.id, img.sha256, query.token)) {
+      if (!img?.stored || !img.sha256 || !content.checkToken(img.id, img.sha256, query.token)) {
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image content URL', { status: 403 });
       }
       // sendFile answers Range requests, so an agent can resume an interrupted download

@@ -108,7 +108,7 @@ export class Deployer {
         return;
       }
       for (const hook of prepared.reverse()) await Promise.resolve(hook.release?.(vm)).catch(() => undefined);
-      if (!current || current.state !== 'deploying') return;
+      if (current?.state !== 'deploying') return;
       const excluded = [...new Set([...current.excludedHosts, host])];
       const why = `deploy on ${host} failed: ${e.message}`;
       log.warn({ code: e.code, err: e.message }, 'deploy attempt failed');

@@ -221,10 +221,14 @@ export class VmStore {
   ): VmRecord[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.ownerId) where.push('owner_id = ?'), args.push(filter.ownerId);
-    if (filter.hostId) where.push('host_id = ?'), args.push(filter.hostId);
-    if (filter.states) where.push(`state IN (${filter.states.map(() => '?').join(',')})`), args.push(...filter.states);
-    else if (!filter.includeDeleted) where.push("state != 'deleted'");
+    const add = (clause: string, ...values: unknown[]) => {
+      where.push(clause);
+      args.push(...values);
+    };
+    if (filter.ownerId) add('owner_id = ?', filter.ownerId);
+    if (filter.hostId) add('host_id = ?', filter.hostId);
+    if (filter.states) add(`state IN (${filter.states.map(() => '?').join(',')})`, ...filter.states);
+    else if (!filter.includeDeleted) add("state != 'deleted'");
     const sql = `SELECT * FROM vms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toRecord);
   }

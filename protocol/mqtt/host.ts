@@ -38,7 +38,10 @@ export const HostInfo = envelopeOf(
     memoryBytes: Int('Physical memory'),
     capacity: Type.Optional(
       Type.Object(
-        { cpus: Int('CPUs the hypervisor offers (libvirt node info)'), memoryBytes: Int('Memory the hypervisor offers') },
+        {
+          cpus: Int('CPUs the hypervisor offers (libvirt node info)'),
+          memoryBytes: Int('Memory the hypervisor offers'),
+        },
         { description: "What the scheduler places VMs against: libvirt's view of the node" },
       ),
     ),

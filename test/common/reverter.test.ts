@@ -13,7 +13,11 @@ t.test('a failure at step 4 undoes steps 1 to 3, newest first', async (t) => {
 
 t.test('success keeps every step', async (t) => {
   const undone: number[] = [];
-  t.equal(await withReverter(async (r) => (r.add('x', () => undone.push(1)), 'ok')), 'ok');
+  const result = await withReverter(async (r) => {
+    r.add('x', () => undone.push(1));
+    return 'ok';
+  });
+  t.equal(result, 'ok');
   t.same(undone, []);
 });
 
