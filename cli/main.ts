@@ -9,10 +9,18 @@ import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
 import { netCommands } from './commands/net.ts';
+import { snapshotCommands } from './commands/snapshot.ts';
 import { vmCommands } from './commands/vm.ts';
 import { configPath, loadCliConfig } from './config.ts';
 
-export const commands: Command[] = [...vmCommands, ...imageCommands, ...netCommands, ...diskCommands, ...adminCommands];
+export const commands: Command[] = [
+  ...vmCommands,
+  ...snapshotCommands,
+  ...imageCommands,
+  ...netCommands,
+  ...diskCommands,
+  ...adminCommands,
+];
 
 const GLOBAL = {
   json: { type: 'boolean' },

@@ -25,6 +25,7 @@ import { ControllerVmService } from './vms/service.ts';
 import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
 import { VmStore } from './vms/store.ts';
 import { vmRoutes } from './vms/routes.ts';
+import { snapshotRoutes } from './vms/snapshot-routes.ts';
 
 export interface CloudDeps {
   config: ControllerConfig;
@@ -122,6 +123,7 @@ export class Cloud {
     });
     d.app.use('/v1', authenticate(this.users));
     d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
+    d.app.use('/v1', snapshotRoutes(this.vms));
     d.app.use('/v1', vmRoutes(this.vms, this.store));
     d.app.use(
       '/v1',

@@ -104,3 +104,17 @@ export interface ImageView {
   /** Instance disks (and deploys in progress) that use this image as their base. */
   users: number;
 }
+
+/** Arguments of the agent's snapshot.* MQTT commands (the controller's snapshot API sends them). */
+const VmId = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
+export const SnapshotListArgs = Type.Object({ vm: VmId }, { additionalProperties: false });
+export const SnapshotCreateArgs = Type.Composite([Type.Object({ vm: VmId }), CreateSnapshotRequest], {
+  additionalProperties: false,
+});
+export const SnapshotRevertArgs = Type.Composite(
+  [Type.Object({ vm: VmId, name: SnapshotName }), RevertSnapshotRequest],
+  {
+    additionalProperties: false,
+  },
+);
+export const SnapshotDeleteArgs = Type.Object({ vm: VmId, name: SnapshotName }, { additionalProperties: false });

@@ -186,6 +186,30 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     return this.o.store.get(id);
   }
 
+  /**
+   * Sends a command about a VM to its host (snapshots, save-as): reads need the VM to be visible to
+   * the caller (404 otherwise), actions need it to be theirs (403).
+   */
+  async hostCommand(
+    id: string,
+    who: Principal,
+    command: string,
+    args: Record<string, unknown>,
+    mutating: boolean,
+  ): Promise<unknown> {
+    const vm = mutating ? this.owned(id, who) : this.visible(id, who);
+    const host = this.hostUp(vm);
+    return this.o.dispatcher.dispatch(
+      host,
+      command,
+      { vm: id, ...args },
+      {
+        key: `${command}:${id}:${Date.now()}`,
+        timeoutMs: this.o.actionTimeoutMs,
+      },
+    );
+  }
+
   async console(id: string, who: Principal, bytes: number): Promise<string> {
     const vm = this.visible(id, who);
     const host = this.hostUp(vm);
