@@ -25,7 +25,7 @@ import { AgentStateDb } from './state-db.ts';
 import { VmService } from './vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
 import { registerVolumeCommands } from './volumes/commands.ts';
-import { registerSnapshotCommands } from './images/commands.ts';
+import { registerSaveAsCommand, registerSnapshotCommands } from './images/commands.ts';
 import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
@@ -112,6 +112,7 @@ export class AgentDaemon {
     registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
     registerVolumeCommands(this.commands, this.volumes);
     registerSnapshotCommands(this.commands, this.snapshots);
+    registerSaveAsCommand(this.commands, this.saveAs, this.images.cache);
     if (config.mqtt.url) {
       if (!isHostId(this.hostId)) {
         throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {

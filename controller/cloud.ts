@@ -123,7 +123,7 @@ export class Cloud {
     });
     d.app.use('/v1', authenticate(this.users));
     d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
-    d.app.use('/v1', snapshotRoutes(this.vms));
+    d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
     d.app.use('/v1', vmRoutes(this.vms, this.store));
     d.app.use(
       '/v1',

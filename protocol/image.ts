@@ -118,3 +118,14 @@ export const SnapshotRevertArgs = Type.Composite(
   },
 );
 export const SnapshotDeleteArgs = Type.Object({ vm: VmId, name: SnapshotName }, { additionalProperties: false });
+
+/** Arguments of the agent's save-as MQTT command: the image is saved, then uploaded to `uploadUrl`. */
+export const SaveAsArgs = Type.Object(
+  {
+    vm: VmId,
+    disk: Type.Integer({ minimum: 0, maximum: 15, default: 0 }),
+    name: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f]*$' })),
+    uploadUrl: Type.Optional(Type.String({ maxLength: 4096, pattern: '^https?://' })),
+  },
+  { additionalProperties: false },
+);

@@ -1,7 +1,17 @@
-// MQTT commands of the snapshot feature: list, create, revert and delete a VM's snapshots, so the
-// controller's API (and so the CLI) reaches what the agent's SnapshotService does on the host.
+// MQTT commands of the snapshot feature (list, create, revert, delete a VM's snapshots) and save-as
+// (a VM disk made a standalone image, then uploaded to the controller), so the controller's API and
+// CLI reach what the agent's services do on the host.
 
-import { SnapshotCreateArgs, SnapshotDeleteArgs, SnapshotListArgs, SnapshotRevertArgs } from '../../protocol/image.ts';
+import { uploadFile } from '../../drivers/http-upload.ts';
+import {
+  SaveAsArgs,
+  SnapshotCreateArgs,
+  SnapshotDeleteArgs,
+  SnapshotListArgs,
+  SnapshotRevertArgs,
+} from '../../protocol/image.ts';
+import type { SaveAsService } from '../save-as.ts';
+import type { ImageCache } from './cache.ts';
 import type { CommandRegistry } from '../mqtt/commands.ts';
 import type { SnapshotService } from '../snapshots.ts';
 
@@ -20,5 +30,17 @@ export function registerSnapshotCommands(registry: CommandRegistry, snapshots: S
   registry.register('snapshot.delete', SnapshotDeleteArgs, async (args) => {
     await snapshots.delete(args.vm, args.name);
     return { deleted: args.name };
+  });
+}
+
+export function registerSaveAsCommand(registry: CommandRegistry, saveAs: SaveAsService, cache: ImageCache): void {
+  registry.register('save-as', SaveAsArgs, async (args, ctx) => {
+    ctx.progress('saving', 0);
+    const image = await saveAs.saveAs(args.vm, { disk: args.disk ?? 0, name: args.name });
+    if (args.uploadUrl) {
+      ctx.progress('uploading', 50);
+      await uploadFile(cache.path(image.sha256), args.uploadUrl);
+    }
+    return image;
   });
 }

@@ -1,5 +1,6 @@
-// `stratus snapshot ...`: list, create, revert and delete the snapshots of a VM.
+// `stratus snapshot ...`: list, create, revert and delete the snapshots of a VM; `stratus vm save-as`.
 
+import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
 import { table } from '../output.ts';
 
@@ -13,6 +14,21 @@ const columns: [string, string][] = [
 const path = (vm: string, rest = '') => `/vms/${encodeURIComponent(vm)}/snapshots${rest}`;
 
 export const snapshotCommands: Command[] = [
+  {
+    words: 'vm save-as',
+    usage: 'stratus vm save-as VM --name IMAGE [--disk N] [--public]',
+    summary: 'Save a VM disk as a new image (running VMs through a live copy)',
+    args: 1,
+    options: { name: { type: 'string' }, disk: { type: 'string' }, public: { type: 'boolean' } },
+    async run({ api, positionals, values }) {
+      if (!values['name']) throw new CliError('vm save-as needs --name', EXIT.usage);
+      const body: Row = { name: values['name'] };
+      if (values['disk'] !== undefined) body['disk'] = Number(values['disk']);
+      if (values['public']) body['visibility'] = 'public';
+      const img = await api.request<Row>('POST', `/vms/${encodeURIComponent(positionals[0]!)}/save-as`, body);
+      return { human: `image ${img['id']} (${img['name']}) saved, sha256 ${img['sha256']}`, json: img };
+    },
+  },
   {
     words: 'snapshot list',
     usage: 'stratus snapshot list VM',

@@ -52,6 +52,15 @@ export class ImageContent {
     return want.length === got.length && timingSafeEqual(want, got);
   }
 
+  /** A one-time upload URL for an image in state `uploading` (save-as: the agent PUTs the content). */
+  uploadUrl(id: string): string {
+    return `${this.publicUrl}/v1/images/${id}/content?token=${this.token(id, 'upload')}`;
+  }
+
+  checkUploadToken(id: string, token: string): boolean {
+    return this.checkToken(id, 'upload', token);
+  }
+
   url(id: string, sha256: string): string {
     return `${this.publicUrl}/v1/images/${id}/content?token=${this.token(id, sha256)}`;
   }

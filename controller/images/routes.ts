@@ -121,6 +121,30 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
   route(
     r,
     {
+      method: 'put',
+      path: '/images/:id/content',
+      summary: 'Upload the content of an image being saved (capability URL for agents, save-as)',
+      tag: 'images',
+      role: 'public',
+      params: IdParam,
+      query: Type.Object({ token: Type.String({ maxLength: 128 }) }),
+      rawBody: true,
+      response: Image,
+    },
+    async ({ params, query, req }) => {
+      const img = images.find(params.id);
+      if (!img || img.state !== 'uploading' || !content.checkUploadToken(img.id, query.token)) {
+        throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image upload URL', { status: 403 });
+      }
+      const { sha256, size } = await content.store(img.id, req);
+      log.info({ image: img.id, sha256, size }, 'image content received');
+      return view(images.finishUpload(img.id, sha256, size));
+    },
+  );
+
+  route(
+    r,
+    {
       method: 'get',
       path: '/images/:id/content',
       summary: 'Download stored image content (capability URL for agents)',

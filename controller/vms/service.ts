@@ -93,7 +93,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   }
 
   /** A VM the principal may act on: 403 when it exists but belongs to someone else. */
-  private owned(id: string, who: Principal): VmRecord {
+  owned(id: string, who: Principal): VmRecord {
     const vm = this.o.store.find(id);
     if (!vm || vm.state === 'deleted') throw new NotFoundError('VM', id);
     if (who.role !== 'admin' && vm.ownerId !== who.id) throw new VmActionForbiddenError(id);
@@ -196,6 +196,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     command: string,
     args: Record<string, unknown>,
     mutating: boolean,
+    timeoutMs = this.o.actionTimeoutMs,
   ): Promise<unknown> {
     const vm = mutating ? this.owned(id, who) : this.visible(id, who);
     const host = this.hostUp(vm);
@@ -205,7 +206,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       { vm: id, ...args },
       {
         key: `${command}:${id}:${Date.now()}`,
-        timeoutMs: this.o.actionTimeoutMs,
+        timeoutMs,
       },
     );
   }

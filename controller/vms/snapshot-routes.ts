@@ -1,16 +1,24 @@
-// REST routes for VM snapshots, carried out by the VM's agent (snapshot.* commands): list, create,
-// revert, delete. Reads follow the VM's visibility (404), changes its ownership (403).
+// REST routes for what a VM's agent does with its disks: snapshots (snapshot.* commands: list, create,
+// revert, delete) and save-as (the disk becomes a new image, uploaded by the agent to this controller).
+// Reads follow the VM's visibility (404), changes its ownership (403).
 
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { CreateSnapshotRequest, RevertSnapshotRequest, SnapshotName } from '../../protocol/image.ts';
+import type { ImageContent } from '../images/content.ts';
+import { Image, ImageName, type ImageRegistry } from '../images/registry.ts';
 import { route } from '../api/route.ts';
 import type { ControllerVmService } from './service.ts';
 
 const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a VM id (UUID)' }) });
 const IdName = Type.Object({ id: Id.properties.id, name: SnapshotName });
 
-export function snapshotRoutes(vms: ControllerVmService): Router {
+export function snapshotRoutes(
+  vms: ControllerVmService,
+  images: ImageRegistry,
+  content: ImageContent,
+  saveTimeoutMs: number,
+): Router {
   const r = Router();
   route(
     r,
@@ -64,6 +72,60 @@ export function snapshotRoutes(vms: ControllerVmService): Router {
     },
     async ({ params, principal }) => {
       await vms.hostCommand(params.id, principal, 'snapshot.delete', { name: params.name }, true);
+    },
+  );
+  route(
+    r,
+    {
+      method: 'post',
+      path: '/vms/:id/save-as',
+      summary: 'Save a VM disk (stopped, or running through a live block copy) as a new image',
+      tag: 'vms',
+      role: 'user',
+      params: Id,
+      body: Type.Object(
+        {
+          name: ImageName,
+          disk: Type.Optional(Type.Integer({ minimum: 0, maximum: 15, default: 0 })),
+          visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')])),
+        },
+        { additionalProperties: false },
+      ),
+      response: Image,
+      status: 201,
+    },
+    async ({ params, principal, body }) => {
+      const vm = vms.owned(params.id, principal);
+      // the new image boots like the VM's: kernel, initrd and command line come along (as OpenStack's
+      // image properties do on a snapshot)
+      const source = images.find(vm.imageId);
+      const inherited: Record<string, string> = {};
+      for (const k of ['os', 'arch', 'kernelImage', 'ramdiskImage', 'cmdline'] as const) {
+        const v = source?.[k];
+        if (v) inherited[k] = v;
+      }
+      const img = images.beginUpload(
+        { name: body.name, format: 'qcow2', visibility: body.visibility ?? 'private', ...inherited },
+        principal,
+      );
+      try {
+        await vms.hostCommand(
+          params.id,
+          principal,
+          'save-as',
+          { disk: body.disk ?? 0, name: body.name, uploadUrl: content.uploadUrl(img.id) },
+          true,
+          saveTimeoutMs,
+        );
+        const saved = images.get(img.id);
+        if (saved.state !== 'available') throw new Error('the agent saved the disk but its upload did not arrive');
+        const { ownerId: _o, ...view } = saved;
+        return view;
+      } catch (err) {
+        images.forget(img.id);
+        await content.remove(img.id);
+        throw err;
+      }
     },
   );
   return r;
