@@ -3,7 +3,7 @@
 // through the REST API, waits until it runs and its console shows it booted, then prints the
 // dashboard URL and commands to try. `--once` then cleans up and exits 0; otherwise Ctrl-C does.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const once = process.argv.includes('--once');
@@ -61,9 +61,12 @@ async function stop(p: ChildProcess): Promise<void> {
 async function main(): Promise<void> {
   mkdirSync(join(dir, 'controller'), { recursive: true });
   mkdirSync(join(dir, 'agent'), { recursive: true });
+  // dnsmasq drops to `nobody` and must reach its hosts file under dhcp_dir
+  for (const d of ['/var/lib/stratus', dir]) chmodSync(d, 0o755);
   writeFileSync(
     join(dir, 'controller.toml'),
-    `[controller]\nstate_dir = "${dir}/controller"\nsite = "demo"\n[mqtt]\nlisten = "${MQTT}"\n[api]\nlisten = "${API}"\n`,
+    `[controller]\nstate_dir = "${dir}/controller"\nsite = "demo"\n[mqtt]\nlisten = "${MQTT}"\n[api]\nlisten = "${API}"\n` +
+      `[network]\ndhcp_dir = "${dir}/dhcp"\ncontext_flavour = "nocloud"\ncontext_addressing = "dhcp"\n`,
   );
   writeFileSync(
     join(dir, 'agent.toml'),
@@ -122,11 +125,31 @@ async function main(): Promise<void> {
     }
     say(stratus('image', 'list'));
 
-    say('Launching demo-vm (m1.small, test-guest) through the REST API ...');
+    const nets = (await call('GET', '/v1/networks')).items as { name: string }[];
+    if (!nets.some((n) => n.name === 'demo-net')) {
+      say('Creating network demo-net (bridge stratusdemo0, 10.231.7.0/24, DHCP by the controller) ...');
+      stratus(
+        'net',
+        'create',
+        'demo-net',
+        '--bridge',
+        'stratusdemo0',
+        '--cidr',
+        '10.231.7.0/24',
+        '--gateway',
+        '10.231.7.1',
+      );
+    }
+    await waitFor(
+      'the DHCP server of demo-net',
+      async () => ((await call('GET', '/v1/networks/demo-net')).dhcp?.running ? true : undefined),
+      30_000,
+    );
+
+    say('Launching demo-vm (m1.small, test-guest, on demo-net) through the REST API ...');
     const t0 = Date.now();
-    const [vm] = (await call('POST', '/v1/vms', { name: 'demo-vm', type: 'm1.small', image: 'test-guest' })).items as {
-      id: string;
-    }[];
+    const body = { name: 'demo-vm', type: 'm1.small', image: 'test-guest', nics: [{ network: 'demo-net' }] };
+    const [vm] = (await call('POST', '/v1/vms', body)).items as { id: string }[];
     const running = await waitFor(
       'the VM to run',
       async () => {
@@ -146,6 +169,17 @@ async function main(): Promise<void> {
       120_000,
     );
     say(`  console: ${line.trim()}   (${Date.now() - t0} ms after launch)`);
+    const lines = await waitFor(
+      'the lease and the context on the console',
+      async () => {
+        const text = (await call('GET', `/v1/vms/${vm!.id}/console`)) as string;
+        const got = text.split('\n').filter((l) => /STRATUS-(CONTEXT|DHCP)/.test(l));
+        return got.some((l) => l.includes('STRATUS-DHCP')) ? got : undefined;
+      },
+      120_000,
+    );
+    for (const l of lines) say(`  console: ${l.trim()}`);
+    say(stratus('net', 'leases', 'demo-net'));
     if (once) {
       await call('DELETE', `/v1/vms/${vm!.id}`);
       say('Cleaned up. Demo done.');
