@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.ts';
+import { type HttpAnswer, httpRequest } from './http-client.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -25,7 +26,7 @@ export interface AgentHandle {
   url: string;
   proc: ChildProcess;
   output: () => string;
-  request: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any; headers: Headers }>;
+  request: (method: string, path: string, body?: unknown) => Promise<HttpAnswer>;
   waitReady: (timeoutMs?: number) => Promise<void>;
   kill: (signal?: NodeJS.Signals) => Promise<void>;
   restart: () => Promise<AgentHandle>;
@@ -75,22 +76,7 @@ ${opts.extraToml ?? ''}`,
   proc.stdout!.on('data', (b) => (out += b));
   proc.stderr!.on('data', (b) => (out += b));
   const url = `http://127.0.0.1:${port}`;
-  const request = async (method: string, path: string, body?: unknown) => {
-    const init: RequestInit = { method, headers: {} };
-    if (body !== undefined) {
-      init.body = typeof body === 'string' ? body : JSON.stringify(body);
-      (init.headers as Record<string, string>)['content-type'] = 'application/json';
-    }
-    const res = await fetch(url + path, init);
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // plain text body
-    }
-    return { status: res.status, body: parsed as any, headers: res.headers };
-  };
+  const request = (method: string, path: string, body?: unknown) => httpRequest(url + path, method, body);
   const handle: AgentHandle = {
     dir,
     url,

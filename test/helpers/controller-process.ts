@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type AgentHandle, freePort, startAgent } from './agent-process.ts';
 import { waitFor } from './wait.ts';
 import { track } from './children.ts';
+import { type HttpAnswer, httpRequest } from './http-client.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 export const ADMIN_TOKEN = 'st_test_admin_token_0123456789abcdef';
@@ -18,12 +19,7 @@ export interface ControllerHandle {
   mqttUrl: string;
   proc: ChildProcess;
   output: () => string;
-  request: (
-    method: string,
-    path: string,
-    body?: unknown,
-    token?: string,
-  ) => Promise<{ status: number; body: any; headers: Headers }>;
+  request: (method: string, path: string, body?: unknown, token?: string) => Promise<HttpAnswer>;
   cli: (args: string[], token?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts an agent whose MQTT link points at this controller. */
   agent: (hostId: string, opts?: { uri?: string; extraToml?: string }) => Promise<AgentHandle>;
@@ -78,23 +74,8 @@ ${opts.extraToml ?? ''}
   proc.stderr!.on('data', (b) => (out += b));
   const url = `http://127.0.0.1:${apiPort}`;
   const agents: AgentHandle[] = opts.agents ?? [];
-  const request = async (method: string, path: string, body?: unknown, token = ADMIN_TOKEN) => {
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    let payload: string | undefined;
-    if (body !== undefined) {
-      payload = typeof body === 'string' ? body : JSON.stringify(body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await fetch(url + path, { method, headers, body: payload ?? null });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // text body
-    }
-    return { status: res.status, body: parsed as any, headers: res.headers };
-  };
+  const request = (method: string, path: string, body?: unknown, token = ADMIN_TOKEN) =>
+    httpRequest(url + path, method, body, token ? { authorization: `Bearer ${token}` } : {});
   const handle: ControllerHandle = {
     dir,
     url,
