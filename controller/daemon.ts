@@ -107,8 +107,8 @@ export class ControllerDaemon {
         mqtt: { embedded: config.mqtt.embedded, connected: mqttUp },
       });
     });
-    this.app.get('/metrics', (_req, res) => {
-      res.type('text/plain; version=0.0.4').send(renderPrometheus(store, this.ingest));
+    this.app.get('/metrics', async (_req, res) => {
+      res.type('text/plain; version=0.0.4').send(await renderPrometheus(store, this.ingest));
     });
     this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
     // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)

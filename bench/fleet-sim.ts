@@ -1,0 +1,193 @@
+// bench/fleet-sim: 1,000 simulated hosts with 20 VMs each publish the real protocol every 10 s
+// (host metrics, one VM metrics batch, and a few VM state changes and events) to a controller with
+// its embedded broker, in its own process. Measures the controller's ingest lag p99 (agent
+// timestamp → applied) and its CPU. Baseline in the same run: the same load on a bare aedes broker
+// whose only subscriber JSON.parses each message (the floor any ingest costs).
+//   npm run bench -- fleet-sim [--hosts 1000] [--vms 20] [--interval 10] [--duration 60] [--warmup 20]
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { topics } from '../protocol/mqtt/index.ts';
+import { freePort } from '../test/helpers/agent-process.ts';
+import { SimHost } from '../test/helpers/sim-host.ts';
+import { waitFor } from '../test/helpers/wait.ts';
+import { cpuSeconds } from './_proc.ts';
+
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1000' },
+    vms: { type: 'string', default: '20' },
+    interval: { type: 'string', default: '10' },
+    duration: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '20' },
+  },
+});
+const HOSTS = Number(values.hosts);
+const VMS = Number(values.vms);
+const INTERVAL_MS = Number(values.interval) * 1000;
+const DURATION_MS = Number(values.duration) * 1000;
+const WARMUP_MS = Number(values.warmup) * 1000;
+const root = new URL('..', import.meta.url).pathname;
+
+interface Sim {
+  host: SimHost;
+  vms: { id: string; name: string; state: string }[];
+  round: number;
+}
+
+async function connectFleet(url: string, prefix: string): Promise<Sim[]> {
+  const sims: Sim[] = [];
+  for (let i = 0; i < HOSTS; i += 50) {
+    const batch = Array.from({ length: Math.min(50, HOSTS - i) }, (_, k) => {
+      const host = new SimHost(`${prefix}-${String(i + k).padStart(5, '0')}`);
+      const vms = Array.from({ length: VMS }, (_, j) => ({ id: randomUUID(), name: `vm-${j}`, state: 'running' }));
+      return { host, vms, round: 0 };
+    });
+    await Promise.all(batch.map((s) => s.host.connect(url, { keepalive: 60 })));
+    for (const s of batch) {
+      await s.host.publish(topics.hostStatus(s.host.id), s.host.status('online'), { retain: true });
+      await s.host.publish(topics.hostInfo(s.host.id), s.host.info(), { retain: true });
+      for (const v of s.vms)
+        await s.host.publish(topics.vmState(s.host.id, v.id), s.host.vmState(v.id, v.name, v.state), { retain: true });
+    }
+    sims.push(...batch);
+  }
+  return sims;
+}
+
+/** Every host publishes once per interval, spread evenly over it. */
+function drive(sims: Sim[]): () => void {
+  const timers: NodeJS.Timeout[] = [];
+  sims.forEach((s, i) => {
+    const tick = () => {
+      const h = s.host;
+      s.round++;
+      void h.publish(topics.hostMetrics(h.id), h.metrics(10 + (i % 70)), { qos: 0 });
+      void h.publish(topics.vmMetrics(h.id), h.vmMetrics(s.vms, s.round), { qos: 0 });
+      if ((i + s.round) % 20 === 0) {
+        const v = s.vms[s.round % s.vms.length]!;
+        v.state = v.state === 'running' ? 'paused' : 'running';
+        void h.publish(topics.vmState(h.id, v.id), h.vmState(v.id, v.name, v.state), { retain: true });
+        void h.publish(topics.hostEvents(h.id), h.event('vm.state', `VM ${v.name} is ${v.state}`));
+      }
+    };
+    timers.push(
+      setTimeout(
+        () => {
+          tick();
+          timers.push(setInterval(tick, INTERVAL_MS));
+        },
+        (i * INTERVAL_MS) / sims.length,
+      ),
+    );
+  });
+  return () => {
+    for (const t of timers) clearTimeout(t);
+  };
+}
+
+async function measure(
+  label: string,
+  proc: ChildProcess,
+  url: string,
+  lagP99: () => Promise<number>,
+): Promise<{ cpuPct: number; lagP99Ms: number; simCpuPct: number }> {
+  const t0 = Date.now();
+  const sims = await connectFleet(url, label);
+  process.stdout.write(`${label}: ${HOSTS} hosts connected in ${Date.now() - t0} ms\n`);
+  const stop = drive(sims);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  await lagP99(); // resets the baseline's window
+  const c0 = cpuSeconds(proc.pid!);
+  const s0 = process.cpuUsage();
+  const w0 = Date.now();
+  const lags: number[] = [];
+  while (Date.now() - w0 < DURATION_MS) {
+    await new Promise((r) => setTimeout(r, INTERVAL_MS));
+    lags.push(await lagP99());
+  }
+  const wall = (Date.now() - w0) / 1000;
+  const cpuPct = ((cpuSeconds(proc.pid!) - c0) / wall) * 100;
+  const s = process.cpuUsage(s0);
+  const simCpuPct = ((s.user + s.system) / 1e6 / wall) * 100;
+  stop();
+  await Promise.all(sims.map((x) => x.host.client?.endAsync()));
+  const lagP99Ms = Math.max(...lags);
+  process.stdout.write(
+    `${label}: CPU ${cpuPct.toFixed(1)} % of one core, ingest lag p99 ${lagP99Ms.toFixed(0)} ms (per interval: ${lags.map((l) => l.toFixed(0)).join(', ')}); simulator CPU ${simCpuPct.toFixed(0)} %\n`,
+  );
+  return { cpuPct, lagP99Ms, simCpuPct };
+}
+
+const perRound = HOSTS * 2 + HOSTS / 10;
+process.stdout.write(
+  `fleet-sim: ${HOSTS} hosts × ${VMS} VMs every ${INTERVAL_MS / 1000} s ≈ ${((perRound * 1000) / INTERVAL_MS).toFixed(0)} msg/s; ` +
+    `${cpus().length} × ${cpus()[0]?.model}\n`,
+);
+
+// baseline: bare broker + JSON.parse subscriber
+const floor = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/_fleet-floor.ts')], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+const floorLines = createInterface({ input: floor.stdout! });
+const floorQueue: string[] = [];
+floorLines.on('line', (l) => floorQueue.push(l));
+const next = () => waitFor('baseline output', () => floorQueue.shift(), 30_000, 10);
+const { port: floorPort } = JSON.parse(await next()) as { port: number };
+const base = await measure('baseline', floor, `mqtt://127.0.0.1:${floorPort}`, async () => {
+  floor.stdin!.write('report\n');
+  return (JSON.parse(await next()) as { p99: number }).p99;
+});
+floor.kill();
+
+// the controller
+const dir = mkdtempSync(join(tmpdir(), 'stratus-fleet-sim-'));
+const mqttPort = await freePort();
+const apiPort = await freePort();
+writeFileSync(
+  join(dir, 'controller.toml'),
+  `[controller]\nstate_dir = "${dir}/state"\n[mqtt]\nlisten = "127.0.0.1:${mqttPort}"\n[api]\nlisten = "127.0.0.1:${apiPort}"\n[log]\nlevel = "warn"\n`,
+);
+const ctl = spawn(
+  process.execPath,
+  [join(root, 'bin/stratus-controller.js'), '--config', join(dir, 'controller.toml')],
+  {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  },
+);
+await waitFor('controller', async () => (await fetch(`http://127.0.0.1:${apiPort}/v1/health`)).ok, 30_000, 100);
+const gauge = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+  const m = /^stratus_controller_ingest_lag_p99_seconds (\S+)$/m.exec(text);
+  return m ? Number(m[1]) * 1000 : Number.NaN;
+};
+const res = await measure('controller', ctl, `mqtt://127.0.0.1:${mqttPort}`, gauge);
+const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+const dropped = [...metrics.matchAll(/stratus_controller_mqtt_dropped_total\{[^}]*\} (\d+)/g)].reduce(
+  (a, m) => a + Number(m[1]),
+  0,
+);
+process.stdout.write(`controller: ${dropped} messages dropped\n`);
+ctl.kill('SIGTERM');
+await new Promise((r) => ctl.once('exit', r));
+rmSync(dir, { recursive: true, force: true });
+
+process.stdout.write(
+  `${JSON.stringify({
+    bench: 'fleet-sim',
+    hosts: HOSTS,
+    vms_per_host: VMS,
+    interval_s: INTERVAL_MS / 1000,
+    lag_p99_ms: Math.round(res.lagP99Ms),
+    cpu_pct: Math.round(res.cpuPct * 10) / 10,
+    baseline_lag_p99_ms: Math.round(base.lagP99Ms),
+    baseline_cpu_pct: Math.round(base.cpuPct * 10) / 10,
+    ratio: Math.round((res.cpuPct / base.cpuPct) * 100) / 100,
+    target: { lag_p99_ms: 1000, cpu_pct: 50 },
+  })}\n`,
+);
+process.exit(0);
