@@ -62,6 +62,8 @@ export interface ExecutorOptions {
 
 export class CommandExecutor {
   private readonly running = new Set<string>();
+  /** Deliveries of a key that arrived while it ran (a restarted controller resends with a new id): each gets the outcome. */
+  private readonly waiting = new Map<string, Command[]>();
   dropped = 0;
   executed = 0;
 
@@ -109,7 +111,8 @@ export class CommandExecutor {
         log.info('repeated command: replaying the recorded outcome');
         this.send(cmd, prior.outcome!, true);
       } else if (this.running.has(cmd.key)) {
-        log.info('repeated command: already running');
+        log.info('repeated command: already running; its outcome will be sent to this delivery too');
+        if (cmd.id !== prior.id) this.waiting.set(cmd.key, [...(this.waiting.get(cmd.key) ?? []), cmd]);
         this.o.reply(cmd.id, {
           id: cmd.id,
           key: cmd.key,
@@ -174,6 +177,8 @@ export class CommandExecutor {
     this.executed++;
     store.finish(cmd.key, outcome);
     this.send(cmd, outcome);
+    for (const repeat of this.waiting.get(cmd.key) ?? []) this.send(repeat, outcome, true);
+    this.waiting.delete(cmd.key);
     if (outcome.ok) log.info('command done');
     else log.warn({ code: outcome.error?.code, err: outcome.error?.message }, 'command failed');
     this.o.event(

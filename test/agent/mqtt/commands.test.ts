@@ -43,14 +43,15 @@ t.test(
   async (t) => {
     const s = setup();
     s.send('count', { n: 7 }, 'key-1', undefined, 'a');
-    s.send('count', { n: 7 }, 'key-1', undefined, 'b'); // while the first runs
-    await waitFor('first result', () => s.results().length === 1);
+    s.send('count', { n: 7 }, 'key-1', undefined, 'b'); // while the first runs (a restarted controller)
+    await waitFor('first results', () => s.results().length === 2);
+    t.same(s.results().map((r) => r.id), ['a', 'b'], 'the delivery that came while it ran gets the outcome too');
     s.send('count', { n: 7 }, 'key-1', undefined, 'c'); // after it finished
-    await waitFor('replayed result', () => s.results().length === 2);
+    await waitFor('replayed result', () => s.results().length === 3);
     t.equal(s.runs(), 1, 'handler ran once');
-    t.same(s.results()[0].result, { n: 7, runs: 1 });
-    t.same(s.results()[1].result, { n: 7, runs: 1 });
+    for (const r of s.results()) t.same(r.result, { n: 7, runs: 1 });
     t.equal(s.results()[1].replayed, true);
+    t.equal(s.results()[2].replayed, true);
     t.ok(
       s.replies.some((r) => r.id === 'a' && r.type === 'progress' && r.progress.pct === 50),
       'progress reported',
