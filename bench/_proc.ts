@@ -21,3 +21,10 @@ export async function cpuPercentOver(pid: number, ms: number): Promise<number> {
   await new Promise((r) => setTimeout(r, ms));
   return ((cpuSeconds(pid) - c0) / ((Date.now() - t0) / 1000)) * 100;
 }
+
+/** Proportional set size (shared pages divided among their users) and anonymous memory, from smaps_rollup. */
+export function memBreakdown(pid: number): { pssBytes: number; anonBytes: number } {
+  const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0) * 1024;
+  return { pssBytes: kb('Pss'), anonBytes: kb('Anonymous') };
+}
