@@ -133,7 +133,7 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     },
     async ({ params, query, req }) => {
       const img = images.find(params.id);
-      if (!img || img.state !== 'uploading' || !content.checkUploadToken(img.id, query.token)) {
+      if (img?.state !== 'uploading' || !content.checkUploadToken(img.id, query.token)) {
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image upload URL', { status: 403 });
       }
       const { sha256, size } = await content.store(img.id, req);

@@ -45,7 +45,11 @@ t.test(
     s.send('count', { n: 7 }, 'key-1', undefined, 'a');
     s.send('count', { n: 7 }, 'key-1', undefined, 'b'); // while the first runs (a restarted controller)
     await waitFor('first results', () => s.results().length === 2);
-    t.same(s.results().map((r) => r.id), ['a', 'b'], 'the delivery that came while it ran gets the outcome too');
+    t.same(
+      s.results().map((r) => r.id),
+      ['a', 'b'],
+      'the delivery that came while it ran gets the outcome too',
+    );
     s.send('count', { n: 7 }, 'key-1', undefined, 'c'); // after it finished
     await waitFor('replayed result', () => s.results().length === 3);
     t.equal(s.runs(), 1, 'handler ran once');
