@@ -28,6 +28,6 @@ rl.on('line', (line) => {
 });
 rl.on('close', () => {
   const exitCode = Number(process.argv[2] ?? 0);
-  if (exitCode !== 0 && failed === 0) failed = 1; // typecheck, lint or the runner itself failed
+  if (exitCode !== 0 && failed === 0) failed = 1; // typecheck, lint or the runner itself failed, tests did not
   process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 });
