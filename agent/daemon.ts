@@ -127,6 +127,7 @@ export class AgentDaemon {
         vms: this.vms,
         registry: this.commands,
         log: this.log,
+        images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
       });
     }
   }

@@ -40,6 +40,9 @@ export class MqttAgent {
   private readonly published = new Map<string, VmStateBody>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private ticks = 0;
+  /** The last information published (without its envelope), to republish only on change. */
+  private lastInfo = '';
   private readonly onChanged = (v: VmView) => this.vmChanged(v);
 
   constructor(private readonly o: MqttAgentOptions) {
@@ -150,9 +153,18 @@ export class MqttAgent {
     const host = this.o.hostId;
     this.link.publishState(topics.hostStatus(host), this.link.statusBody('online', 'connected'), { retain: true });
     for (const v of this.o.vms.list()) this.publishVm(this.stateBody(v));
+    this.lastInfo = '';
+    await this.refreshInfo();
+  }
+
+  /** Publishes the host information if it changed (images cached or evicted, a new bridge, ...). */
+  async refreshInfo(): Promise<void> {
     try {
       const info = await collectHostInfo(this.o.conn, this.o.config.libvirt.virt_type, this.o.images);
-      this.link.publishState(topics.hostInfo(host), { ...this.link.envelope(), ...info }, { retain: true });
+      const text = JSON.stringify(info);
+      if (text === this.lastInfo || !this.link.connected) return;
+      this.lastInfo = text;
+      this.link.publishState(topics.hostInfo(this.o.hostId), { ...this.link.envelope(), ...info }, { retain: true });
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'cannot collect host information');
     }
@@ -165,6 +177,10 @@ export class MqttAgent {
     try {
       this.forgetDeleted();
       if (!this.link.connected) return;
+      // information changes rarely: look again about once a minute
+      if (++this.ticks % Math.max(1, Math.round(60 / this.o.config.mqtt.metrics_interval_s)) === 0) {
+        await this.refreshInfo();
+      }
       const host = this.o.hostId;
       const intervalS = this.o.config.mqtt.metrics_interval_s;
       const ts = Date.now(); // the sampling instant, so that timestamps follow the interval exactly

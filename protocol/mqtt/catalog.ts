@@ -37,7 +37,7 @@ export const catalog: MessageDoc[] = [
     qos: 1,
     retained: true,
     schema: HostInfo,
-    notes: 'Republished at each connect.',
+    notes: 'Republished at each connect, and when it changes (checked about once a minute).',
   },
   {
     name: 'Host metrics',
