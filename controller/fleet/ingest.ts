@@ -51,6 +51,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   duplicates = 0;
   private pending: MetricPoint[] = [];
   private readonly downTimers = new Map<string, NodeJS.Timeout>();
+  private readonly pendingInfo = new Map<string, HostInfo>();
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly o: IngestOptions) {
@@ -175,6 +176,11 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
       this.o.store.setStatus(s, 'offline');
       this.o.log.info({ host }, 'host stopped cleanly');
     }
+    const pending = this.pendingInfo.get(host);
+    if (pending) {
+      this.pendingInfo.delete(host);
+      this.o.store.setInfo(pending);
+    }
     this.emit('host', this.o.store.host(host)!);
   }
 
@@ -199,7 +205,11 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
 
   private info(i: HostInfo, host: string): void {
     this.checkHost(i, host);
-    if (!this.o.store.host(host)) return; // info before any status: the status comes first on connect
+    if (!this.o.store.host(host)) {
+      // retained messages may come in any order: keep it until the host's first status
+      this.pendingInfo.set(host, i);
+      return;
+    }
     this.o.store.setInfo(i);
     this.emit('host', this.o.store.host(host)!);
   }

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { topics } from '../../../protocol/mqtt/index.ts';
-import { startController } from '../../helpers/mqtt.ts';
+import { freePort } from '../../helpers/agent-process.ts';
+import { recorder, startController } from '../../helpers/mqtt.ts';
 import { SimHost } from '../../helpers/sim-host.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -139,3 +140,24 @@ t.test('metrics history is written, downsampled into buckets and bounded in time
     'averaged, old ones gone',
   );
 });
+
+t.test(
+  'information that arrives before the first status is kept; WebSocket listeners carry the same traffic',
+  async (t) => {
+    const wsPort = await freePort();
+    const c = await startController({ STRATUS_CONTROLLER_MQTT_WS_LISTEN: `127.0.0.1:${wsPort}` });
+    t.teardown(() => c.cleanup());
+    const h = new SimHost(`ws-${randomUUID().slice(0, 8)}`);
+    await h.connect(`ws://127.0.0.1:${wsPort}`); // the dedicated WebSocket listener
+    t.teardown(() => h.client!.endAsync(true));
+    await h.publish(topics.hostInfo(h.id), h.info(['b'.repeat(64)]), { retain: true });
+    await h.publish(topics.hostStatus(h.id), h.status('online'), { retain: true });
+    await waitFor('host up', () => c.daemon.fleet.host(h.id)?.up);
+    t.same(c.daemon.fleet.host(h.id)?.cachedImages, ['b'.repeat(64)], 'the early information was applied');
+    // the dashboard's endpoint: /mqtt on the API port
+    const dash = await recorder(`${c.apiUrl.replace('http', 'ws')}/mqtt`, [topics.hostStatus(h.id)]);
+    t.teardown(() => dash.end());
+    const st = await dash.waitFor('retained status over /mqtt', (m) => m.topic === topics.hostStatus(h.id));
+    t.equal(st.json.state, 'online');
+  },
+);
