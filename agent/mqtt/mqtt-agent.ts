@@ -115,7 +115,12 @@ export class MqttAgent {
       reason: v.reason.slice(0, 512),
       vcpus: v.spec.vcpus,
       memoryMiB: v.spec.memoryMiB,
-      addresses: v.spec.nics.map((n) => ({ mac: n.mac, bridge: n.bridge })),
+      addresses: v.spec.nics.map((n) => ({
+        mac: n.mac,
+        bridge: n.bridge,
+        ...(n.network ? { network: n.network } : {}),
+        ips: [...(n.ipv4 ?? []), ...(n.ipv6 ?? [])],
+      })),
       updatedAt: v.updatedAt,
     };
   }

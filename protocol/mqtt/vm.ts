@@ -22,8 +22,13 @@ export const VmState = envelopeOf(
     vcpus: Int('Virtual CPUs'),
     memoryMiB: Int('Memory in MiB'),
     addresses: Type.Array(
-      Type.Object({ mac: Type.String(), bridge: Type.String(), ip: Type.Optional(Type.String()) }),
-      { maxItems: 64, description: 'Network interfaces (and addresses when known)' },
+      Type.Object({
+        mac: Type.String(),
+        bridge: Type.String(),
+        network: Type.Optional(Type.String({ description: 'Stratus network of the NIC' })),
+        ips: Type.Array(Type.String(), { maxItems: 16, description: 'Leased IPv4 and IPv6 addresses' }),
+      }),
+      { maxItems: 64, description: 'Network interfaces with their addresses' },
     ),
     updatedAt: Int('When the agent recorded this state, milliseconds since the epoch'),
   },

@@ -84,7 +84,7 @@ export class SimHost {
       reason: '',
       vcpus: 2,
       memoryMiB: 2048,
-      addresses: [{ mac: '52:54:00:00:00:01', bridge: 'br0' }],
+      addresses: [{ mac: '52:54:00:00:00:01', bridge: 'br0', network: 'default', ips: ['10.0.0.5'] }],
       updatedAt: Date.now(),
     };
   }

@@ -195,7 +195,11 @@ function render() {
         el('td', {}, b.vcpus),
         el('td', {}, `${b.memoryMiB} MiB`),
         el('td', {}, spark(v.cpu)),
-        el('td', { class: 'muted' }, b.addresses.map((a) => a.ip ?? `${a.mac} on ${a.bridge}`).join(', ')),
+        el(
+          'td',
+          { class: 'muted' },
+          b.addresses.map((a) => (a.ips?.length ? a.ips.join(' ') : `${a.mac} on ${a.bridge}`)).join(', '),
+        ),
       ),
     );
   }
