@@ -59,7 +59,7 @@ export function render(): string {
     '',
     'Each host publishes only under `stratus/v1/hosts/<host>/` and reads only `stratus/v1/cmd/<host>/` (and its',
     'own status); the controller reads everything and writes commands; dashboards only read `stratus/v1/hosts/#`.',
-    '`stratus-controller mqtt-acl` writes a mosquitto ACL and password file that say exactly this; the embedded',
+    '`stratus-controller mqtt write-mosquitto` writes a mosquitto ACL and password file that say exactly this; the embedded',
     'broker enforces the same rules.',
     '',
     '## Topics',
