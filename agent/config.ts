@@ -38,7 +38,10 @@ export const AgentConfigSchema = Type.Object({
   ),
   mqtt: Type.Object(
     {
-      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the agent does not use MQTT'),
+      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the agent does not use MQTT', {
+        pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
+        errorMessage: 'must be empty or an mqtt://, mqtts://, ws:// or wss:// URL',
+      }),
       username: S('', 'Username on the broker (the generated ACL expects the host_id)'),
       password: S('', 'Password on the broker'),
       tls_ca: S('', 'PEM file of the CA that signed the broker certificate'),

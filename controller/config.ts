@@ -28,7 +28,10 @@ export const ControllerConfigSchema = Type.Object({
         '',
         'Embedded broker: extra MQTT-over-WebSocket address host:port; the API listener always serves it at /mqtt',
       ),
-      url: S('', 'External broker URL (mqtt://, mqtts://, ws://, wss://); also used by the embedded mode when set'),
+      url: S('', 'External broker URL (mqtt://, mqtts://, ws://, wss://); also used by the embedded mode when set', {
+        pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
+        errorMessage: 'must be empty or an mqtt://, mqtts://, ws:// or wss:// URL',
+      }),
       username: S('', 'Username of the controller on the broker'),
       password: S('', 'Password of the controller on the broker'),
       tls_ca: S('', 'PEM file of the CA that signed the broker certificate (mqtts/wss)'),
