@@ -78,8 +78,16 @@ export class CallPool {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the workers once the calls in flight have returned (at most `graceMs`): terminating a thread
+   * in the middle of a libvirt call could take the process down with it.
+   */
+  async close(graceMs = 5000): Promise<void> {
     this.closed = true;
+    const end = Date.now() + graceMs;
+    while (this.slots.some((s) => s.pending.size > 0) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

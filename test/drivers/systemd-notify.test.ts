@@ -95,7 +95,7 @@ t.test('the agent under a Type=notify-like start: READY=1, watchdog fed, status,
   await waitFor('three watchdog keep-alives', () => rx.messages().filter((m) => m === 'WATCHDOG=1').length >= 3);
   t.ok(rx.messages().indexOf('WATCHDOG=1') > ready, 'the watchdog is fed only after READY=1');
   await agent.kill('SIGTERM');
-  t.equal(agent.proc.exitCode, 0, 'clean exit');
+  t.equal(agent.proc.exitCode, 0, `clean exit (signal: ${agent.proc.signalCode ?? 'none'})`);
   t.ok(
     rx.messages().some((m) => m.startsWith('STOPPING=1')),
     'STOPPING=1 sent on SIGTERM',
