@@ -40,19 +40,8 @@ const MIGRATIONS = [
    )`,
 ];
 
-export interface ImageRecord {
-  sha256: string;
-  format: ImageFormat;
-  virtualSize: number;
-  sizeBytes: number;
-  sourceUrl: string | null;
-  sourceSha256: string | null;
-  endorser: string | null;
-  name: string | null;
-  origin: ImageView['origin'];
-  addedAt: number;
-  lastUsedAt: number;
-}
+/** A cached image as the database keeps it: the published view without its live count of users. */
+export type ImageRecord = Omit<ImageView, 'users'>;
 
 export interface AuditRecord {
   id: number;
