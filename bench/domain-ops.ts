@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDomainXml } from '../agent/domain-xml.ts';
+import { buildDomainXml } from '../agent/vm/domain-xml.ts';
 import { startAgent } from '../test/helpers/agent-process.ts';
 import { guestSpec } from '../test/helpers/guest.ts';
 

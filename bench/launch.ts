@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildDomainXml } from '../agent/domain-xml.ts';
+import { buildDomainXml } from '../agent/vm/domain-xml.ts';
 import { startController } from '../test/helpers/controller-process.ts';
 import { uploadTestGuest } from '../test/helpers/cloud-images.ts';
 import { testGuest } from '../test/helpers/guest.ts';

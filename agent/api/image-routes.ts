@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { validate } from '../../common/validate.ts';
 import { ImageRef, ImportQuery, Sha256 } from '../../protocol/image.ts';
-import type { ImageBundles } from '../image-bundle.ts';
+import type { ImageBundles } from '../images/image-bundle.ts';
 import type { ImageCache } from '../images/cache.ts';
 import type { Actor } from '../images/policy.ts';
 

@@ -5,8 +5,8 @@ import { Router } from 'express';
 import { validate } from '../../common/validate.ts';
 import { CreateSnapshotRequest, RevertSnapshotRequest, SaveAsRequest, SnapshotName } from '../../protocol/image.ts';
 import { Uuid } from '../../protocol/vm-spec.ts';
-import type { SaveAsService } from '../save-as.ts';
-import type { SnapshotService } from '../snapshots.ts';
+import type { SaveAsService } from '../images/save-as.ts';
+import type { SnapshotService } from '../images/snapshots.ts';
 
 export function snapshotRoutes(snapshots: SnapshotService, saveAs: SaveAsService): Router {
   const r = Router();

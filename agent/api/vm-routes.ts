@@ -5,7 +5,7 @@ import { validate } from '../../common/validate.ts';
 import { readTail } from '../../drivers/host-fs.ts';
 import { ConsoleQuery, CreateVmRequest, VmActionName, VmActionRequest } from '../../protocol/agent-api.ts';
 import { Uuid } from '../../protocol/vm-spec.ts';
-import type { PowerAction, VmService } from '../vm-service.ts';
+import type { PowerAction, VmService } from '../vm/vm-service.ts';
 
 export function vmRoutes(vms: VmService): Router {
   const r = Router();

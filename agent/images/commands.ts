@@ -10,10 +10,10 @@ import {
   SnapshotListArgs,
   SnapshotRevertArgs,
 } from '../../protocol/image.ts';
-import type { SaveAsService } from '../save-as.ts';
+import type { SaveAsService } from './save-as.ts';
 import type { ImageCache } from './cache.ts';
 import type { CommandRegistry } from '../mqtt/commands.ts';
-import type { SnapshotService } from '../snapshots.ts';
+import type { SnapshotService } from './snapshots.ts';
 
 export function registerSnapshotCommands(registry: CommandRegistry, snapshots: SnapshotService): void {
   registry.register('snapshot.list', SnapshotListArgs, async (args) => ({ items: await snapshots.list(args.vm) }));

@@ -4,9 +4,9 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.ts';
-import { ImageBundles } from '../image-bundle.ts';
-import { InstanceDisks } from '../instance-disks.ts';
-import type { AgentStateDb } from '../state-db.ts';
+import { ImageBundles } from './image-bundle.ts';
+import { InstanceDisks } from './instance-disks.ts';
+import type { AgentStateDb } from '../vm/state-db.ts';
 import { ImageCache } from './cache.ts';
 import { ImageDb } from './image-db.ts';
 import { ImagePolicy } from './policy.ts';

@@ -3,7 +3,7 @@
 
 import { readTail } from '../../drivers/host-fs.ts';
 import { ConsoleArgs, DeleteArgs, DeployArgs, POWER_COMMANDS, VmActionArgs } from '../../protocol/mqtt/index.ts';
-import type { VmService } from '../vm-service.ts';
+import type { VmService } from '../vm/vm-service.ts';
 import type { CommandRegistry } from './commands.ts';
 
 export function registerBuiltinCommands(

@@ -15,7 +15,7 @@ import { bridgeConntrackSupported, NftBridgeFirewall } from '../../drivers/nft.t
 import { ensureBridge } from '../../drivers/net-links.ts';
 import type { ContextRef } from '../../protocol/context.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
-import { tapName } from '../domain-xml.ts';
+import { tapName } from '../vm/domain-xml.ts';
 import { nicRules } from './firewall-rules.ts';
 
 export interface VmNetworkOptions {

@@ -18,7 +18,7 @@ import {
   STATS_DEFAULT,
   UNDEFINE_ALL,
 } from './constants.ts';
-import { LibvirtDisconnectedError, LibvirtError, ShutdownTimeoutError } from './errors.ts';
+import { LibvirtDisconnectedError, LibvirtError } from './errors.ts';
 import { acquireEventLoop, releaseEventLoop } from './event-loop.ts';
 import type { CallbackIds, NodeInfo } from './ops/connect.ts';
 import type { DomainInfo, DomainSummary } from './ops/domain.ts';
@@ -371,50 +371,9 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     return this.call('blockcopy.abort', uuid, disk, flags);
   }
 
-  /**
-   * Asks the guest to shut down (ACPI) and waits up to `timeoutMs`; a guest still running then is
-   * destroyed. Resolves with how it ended; rejects with ShutdownTimeoutError only if `force` is false.
-   */
-  async shutdownDomain(uuid: string, opts: { timeoutMs?: number; force?: boolean } = {}): Promise<{ forced: boolean }> {
-    const timeoutMs = opts.timeoutMs ?? 60_000;
-    const force = opts.force ?? true;
-    const d = await this.getDomain(uuid);
-    if (!d.active) return { forced: false };
-    const stopped = new Promise<void>((resolve) => {
-      const onEvent = (e: LifecycleEventInfo) => {
-        if (e.uuid === uuid && e.event === 'stopped') done();
-      };
-      const poll = setInterval(() => {
-        this.getDomain(uuid).then(
-          (s) => !s.active && done(),
-          () => done(),
-        );
-      }, 500);
-      const done = () => {
-        clearInterval(poll);
-        this.off('lifecycle', onEvent);
-        resolve();
-      };
-      this.on('lifecycle', onEvent);
-    });
-    await this.call('domain.act', uuid, 'shutdown');
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      stopped.then(() => false),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(true), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!timedOut) return { forced: false };
-    if (!force) throw new ShutdownTimeoutError(uuid, timeoutMs);
-    try {
-      await this.destroyDomain(uuid);
-    } catch (err) {
-      // it may have stopped at the last moment
-      if (!(err instanceof LibvirtError) || (await this.getDomain(uuid)).active) throw err;
-    }
-    return { forced: true };
+  /** Asks the guest to shut down (ACPI); returns at once. Waiting and escalation are the caller's policy. */
+  shutdownDomain(uuid: string): Promise<DomainSummary> {
+    return this.call('domain.act', uuid, 'shutdown');
   }
 
   async close(): Promise<void> {

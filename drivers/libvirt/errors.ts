@@ -62,13 +62,3 @@ export class LibvirtDisconnectedError extends StratusError {
     });
   }
 }
-
-/** A domain did not shut down within its grace period and was destroyed. */
-export class ShutdownTimeoutError extends StratusError {
-  constructor(uuid: string, timeoutMs: number) {
-    super('STRATUS_ERR_SHUTDOWN_TIMEOUT', `domain ${uuid} did not shut down within ${timeoutMs} ms`, {
-      status: 504,
-      details: { uuid, timeoutMs },
-    });
-  }
-}

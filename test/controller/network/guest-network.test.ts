@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { tapName } from '../../../agent/domain-xml.ts';
+import { tapName } from '../../../agent/vm/domain-xml.ts';
 import { NftBridgeFirewall } from '../../../drivers/nft.ts';
 import { deleteBridge } from '../../../drivers/net-links.ts';
 import type { LeaseView } from '../../../protocol/network.ts';

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { tapName } from '../../../agent/domain-xml.ts';
+import { tapName } from '../../../agent/vm/domain-xml.ts';
 import { NftBridgeFirewall } from '../../../drivers/nft.ts';
 import { deleteBridge } from '../../../drivers/net-links.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';

@@ -8,14 +8,14 @@ import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import tar from 'tar-stream';
-import { VERSION } from '../common/version.ts';
-import { createReadStream, fileWriter } from '../drivers/image-files.ts';
-import type { ImageView } from '../protocol/image.ts';
-import type { ImageCache } from './images/cache.ts';
-import { ChecksumMismatchError, DiskFullError, isDiskFull } from './images/errors.ts';
-import { type BundleMetadata, METADATA_FILE, readBundle } from './images/ova.ts';
-import { buildOvf } from './images/ovf.ts';
-import type { Actor, ImagePolicy } from './images/policy.ts';
+import { VERSION } from '../../common/version.ts';
+import { createReadStream, fileWriter } from '../../drivers/image-files.ts';
+import type { ImageView } from '../../protocol/image.ts';
+import type { ImageCache } from './cache.ts';
+import { ChecksumMismatchError, DiskFullError, isDiskFull } from './errors.ts';
+import { type BundleMetadata, METADATA_FILE, readBundle } from './ova.ts';
+import { buildOvf } from './ovf.ts';
+import type { Actor, ImagePolicy } from './policy.ts';
 
 export interface ImageBundlesOptions {
   cache: ImageCache;

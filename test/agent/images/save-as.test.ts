@@ -5,11 +5,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { waitConsole } from '../helpers/console.ts';
-import { guestSpec, testGuest } from '../helpers/guest.ts';
-import { startImageServer } from '../helpers/image-server.ts';
-import { sha } from '../helpers/image-cache.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { waitConsole } from '../../helpers/console.ts';
+import { guestSpec, testGuest } from '../../helpers/guest.ts';
+import { startImageServer } from '../../helpers/image-server.ts';
+import { sha } from '../../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

@@ -1,9 +1,9 @@
 // Real libvirtd, real TCG guests: boot and console, and every lifecycle change seen through events.
 import t from 'tap';
-import { type AgentHandle, startAgent } from '../helpers/agent-process.ts';
-import { BOOT_LINE, guestSpec } from '../helpers/guest.ts';
-import { virsh } from '../helpers/libvirtd.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { type AgentHandle, startAgent } from '../../helpers/agent-process.ts';
+import { BOOT_LINE, guestSpec } from '../../helpers/guest.ts';
+import { virsh } from '../../helpers/libvirtd.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 let agent: AgentHandle;
 t.before(async () => {

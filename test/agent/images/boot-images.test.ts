@@ -2,10 +2,10 @@
 // ramdisk_id) boots from the agent's verified cache, and deleting it releases them.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { BOOT_LINE, testGuest } from '../helpers/guest.ts';
-import { serveFiles, sha256File } from '../helpers/file-server.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { BOOT_LINE, testGuest } from '../../helpers/guest.ts';
+import { serveFiles, sha256File } from '../../helpers/file-server.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 t.test('a guest boots from kernel and initrd images fetched and verified by the agent', async (t) => {
   const g = testGuest();

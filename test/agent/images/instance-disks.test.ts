@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { guestSpec } from '../helpers/guest.ts';
-import { startImageServer } from '../helpers/image-server.ts';
-import { rawImage, sha } from '../helpers/image-cache.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { guestSpec } from '../../helpers/guest.ts';
+import { startImageServer } from '../../helpers/image-server.ts';
+import { rawImage, sha } from '../../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

@@ -5,15 +5,15 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Reverter } from '../common/reverter.ts';
-import { allocatedBytes, listDir, makeDir, removePath } from '../drivers/image-files.ts';
-import { createOverlay } from '../drivers/qemu-img.ts';
-import type { ImageRef } from '../protocol/image.ts';
-import type { BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../protocol/vm-spec.ts';
-import { type ImageCache, refSubject } from './images/cache.ts';
-import { DiskOperationError } from './images/errors.ts';
-import type { ImageRecord } from './images/image-db.ts';
-import type { Actor, ImagePolicy } from './images/policy.ts';
+import type { Reverter } from '../../common/reverter.ts';
+import { allocatedBytes, listDir, makeDir, removePath } from '../../drivers/image-files.ts';
+import { createOverlay } from '../../drivers/qemu-img.ts';
+import type { ImageRef } from '../../protocol/image.ts';
+import type { BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../../protocol/vm-spec.ts';
+import { type ImageCache, refSubject } from './cache.ts';
+import { DiskOperationError } from './errors.ts';
+import type { ImageRecord } from './image-db.ts';
+import type { Actor, ImagePolicy } from './policy.ts';
 
 /** A VM spec whose disks and boot files are all host files (images replaced by overlays and cache paths). */
 export type HostVmSpec = Omit<VmSpec, 'disks'> & { disks: PathDiskSpec[] };

@@ -1,10 +1,10 @@
 // Pre-flight checks of a VM spec against this host: every file it names is readable and every bridge
 // exists. Run before anything is created, so that bad input fails with nothing to undo.
 
-import { isReadableFile } from '../drivers/host-fs.ts';
-import { bridgeExists } from '../drivers/net-links.ts';
-import type { VmSpec } from '../protocol/vm-spec.ts';
-import { BridgeNotFoundError, HostFileMissingError } from './errors.ts';
+import { isReadableFile } from '../../drivers/host-fs.ts';
+import { bridgeExists } from '../../drivers/net-links.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
+import { BridgeNotFoundError, HostFileMissingError } from '../errors.ts';
 
 export async function checkSpecOnHost(spec: VmSpec, host: string): Promise<void> {
   const files: [string, string][] = [];

@@ -2,9 +2,9 @@
 import { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import t from 'tap';
-import { ImageBundles } from '../../agent/image-bundle.ts';
-import { startImageServer } from '../helpers/image-server.ts';
-import { log, makeCache, qcow2Image, sha } from '../helpers/image-cache.ts';
+import { ImageBundles } from '../../../agent/images/image-bundle.ts';
+import { startImageServer } from '../../helpers/image-server.ts';
+import { log, makeCache, qcow2Image, sha } from '../../helpers/image-cache.ts';
 
 const server = await startImageServer();
 t.teardown(() => server.close());

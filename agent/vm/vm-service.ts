@@ -4,19 +4,20 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type Reverter, withReverter } from '../common/reverter.ts';
-import { ValidationError } from '../common/errors.ts';
-import { KeyedMutex } from '../common/keyed-mutex.ts';
-import { validate } from '../common/validate.ts';
-import { removeFile } from '../drivers/host-fs.ts';
-import { LibvirtError, type LibvirtConnection } from '../drivers/libvirt/index.ts';
-import { VmSpec } from '../protocol/vm-spec.ts';
+import { type Reverter, withReverter } from '../../common/reverter.ts';
+import { ValidationError } from '../../common/errors.ts';
+import { KeyedMutex } from '../../common/keyed-mutex.ts';
+import { validate } from '../../common/validate.ts';
+import { removeFile } from '../../drivers/host-fs.ts';
+import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { VmSpec } from '../../protocol/vm-spec.ts';
 import { buildDomainXml, domainName } from './domain-xml.ts';
-import { VmBusyError, VmExistsError, VmNotFoundError } from './errors.ts';
-import type { InstanceDisks } from './instance-disks.ts';
+import { VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
+import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
+import { gracefulStop } from './graceful-stop.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
-import type { VmNetwork } from './network/vm-network.ts';
+import type { VmNetwork } from '../network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
 
@@ -201,7 +202,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
           if (!d.active) break;
           if (opts.force) await conn.destroyDomain(id);
           else {
-            const res = await conn.shutdownDomain(id, { timeoutMs: opts.timeoutMs ?? this.o.shutdownTimeoutMs });
+            const res = await gracefulStop(conn, id, { timeoutMs: opts.timeoutMs ?? this.o.shutdownTimeoutMs });
             if (res.forced) log.warn('guest did not shut down in time; destroyed');
           }
           break;

@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { consoleText, waitConsole } from '../helpers/console.ts';
-import { guestSpec, testGuest } from '../helpers/guest.ts';
-import { startImageServer } from '../helpers/image-server.ts';
-import { virsh } from '../helpers/libvirtd.ts';
-import { sha } from '../helpers/image-cache.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { consoleText, waitConsole } from '../../helpers/console.ts';
+import { guestSpec, testGuest } from '../../helpers/guest.ts';
+import { startImageServer } from '../../helpers/image-server.ts';
+import { virsh } from '../../helpers/libvirtd.ts';
+import { sha } from '../../helpers/image-cache.ts';
 import { readFileSync } from 'node:fs';
 
 const server = await startImageServer();

@@ -4,12 +4,12 @@
 // lose the metadata (domain redefined), is restored from it.
 
 import type { Logger } from 'pino';
-import { migrate } from '../common/sqlite.ts';
-import { xmlEscape } from '../common/xml.ts';
-import { LibvirtError, type LibvirtConnection, type SnapshotDesc } from '../drivers/libvirt/index.ts';
-import { DiskOperationError, SnapshotExistsError, SnapshotNotFoundError } from './images/errors.ts';
-import type { AgentStateDb } from './state-db.ts';
-import type { VmService } from './vm-service.ts';
+import { migrate } from '../../common/sqlite.ts';
+import { xmlEscape } from '../../common/xml.ts';
+import { LibvirtError, type LibvirtConnection, type SnapshotDesc } from '../../drivers/libvirt/index.ts';
+import { DiskOperationError, SnapshotExistsError, SnapshotNotFoundError } from './errors.ts';
+import type { AgentStateDb } from '../vm/state-db.ts';
+import type { VmService } from '../vm/vm-service.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE vm_snapshots (

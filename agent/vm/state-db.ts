@@ -1,8 +1,8 @@
 // The agent's SQLite database (WAL): the desired state of every VM it manages, so that a restarted
 // agent knows what it owns without asking anyone and without touching running domains.
 
-import { type Db, migrate, openDatabase } from '../common/sqlite.ts';
-import type { DesiredPower, VmSpec } from '../protocol/vm-spec.ts';
+import { type Db, migrate, openDatabase } from '../../common/sqlite.ts';
+import type { DesiredPower, VmSpec } from '../../protocol/vm-spec.ts';
 
 export interface VmRecord {
   id: string;

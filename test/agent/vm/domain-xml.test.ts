@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { buildDomainXml, hasStratusMetadata, tapName } from '../../agent/domain-xml.ts';
-import { validate } from '../../common/validate.ts';
-import { VmSpec } from '../../protocol/vm-spec.ts';
+import { buildDomainXml, hasStratusMetadata, tapName } from '../../../agent/vm/domain-xml.ts';
+import { validate } from '../../../common/validate.ts';
+import { VmSpec } from '../../../protocol/vm-spec.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-xml-'));
 const base = { id: '3f1c2a9e-1b2c-4d5e-8f90-1234567890ab', name: 'vm-1', vcpus: 2, memoryMiB: 256 };

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { guestSpec } from '../helpers/guest.ts';
-import { qemuPid, restartLibvirtd, virsh } from '../helpers/libvirtd.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { guestSpec } from '../../helpers/guest.ts';
+import { qemuPid, restartLibvirtd, virsh } from '../../helpers/libvirtd.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 t.test('agent killed with SIGKILL while guests run: restarted, it adopts them and they keep running', async (t) => {
   let agent = await startAgent({ resyncS: 300 });

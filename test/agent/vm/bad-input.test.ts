@@ -1,9 +1,9 @@
 // Bad input gets a clear 4xx and leaves nothing in libvirt; a libvirt failure shows libvirt's message.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { startAgent } from '../helpers/agent-process.ts';
-import { guestSpec } from '../helpers/guest.ts';
-import { virsh } from '../helpers/libvirtd.ts';
+import { startAgent } from '../../helpers/agent-process.ts';
+import { guestSpec } from '../../helpers/guest.ts';
+import { virsh } from '../../helpers/libvirtd.ts';
 
 const defined = (id: string) => virsh('list', '--all', '--name').includes(`stratus-${id}`);
 

@@ -2,8 +2,8 @@
 // so that a restarted agent can recognise and adopt it. No network-reachable graphics: the serial
 // console is a pty whose output virtlogd records to a per-VM file.
 
-import type { BootFile, VmSpec } from '../protocol/vm-spec.ts';
-import { type RawXml, raw, xml } from '../common/xml.ts';
+import type { BootFile, VmSpec } from '../../protocol/vm-spec.ts';
+import { type RawXml, raw, xml } from '../../common/xml.ts';
 
 export const METADATA_NS = 'http://stratus-cloud.org/xmlns/agent/1';
 export const DOMAIN_PREFIX = 'stratus-';

@@ -3,11 +3,11 @@
 // events are the fast path; a periodic full comparison (and one after every reconnect) catches the rest.
 
 import type { Logger } from 'pino';
-import type { DomainSummary, LibvirtConnection, LifecycleEventInfo } from '../drivers/libvirt/index.ts';
+import type { DomainSummary, LibvirtConnection, LifecycleEventInfo } from '../../drivers/libvirt/index.ts';
 import { DOMAIN_PREFIX } from './domain-xml.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
-import type { VmNetwork } from './network/vm-network.ts';
+import type { VmNetwork } from '../network/vm-network.ts';
 
 export interface ReconcilerOptions {
   conn: LibvirtConnection;

@@ -5,15 +5,15 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { xmlEscape } from '../common/xml.ts';
-import { removePath } from '../drivers/image-files.ts';
-import type { LibvirtConnection } from '../drivers/libvirt/index.ts';
-import { convert } from '../drivers/qemu-img.ts';
-import type { ImageView } from '../protocol/image.ts';
-import type { ImageCache } from './images/cache.ts';
-import { DiskOperationError } from './images/errors.ts';
+import { xmlEscape } from '../../common/xml.ts';
+import { removePath } from '../../drivers/image-files.ts';
+import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { convert } from '../../drivers/qemu-img.ts';
+import type { ImageView } from '../../protocol/image.ts';
+import type { ImageCache } from './cache.ts';
+import { DiskOperationError } from './errors.ts';
 import type { InstanceDisks } from './instance-disks.ts';
-import type { VmService } from './vm-service.ts';
+import type { VmService } from '../vm/vm-service.ts';
 
 const TARGETS = 'abcdefghijklmnopqrstuvwxyz';
 
