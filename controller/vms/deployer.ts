@@ -76,7 +76,7 @@ export class Deployer {
         prepared.push(hook);
         if (hook.deployArgs) extra = { ...extra, ...(await hook.deployArgs(vm, host)) };
       }
-      const result = (await this.o.dispatcher.dispatch(
+      const result = await this.o.dispatcher.dispatch(
         host,
         'deploy',
         { spec, start: true, ...extra },
@@ -92,7 +92,7 @@ export class Deployer {
               );
           },
         },
-      )) as { state?: string } | undefined;
+      );
       const current = this.o.store.get(id);
       if (current.state !== 'deploying') return; // deleted meanwhile: the delete path cleans up
       for (const hook of this.o.hooks) await hook.deployed?.(current, (result ?? {}) as Record<string, unknown>);

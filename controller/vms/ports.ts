@@ -3,6 +3,7 @@
 // feature implements both; tests can drive the VM service with the real thing or a small stand-in.
 
 import type { EventEmitter } from 'node:events';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
 
 export interface FleetHost {
   id: string;
@@ -38,5 +39,10 @@ export interface DispatchOptions {
 
 export interface CommandDispatcher {
   /** Resolves with the command's result; rejects with a StratusError built from the agent's error. */
-  dispatch(host: string, command: string, args: unknown, opts: DispatchOptions): Promise<unknown>;
+  dispatch<K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    opts: DispatchOptions,
+  ): Promise<CommandResult<K>>;
 }

@@ -6,13 +6,14 @@
 
 import { randomUUID } from 'node:crypto';
 import { StratusError } from '../../common/errors.ts';
-import type { AttachedVolume, HostIscsiInfo } from '../../protocol/volume.ts';
 import type { DeployHook } from '../vms/spec-builder.ts';
 import type { CommandDispatcher } from '../vms/ports.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { AgentOutcomeUnknownError } from './errors.ts';
 import type { VolumeHosts } from './ports.ts';
 import type { VolumeService } from './service.ts';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+import type { AttachedVolume } from '../../protocol/volume.ts';
 
 export interface ControllerVolumeHostsOptions {
   dispatcher: CommandDispatcher;
@@ -25,9 +26,14 @@ export interface ControllerVolumeHostsOptions {
 export function controllerVolumeHosts(o: ControllerVolumeHostsOptions): VolumeHosts {
   const initiators = new Map<string, { name: string; at: number }>();
   const ttl = o.initiatorTtlMs ?? 300_000;
-  const send = async <T>(host: string, command: string, args: unknown, key: string): Promise<T> => {
+  const send = async <K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    key: string,
+  ): Promise<CommandResult<K>> => {
     try {
-      return (await o.dispatcher.dispatch(host, command, args, { key, timeoutMs: o.timeoutMs })) as T;
+      return await o.dispatcher.dispatch(host, command, args, { key, timeoutMs: o.timeoutMs });
     } catch (err) {
       if (err instanceof StratusError && err.code === 'STRATUS_ERR_DEADLINE_EXCEEDED')
         throw new AgentOutcomeUnknownError(host, command, err);
@@ -43,12 +49,12 @@ export function controllerVolumeHosts(o: ControllerVolumeHostsOptions): VolumeHo
     async initiatorName(host) {
       const c = initiators.get(host);
       if (c && Date.now() - c.at < ttl) return c.name;
-      const info = await send<HostIscsiInfo>(host, 'volume.info', {}, `volume.info:${randomUUID()}`);
+      const info = await send(host, 'volume.info', {}, `volume.info:${randomUUID()}`);
       initiators.set(host, { name: info.initiatorName, at: Date.now() });
       return info.initiatorName;
     },
     attach: (host, vmId, attachment) =>
-      send<AttachedVolume>(host, 'volume.attach', { vm: vmId, attachment }, `volume.attach:${randomUUID()}`),
+      send(host, 'volume.attach', { vm: vmId, attachment }, `volume.attach:${randomUUID()}`),
     async detach(host, vmId, volumeId) {
       await send(host, 'volume.detach', { vm: vmId, volume: volumeId }, `volume.detach:${randomUUID()}`);
     },

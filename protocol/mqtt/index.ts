@@ -8,3 +8,4 @@ export * from './events.ts';
 export * from './host.ts';
 export * from './topics.ts';
 export * from './vm.ts';
+export * from './command-catalogue.ts';
