@@ -22,19 +22,9 @@ import {
   PROTOCOL_VERSION,
   topics,
 } from '../../protocol/mqtt/index.ts';
+import type { CommandDispatcher, DispatchOptions } from './command-dispatcher.ts';
 
-export interface DispatchOptions {
-  /** Idempotency key (alias `idempotencyKey`): the agent runs a key once and replays its outcome. Default: random. */
-  key?: string;
-  idempotencyKey?: string;
-  /** Absolute deadline (ms since the epoch or a Date); the agent does not start the command after it. */
-  deadline?: number | Date;
-  /** Relative deadline when `deadline` is not given; default 60 s. */
-  timeoutMs?: number;
-  onProgress?: (p: { step: string; pct?: number }) => void;
-  /** Fail at once when the host is not online (default true); false lets the broker hold the command. */
-  requireOnline?: boolean;
-}
+export type { DispatchOptions };
 
 export class HostUnavailableError extends StratusError {
   constructor(host: string, state: string) {
@@ -78,7 +68,7 @@ export interface AgentClientOptions {
   log: Logger;
 }
 
-export class AgentClient {
+export class AgentClient implements CommandDispatcher {
   private readonly pending = new Map<string, Pending>();
 
   constructor(private readonly o: AgentClientOptions) {}

@@ -7,8 +7,9 @@
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
-import type { CommandDispatcher } from './ports.ts';
-import type { DeployHook, SpecBuilder } from './spec-builder.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
+import type { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
 
 export interface DeployerOptions {

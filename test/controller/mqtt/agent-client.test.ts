@@ -7,7 +7,7 @@ import {
   RemoteCommandError,
 } from '../../../controller/mqtt/agent-client.ts';
 import type { StratusError } from '../../../common/errors.ts';
-import type { CommandDispatcher } from '../../../controller/vms/ports.ts';
+import type { CommandDispatcher } from '../../../controller/mqtt/command-dispatcher.ts';
 import { filters, topics } from '../../../protocol/mqtt/index.ts';
 import { startController } from '../../helpers/mqtt.ts';
 import { SimHost } from '../../helpers/sim-host.ts';

@@ -1,19 +1,15 @@
 // The volume service's port to VMs and agents in a running controller: VM placement from the VM store,
 // and the agents' volume.* commands over the MQTT command dispatcher. A command that got no answer by
 // its deadline may still have run: that becomes AgentOutcomeUnknownError, so the volume goes to error
-// with the reason instead of being rolled back blindly. Also the deploy hook that releases a VM's
-// volumes when its deploy fails or it is deleted.
+// with the reason instead of being rolled back blindly.
 
 import { randomUUID } from 'node:crypto';
 import { StratusError } from '../../common/errors.ts';
-import type { DeployHook } from '../vms/spec-builder.ts';
-import type { CommandDispatcher } from '../vms/ports.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { AgentOutcomeUnknownError } from './errors.ts';
 import type { VolumeHosts } from './ports.ts';
-import type { VolumeService } from './service.ts';
 import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
-import type { AttachedVolume } from '../../protocol/volume.ts';
 
 export interface ControllerVolumeHostsOptions {
   dispatcher: CommandDispatcher;
@@ -57,24 +53,6 @@ export function controllerVolumeHosts(o: ControllerVolumeHostsOptions): VolumeHo
       send(host, 'volume.attach', { vm: vmId, attachment }, `volume.attach:${randomUUID()}`),
     async detach(host, vmId, volumeId) {
       await send(host, 'volume.detach', { vm: vmId, volume: volumeId }, `volume.detach:${randomUUID()}`);
-    },
-  };
-}
-
-/** Releases a VM's volumes when its deploy fails or it is deleted (the agent released the host side). */
-export function volumeDeployHook(volumes: () => VolumeService): DeployHook {
-  return {
-    name: 'volumes',
-    prepare: (_vm, _host, spec) => spec,
-    // the VM's volumes are opened to the chosen host and travel with the deploy command
-    deployArgs: async (vm, host) =>
-      vm.volumes.length > 0 ? { volumes: await volumes().prepareDeploy(vm.id, host, vm.volumes, vm.ownerId) } : {},
-    deployed: (vm, result) => {
-      const attached = (result['volumes'] ?? []) as AttachedVolume[];
-      if (vm.volumes.length > 0) volumes().confirmDeploy(vm.id, attached);
-    },
-    release: async (vm) => {
-      await volumes().releaseVm(vm.id);
     },
   };
 }
