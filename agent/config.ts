@@ -19,6 +19,12 @@ export const AgentConfigSchema = Type.Object({
       state_dir: S('/var/lib/stratus/agent', 'Directory for the agent database and instance files'),
       console_log_dir: S('/var/log/stratus/console', 'Directory where each VM serial console is recorded'),
       resync_interval_s: I(30, 'Seconds between full comparisons of desired state with libvirt', 1, 3600),
+      orphan_grace_s: I(
+        600,
+        'Seconds a domain carrying this host id but without a record is kept for the controller to claim (vm.adopt, or the deploy resent with its key) before the agent removes it',
+        0,
+        604800,
+      ),
     },
     { description: 'Agent identity and files' },
   ),

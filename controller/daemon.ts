@@ -1,7 +1,7 @@
 // Wires the controller together: configuration, database, the embedded MQTT broker (or a connection
 // to an external one), command dispatch over MQTT, the HTTP listener, and the features
 // (controller/feature.ts), built in one declared order, each from those before it:
-//   auth → fleet → images → network → context → volumes → vms
+//   auth → fleet → images → keys → network → context → volumes → vms
 // Their routes are mounted under /v1 behind authentication; they start in that order once the API
 // listens and MQTT is connected, and stop in the reverse order. `daemon.app` is the express app served
 // on [api] listen; the 404 and problem+json handlers are installed last, by start(). The dashboard
@@ -31,6 +31,7 @@ import type { FleetIngest } from './fleet/ingest.ts';
 import { renderPrometheus } from './fleet/prometheus.ts';
 import { listenHttp } from './http-listen.ts';
 import { ImagesFeature } from './images/feature.ts';
+import { KeysFeature } from './keys/feature.ts';
 import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
 import { AccountAuth } from './mqtt/acl.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
@@ -65,6 +66,8 @@ export class ControllerDaemon {
   readonly auth: AuthFeature;
   readonly fleetFeature: FleetFeature;
   readonly images: ImagesFeature;
+  /** Users' SSH keys and the context each VM is created with. */
+  readonly keys: KeysFeature;
   /** Networks: IPAM and DHCP. */
   readonly networks: NetworkFeature;
   /** Context CD-ROMs. */
@@ -113,8 +116,17 @@ export class ControllerDaemon {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
     this.images = new ImagesFeature({ config, db, log, vms: vmStore });
+    this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
-    this.context = new ContextFeature({ config, db, log, ipam: this.networks.ipam, apiAddress });
+    const contexts = this.keys.contexts;
+    this.context = new ContextFeature({
+      config,
+      db,
+      log,
+      ipam: this.networks.ipam,
+      apiAddress,
+      contextFor: (vm) => contexts.request(vm.id),
+    });
     this.volumes = new VolumeFeature({
       db,
       log,
@@ -145,6 +157,8 @@ export class ControllerDaemon {
       hooks: before.flatMap((f) => f.deployHooks ?? []),
       network: this.networks,
       volumes: this.volumes.service,
+      extensions: [this.keys.createExtension],
+      viewExtras: [this.keys.viewExtra, (vm) => ({ addresses: this.networks.addresses(vm.id) })],
     });
     this.features = [...before, this.vms];
 

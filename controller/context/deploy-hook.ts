@@ -1,6 +1,7 @@
-// The context side of a deploy (a controller/vms DeployHook, after the network's): a VM with NICs on
-// Stratus networks gets a context CD-ROM built from its leases (OpenNebula or NoCloud flavour), and the
-// spec points at the ISO's token URL, which the agent downloads. Releasing removes the ISO.
+// The context side of a deploy (a controller/vms DeployHook, after the network's): every VM gets a
+// context CD-ROM (OpenNebula or NoCloud flavour) with its host name, its NICs from the leases the network
+// hook took, and the keys and user data it was created with; the spec points at the ISO's token URL,
+// which the agent downloads. Releasing removes the ISO.
 
 import type { ContextFlavour } from '../../protocol/context.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
@@ -8,6 +9,7 @@ import { hostnameOf } from '../network/deploy-hook.ts';
 import type { DeployHook } from '../vms/deploy-hook.ts';
 import type { VmRecord } from '../vms/store.ts';
 import type { ContextService } from './service.ts';
+import type { VmContextRequest } from './vm-context.ts';
 
 export interface ContextDeployHookOptions {
   context: ContextService;
@@ -15,6 +17,8 @@ export interface ContextDeployHookOptions {
   publicUrl: () => string;
   flavour: ContextFlavour;
   addressing: 'static' | 'dhcp';
+  /** What the VM's creation asked of its context (keys, user data, method...). */
+  contextFor?: (vm: VmRecord) => VmContextRequest | undefined;
 }
 
 export class ContextDeployHook implements DeployHook {
@@ -23,11 +27,12 @@ export class ContextDeployHook implements DeployHook {
   constructor(private readonly o: ContextDeployHookOptions) {}
 
   async prepare(vm: VmRecord, _hostId: string, spec: VmSpec): Promise<VmSpec> {
-    if (!spec.nics.some((n) => n.network)) return spec;
+    const asked = this.o.contextFor?.(vm);
     const iso = await this.o.context.build({
+      flavour: this.o.flavour,
+      ...asked,
       vmId: vm.id,
       hostname: hostnameOf(vm.name),
-      flavour: this.o.flavour,
       addressing: this.o.addressing,
     });
     return { ...spec, context: { url: `${this.o.publicUrl().replace(/\/$/, '')}/v1${iso.url}`, sha256: iso.sha256 } };

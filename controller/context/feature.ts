@@ -1,5 +1,5 @@
 // Contextualization CD-ROMs as a controller feature: the context service (ISOs built from IPAM leases,
-// per-VM download tokens stored hashed), the deploy hook that gives each networked VM its ISO, and the
+// per-VM download tokens stored hashed), the deploy hook that gives every VM its ISO, and the
 // /v1/context routes (build on request; the token-authenticated download agents use).
 
 import { join } from 'node:path';
@@ -10,9 +10,11 @@ import type { ControllerConfig } from '../config.ts';
 import type { ControllerFeature } from '../feature.ts';
 import type { IpamService } from '../network/ipam.ts';
 import type { DeployHook } from '../vms/deploy-hook.ts';
+import type { VmRecord } from '../vms/store.ts';
 import { ContextDeployHook } from './deploy-hook.ts';
 import { contextRoutes } from './routes.ts';
 import { ContextService } from './service.ts';
+import type { VmContextRequest } from './vm-context.ts';
 
 export interface ContextFeatureDeps {
   config: ControllerConfig;
@@ -21,6 +23,8 @@ export interface ContextFeatureDeps {
   ipam: IpamService;
   /** Address the API listens on, known after listen (for the default public URL). */
   apiAddress: () => string;
+  /** What a VM's creation asked of its context (keys, user data, method; the keys feature). */
+  contextFor?: (vm: VmRecord) => VmContextRequest | undefined;
 }
 
 export class ContextFeature implements ControllerFeature {
@@ -44,6 +48,7 @@ export class ContextFeature implements ControllerFeature {
         publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
         flavour: c.context_flavour,
         addressing: c.context_addressing,
+        ...(d.contextFor ? { contextFor: d.contextFor } : {}),
       }),
     ];
   }

@@ -66,4 +66,12 @@ export class NetworkFeature implements ControllerFeature {
   async stop(): Promise<void> {
     await this.dhcp?.stop();
   }
+
+  /** The VM's addresses from its leases, in NIC order (IPv4 first, then IPv6). */
+  addresses(vmId: string): string[] {
+    return this.ipam
+      .leasesOfVm(vmId)
+      .sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
+      .flatMap((l) => [l.ipv4, l.ipv6, l.ipv6Slaac].filter((a): a is string => !!a));
+  }
 }

@@ -21,8 +21,8 @@ import type { VolumeService } from '../volumes/service.ts';
 import type { DeployHook } from './deploy-hook.ts';
 import { Deployer } from './deployer.ts';
 import { HostAdminStore } from './host-admin.ts';
-import { vmRoutes } from './routes.ts';
-import { ControllerVmService } from './service.ts';
+import { type VmViewExtra, vmRoutes } from './routes.ts';
+import { ControllerVmService, type VmCreateExtension } from './service.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
 import { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
@@ -42,6 +42,10 @@ export interface VmFeatureDeps {
   network?: NetworkFeature;
   /** Volumes VMs may attach at creation (absent: VMs cannot ask for volumes). */
   volumes?: VolumeService;
+  /** Parts of VM creation other features own (the keys feature: `context`). */
+  extensions?: readonly VmCreateExtension[];
+  /** Fields other features add to VM views (context summary, addresses). */
+  viewExtras?: readonly VmViewExtra[];
 }
 
 export class VmFeature implements ControllerFeature {
@@ -98,6 +102,7 @@ export class VmFeature implements ControllerFeature {
       hooks,
       log: d.log,
       kick: () => this.scheduler.kick(),
+      extensions: [...(d.extensions ?? [])],
       ...(network ? { resolveNetwork: (n: string) => network.resolve(n) } : {}),
       ...(volumes
         ? {
@@ -113,7 +118,7 @@ export class VmFeature implements ControllerFeature {
     });
     this.routes = [
       snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),
-      vmRoutes(this.service, this.store),
+      vmRoutes(this.service, this.store, [...(d.viewExtras ?? [])]),
       adminRoutes({
         fleet: d.fleet,
         hostAdmin: this.hostAdmin,
