@@ -17,6 +17,12 @@ export const ControllerConfigSchema = Type.Object({
     {
       state_dir: S('/var/lib/stratus/controller', 'Directory for the controller database'),
       site: S('default', 'Name of this site (one controller per site)'),
+      allowed_roots: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), {
+        default: ['/var/lib/stratus'],
+        maxItems: 64,
+        description:
+          'Directories under which host paths the controller hands to agents (file volumes) must lie, symlinks resolved; agents check again against their own allowed_roots',
+      }),
     },
     { description: 'Controller identity and files' },
   ),

@@ -24,6 +24,8 @@ export function contextRoutes(ctx: ContextService): Router {
       tag: 'context',
       role: 'admin',
       body: ContextRequest,
+      // user data and start scripts of 256 KiB each, SSH keys, variables
+      bodyLimit: 2 * 1024 * 1024,
       status: 201,
     },
     async ({ body }) => {

@@ -37,6 +37,8 @@ export interface ControllerOptions {
   agents?: AgentHandle[];
   /** Extra TOML sections appended to the configuration, e.g. '[volumes]\niscsi_portal = "..."'. */
   extraToml?: string;
+  /** [controller] allowed_roots; default: the temporary directory. */
+  allowedRoots?: string[];
 }
 
 export async function startController(opts: ControllerOptions = {}): Promise<ControllerHandle> {
@@ -50,6 +52,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     `[controller]
 state_dir = "${dir}/state"
 site = "test"
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [tmpdir()])}
 [mqtt]
 listen = "127.0.0.1:${mqttPort}"
 host_down_grace_s = 0
