@@ -27,6 +27,9 @@ import { VmStore } from './vms/store.ts';
 import { vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
 
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
+
 export interface CloudDeps {
   config: ControllerConfig;
   db: Db;
@@ -74,6 +77,7 @@ export class Cloud {
       join(c.controller.state_dir, 'images'),
       persistentSecret(c.controller.state_dir),
       publicUrl.replace(/\/$/, ''),
+      c.api.capability_ttl_s,
     );
     const specs = new SpecBuilder(this.images, this.content);
     this.deployer = new Deployer({
@@ -122,7 +126,16 @@ export class Cloud {
       res.json(openApiDocument());
     });
     d.app.use('/v1', authenticate(this.users));
-    d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
+    d.app.use(
+      '/v1',
+      imageRoutes(this.images, this.content, this.store, d.log, {
+        maxUploadBytes: c.images.max_upload_mib * MIB,
+        quotaBytes: (ownerId) => this.imageQuotaBytes(ownerId),
+        maxVirtualSize: c.images.max_virtual_size_gib * GIB,
+        inspectRegistered: c.images.inspect_registered,
+        hostKnown: (host) => d.fleet.host(host) !== undefined,
+      }),
+    );
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
     d.app.use('/v1', vmRoutes(this.vms, this.store));
     d.app.use(
@@ -135,6 +148,14 @@ export class Cloud {
         users: this.users,
       }),
     );
+  }
+
+  /** A user's image quota in bytes (their own, else [images] user_quota_gib); undefined: no limit. */
+  private imageQuotaBytes(ownerId: string): number | undefined {
+    const u = this.users.find(ownerId);
+    if (!u || u.role === 'admin') return undefined;
+    const mib = u.quota.imagesMiB ?? this.d.config.images.user_quota_mib;
+    return mib > 0 ? mib * MIB : undefined;
   }
 
   /** The first admin: from [api] admin_token, or generated once into <state_dir>/admin.token (0600). */

@@ -68,7 +68,12 @@ export async function writeFileAtomicHashed(
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       size += chunk.length;
-      onBytes?.(size);
+      try {
+        onBytes?.(size); // may throw to abort the transfer (a size limit)
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
       cb(null, chunk);
     },
   });

@@ -43,7 +43,7 @@ export class NetworkDeployHook implements DeployHook {
 
   constructor(private readonly o: NetworkDeployHookOptions) {}
 
-  async prepare(vm: VmRecord, _hostId: string, spec: VmSpec): Promise<VmSpec> {
+  async prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
     const requests = this.o.nicsFor(vm);
     if (requests.length === 0) return spec;
     const hostname = hostnameOf(vm.name);
@@ -63,12 +63,11 @@ export class NetworkDeployHook implements DeployHook {
         firewall: req.firewall ?? { antiSpoofing: true },
       });
     }
-    const iso = await this.o.context.build({
-      vmId: vm.id,
-      hostname,
-      flavour: this.o.flavour,
-      addressing: this.o.addressing,
-    });
+    const iso = await this.o.context.build(
+      { vmId: vm.id, hostname, flavour: this.o.flavour, addressing: this.o.addressing },
+      undefined,
+      hostId,
+    );
     return {
       ...spec,
       nics,
