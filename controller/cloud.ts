@@ -10,6 +10,7 @@ import type { Db } from '../common/sqlite.ts';
 import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { AuthFailureLimiter } from './auth/failure-limit.ts';
 import { authenticate } from './auth/middleware.ts';
 import { type Principal, UserStore } from './auth/users.ts';
 import { InstanceTypeStore } from './catalog/instance-types.ts';
@@ -125,7 +126,8 @@ export class Cloud {
     d.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());
     });
-    d.app.use('/v1', authenticate(this.users));
+    const limiter = new AuthFailureLimiter({ max: c.api.auth_failures_max, windowS: c.api.auth_failures_window_s });
+    d.app.use('/v1', limiter.middleware(), authenticate(this.users));
     d.app.use(
       '/v1',
       imageRoutes(this.images, this.content, this.store, d.log, {

@@ -50,6 +50,7 @@ export function contextRoutes(ctx: ContextService): Router {
     },
     async ({ params, query, res }) => {
       const why = ctx.refusal(params.vmId, query.token, query.host);
+      res.locals['authFailed'] = why !== undefined; // counts towards the failed-authentication limit
       if (why) throw new StratusError('STRATUS_ERR_FORBIDDEN', `invalid context URL: ${why}`, { status: 403 });
       await new Promise<void>((resolve, reject) =>
         res.sendFile(

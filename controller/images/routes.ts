@@ -218,11 +218,13 @@ export function imageRoutes(
       response: Image,
     },
     async ({ params, query, req, res }) => {
+      res.locals['authFailed'] = true; // until the capability checks pass (counts towards the 429 limit)
       const img = images.find(params.id);
       if (img?.state !== 'uploading')
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image upload URL', { status: 403 });
       content.checkUpload(img.id, query);
       checkHost(query);
+      res.locals['authFailed'] = false;
       log.info({ image: img.id, host: query.host }, 'image content arriving');
       return receive(img, req, res);
     },
@@ -240,11 +242,13 @@ export function imageRoutes(
       query: CapabilityQuerySchema,
     },
     async ({ params, query, res }) => {
+      res.locals['authFailed'] = true; // until the capability checks pass (counts towards the 429 limit)
       const img = images.find(params.id);
       if (!img?.stored || !img.sha256)
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image content URL', { status: 403 });
       content.checkDownload(img.id, img.sha256, query);
       checkHost(query);
+      res.locals['authFailed'] = false;
       // sendFile answers Range requests, so an agent can resume an interrupted download
       await new Promise<void>((resolve, reject) =>
         res.sendFile(

@@ -34,6 +34,8 @@ export interface ControllerOptions {
   mqttPort?: number;
   /** Extra TOML appended to the [scheduler] section, e.g. 'policy = "striping"'. */
   scheduler?: string;
+  /** Extra TOML appended to the [api] section, e.g. 'auth_failures_max = 3'. */
+  api?: string;
   agents?: AgentHandle[];
   /** Extra TOML sections appended to the configuration, e.g. '[volumes]\niscsi_portal = "..."'. */
   extraToml?: string;
@@ -59,6 +61,7 @@ host_down_grace_s = 0
 [api]
 listen = "127.0.0.1:${apiPort}"
 admin_token = "${ADMIN_TOKEN}"
+${opts.api ?? ''}
 [scheduler]
 deploy_timeout_s = 300
 ${opts.scheduler ?? ''}
