@@ -2,7 +2,8 @@
 // with an external data file, one with an absurd virtual size, and a qcow2 declared as raw each get 422
 // with the reason, and leave neither an image record nor bytes in the controller's image directory.
 // Uploads over [images] max_upload_mib get 413 and uploads over the owner's quota 403, also when the
-// client does not announce a length (the transfer is cut), again leaving nothing.
+// client does not announce a length (the transfer is cut), again leaving nothing. Images registered by
+// URL are inspected through HTTP the same way.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { startController } from '../../helpers/controller-process.ts';
+import { startImageServer } from '../../helpers/image-server.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'stratus-hostile-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
@@ -106,4 +108,43 @@ t.test('uploads over the size limit or the quota are refused and leave nothing',
   });
   t.equal(setQuota.status, 200, 'a per-user image quota');
   t.equal((await upload(mib(2), { name: 'second', format: 'raw' }, token)).status, 201, 'within the larger quota');
+});
+
+t.test('images registered by URL are inspected too: hostile headers get 422 and no record', async (t) => {
+  const server = await startImageServer();
+  t.teardown(() => server.close());
+  server.serve('backing.qcow2', { path: backing });
+  server.serve('plain.qcow2', { path: plain });
+  const sha = 'a'.repeat(64);
+  const evil = await c.request('POST', '/v1/images', {
+    name: 'evil-url',
+    url: server.url('backing.qcow2'),
+    sha256: sha,
+    format: 'qcow2',
+  });
+  t.equal(evil.status, 422, JSON.stringify(evil.body));
+  t.match(evil.body.title, /backing file \(\/etc\/shadow\)/);
+  const lying = await c.request('POST', '/v1/images', {
+    name: 'lying-url',
+    url: server.url('plain.qcow2'),
+    sha256: sha,
+    format: 'raw',
+  });
+  t.equal(lying.status, 422, 'declared raw, is qcow2');
+  const names = (await c.request('GET', '/v1/images')).body.items.map((i: { name: string }) => i.name);
+  t.notOk(names.includes('evil-url') || names.includes('lying-url'), 'no record of the refused registrations');
+  const ok = await c.request('POST', '/v1/images', {
+    name: 'fine-url',
+    url: server.url('plain.qcow2'),
+    sha256: sha,
+    format: 'qcow2',
+  });
+  t.equal(ok.status, 201, 'a standalone qcow2 registers');
+  const unreachable = await c.request('POST', '/v1/images', {
+    name: 'elsewhere',
+    url: server.url('missing.qcow2'),
+    sha256: sha,
+    format: 'qcow2',
+  });
+  t.equal(unreachable.status, 201, 'a URL the controller cannot read is left to the agents');
 });
