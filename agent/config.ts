@@ -25,6 +25,12 @@ export const AgentConfigSchema = Type.Object({
         description:
           'Directories under which host paths named by VM specs and file volumes (disks, CD-ROMs, kernels) must lie, symlinks resolved; anything else is refused with 403',
       }),
+      orphan_grace_s: I(
+        600,
+        'Seconds a domain carrying this host id but without a record is kept for the controller to claim (vm.adopt, or the deploy resent with its key) before the agent removes it',
+        0,
+        604800,
+      ),
     },
     { description: 'Agent identity and files' },
   ),

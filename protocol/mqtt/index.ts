@@ -6,5 +6,6 @@ export * from './commands.ts';
 export * from './envelope.ts';
 export * from './events.ts';
 export * from './host.ts';
+export * from './inventory.ts';
 export * from './topics.ts';
 export * from './vm.ts';
