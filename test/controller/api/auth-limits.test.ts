@@ -10,12 +10,15 @@ const c = await startController({ api: 'auth_failures_max = 3\nauth_failures_win
 t.teardown(() => c.cleanup());
 
 t.test('JSON bodies over the route limit get 413 with the limit', async (t) => {
-  const r = await c.request('POST', '/v1/vms', { name: 'x', type: 'm1.small', image: 'x'.repeat(70_000) });
+  const r = await c.request('POST', '/v1/images', { name: 'x', url: `http://x/${'x'.repeat(70_000)}` });
   t.equal(r.status, 413);
   t.equal(r.body.code, 'STRATUS_ERR_TOO_LARGE');
   t.match(r.body.title, /at most 65536 bytes/);
-  const anon = await c.request('POST', '/v1/vms', 'x'.repeat(70_000), '');
+  const anon = await c.request('POST', '/v1/images', 'x'.repeat(70_000), '');
   t.equal(anon.status, 401, 'an anonymous caller is told to authenticate first, whatever its body');
+  const big = await c.request('POST', '/v1/vms', { name: 'x', type: 'm1.small', image: 'x'.repeat(3 << 20) });
+  t.equal(big.status, 413, 'VM creation accepts user data, up to its own limit');
+  t.match(big.body.title, /at most 2097152 bytes/);
 });
 
 t.test('bad tokens: 401 three times, then 429 with Retry-After for every credential', async (t) => {
