@@ -15,7 +15,9 @@ import type { Logger } from 'pino';
 import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
+import { secretEquals } from '../common/secret-compare.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { filters } from '../protocol/mqtt/index.ts';
 import { openApiDocument } from './api/openapi.ts';
@@ -115,7 +117,7 @@ export class ControllerDaemon {
       log: log.child({ part: 'mqtt' }),
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
-    this.images = new ImagesFeature({ config, db, log, vms: vmStore });
+    this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
     this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
     const contexts = this.keys.contexts;
@@ -131,6 +133,7 @@ export class ControllerDaemon {
       db,
       log,
       config: config.volumes,
+      paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
       hosts: controllerVolumeHosts({
         dispatcher: this.agents,
         vm: (id) => vmStore.find(id),
@@ -164,7 +167,7 @@ export class ControllerDaemon {
 
     this.app = express();
     this.app.disable('x-powered-by');
-    this.app.use('/v1', express.json({ limit: '1mb', strict: true }));
+    // JSON bodies are parsed by each route with its own size limit (controller/api/route.ts)
     this.app.get('/v1/health', (_req, res) => {
       const mqttUp = this.mqtt?.connected ?? false;
       res.status(mqttUp ? 200 : 503).json({
@@ -183,7 +186,7 @@ export class ControllerDaemon {
       res.json(openApiDocument());
     });
     // the REST API under /v1: bearer tokens from here on; each route declares its role
-    this.app.use('/v1', this.auth.middleware);
+    this.app.use('/v1', ...this.auth.middleware);
     for (const f of this.features) {
       for (const r of f.rootRoutes ?? []) this.app.use(r);
       for (const r of f.routes ?? []) this.app.use('/v1', r);
@@ -208,7 +211,7 @@ export class ControllerDaemon {
       const auth = m.require_auth
         ? new AccountAuth(
             (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
-            (pw, hash) => (hash === '' ? pw === this.dashboardSecret : verifyPassword(pw, hash)),
+            (pw, hash) => (hash === '' ? secretEquals(pw, this.dashboardSecret) : verifyPassword(pw, hash)),
             { username: INTERNAL_USER, secret: this.internalSecret },
           )
         : undefined;

@@ -17,6 +17,7 @@ import {
   MalformedMessageError,
 } from '../../protocol/mqtt/index.ts';
 import type { CommandStore, Outcome } from './command-store.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import {
   CommandInterruptedError,
   DeadlineExceededError,
@@ -195,10 +196,11 @@ export class CommandExecutor {
     };
     let outcome: Outcome;
     try {
+      // replies and events never carry capability URLs or secrets (a deploy's spec has both)
       const result = await entry.handler(args, ctx);
-      outcome = { ok: true, result: result ?? null };
+      outcome = { ok: true, result: redactSecrets(result ?? null) };
     } catch (err) {
-      outcome = { ok: false, error: asStratusError(err).toJSON() };
+      outcome = { ok: false, error: redactSecrets(asStratusError(err).toJSON()) };
     } finally {
       clearTimeout(timer);
       this.running.delete(cmd.key);

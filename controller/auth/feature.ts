@@ -1,5 +1,6 @@
 // Users and their bearer tokens as a controller feature: the user store, the authentication middleware
-// the daemon puts in front of /v1, and the first admin (from [api] admin_token, or generated once into
+// the daemon puts in front of /v1 (behind a limit on failed authentications per source address), and
+// the first admin (from [api] admin_token, or generated once into
 // <state_dir>/admin.token, 0600).
 
 import { join } from 'node:path';
@@ -9,14 +10,16 @@ import type { Db } from '../../common/sqlite.ts';
 import { writeSecretFile } from '../../drivers/host-fs.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { ControllerFeature } from '../feature.ts';
+import { AuthFailureLimiter } from './failure-limit.ts';
 import { authenticate } from './middleware.ts';
 import { UserStore } from './users.ts';
 
 export class AuthFeature implements ControllerFeature {
   readonly name = 'auth';
   readonly users: UserStore;
-  /** Attaches the caller (res.locals.principal) from its bearer token; routes check roles. */
-  readonly middleware: RequestHandler;
+  /** Refuses sources with too many failed authentications (429), then attaches the caller
+   * (res.locals.principal) from its bearer token; routes check roles. */
+  readonly middleware: readonly RequestHandler[];
 
   constructor(
     private readonly config: ControllerConfig,
@@ -24,7 +27,11 @@ export class AuthFeature implements ControllerFeature {
     private readonly log: Logger,
   ) {
     this.users = new UserStore(db);
-    this.middleware = authenticate(this.users);
+    const limiter = new AuthFailureLimiter({
+      max: config.api.auth_failures_max,
+      windowS: config.api.auth_failures_window_s,
+    });
+    this.middleware = [limiter.middleware(), authenticate(this.users)];
     this.bootstrapAdmin();
   }
 

@@ -26,15 +26,14 @@ export class ContextDeployHook implements DeployHook {
 
   constructor(private readonly o: ContextDeployHookOptions) {}
 
-  async prepare(vm: VmRecord, _hostId: string, spec: VmSpec): Promise<VmSpec> {
+  async prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
     const asked = this.o.contextFor?.(vm);
-    const iso = await this.o.context.build({
-      flavour: this.o.flavour,
-      ...asked,
-      vmId: vm.id,
-      hostname: hostnameOf(vm.name),
-      addressing: this.o.addressing,
-    });
+    // its download URL is bound to the host the VM is deployed on, and expires
+    const iso = await this.o.context.build(
+      { flavour: this.o.flavour, ...asked, vmId: vm.id, hostname: hostnameOf(vm.name), addressing: this.o.addressing },
+      undefined,
+      hostId,
+    );
     return { ...spec, context: { url: `${this.o.publicUrl().replace(/\/$/, '')}/v1${iso.url}`, sha256: iso.sha256 } };
   }
 

@@ -40,6 +40,7 @@ export class ContextFeature implements ControllerFeature {
       log: d.log.child({ part: 'context' }),
       dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
       ipam: d.ipam,
+      ttlS: d.config.api.capability_ttl_s,
     });
     this.routes = [contextRoutes(this.service)];
     this.deployHooks = [
