@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.ts';
 import { type HttpAnswer, httpRequest } from './http-client.ts';
+import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -43,6 +44,7 @@ export async function startAgent(
     env?: Record<string, string>;
   } = {},
 ): Promise<AgentHandle> {
+  integrationOnly('startAgent (libvirt)');
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
   const port = opts.port ?? (await freePort());
   const config = join(dir, 'agent.toml');
