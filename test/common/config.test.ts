@@ -1,5 +1,5 @@
 // tier: unit
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -8,6 +8,7 @@ import { loadConfig, renderConfigExample } from '../../common/config.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-config-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);
