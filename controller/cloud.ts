@@ -16,6 +16,7 @@ import { InstanceTypeStore } from './catalog/instance-types.ts';
 import type { ControllerConfig } from './config.ts';
 import { ImageContent } from './images/content.ts';
 import { ImageRegistry } from './images/registry.ts';
+import { KeysFeature } from './keys/feature.ts';
 import { imageRoutes } from './images/routes.ts';
 import { SchedulerService } from './scheduler/service.ts';
 import { Deployer } from './vms/deployer.ts';
@@ -24,7 +25,7 @@ import type { CommandDispatcher, Fleet } from './vms/ports.ts';
 import { ControllerVmService } from './vms/service.ts';
 import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
 import { VmStore } from './vms/store.ts';
-import { vmRoutes } from './vms/routes.ts';
+import { type VmViewExtra, vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
 
 export interface CloudDeps {
@@ -41,6 +42,8 @@ export interface CloudDeps {
   resolveNetwork?: (idOrName: string) => string;
   /** Checks a volume a VM asks for at creation (the volume feature). */
   checkVolume?: (id: string, who: Principal) => void;
+  /** Fields other features add to VM views (e.g. addresses from the network feature). */
+  vmViewExtras?: VmViewExtra[];
 }
 
 /** A secret that survives restarts (capability URLs stay valid), kept in the state directory. */
@@ -60,6 +63,8 @@ export class Cloud {
   readonly deployer: Deployer;
   readonly vms: ControllerVmService;
   readonly hooks: DeployHook[];
+  /** Users' SSH keys (/v1/keys) and the context each VM is created with. */
+  readonly keys: KeysFeature;
 
   constructor(private readonly d: CloudDeps) {
     const c = d.config;
@@ -69,6 +74,7 @@ export class Cloud {
     this.images = new ImageRegistry(d.db);
     this.store = new VmStore(d.db);
     this.hostAdmin = new HostAdminStore(d.db);
+    this.keys = new KeysFeature({ db: d.db, siteMethod: () => c.network.context_flavour });
     const publicUrl = c.api.public_url || `http://${c.api.listen}`;
     this.content = new ImageContent(
       join(c.controller.state_dir, 'images'),
@@ -114,6 +120,7 @@ export class Cloud {
       kick: () => this.scheduler.kick(),
       ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
       ...(d.checkVolume ? { checkVolume: d.checkVolume } : {}),
+      extensions: [this.keys.createExtension],
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });
@@ -124,7 +131,8 @@ export class Cloud {
     d.app.use('/v1', authenticate(this.users));
     d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
-    d.app.use('/v1', vmRoutes(this.vms, this.store));
+    d.app.use('/v1', vmRoutes(this.vms, this.store, [this.keys.viewExtra, ...(d.vmViewExtras ?? [])]));
+    d.app.use('/v1', this.keys.routes);
     d.app.use(
       '/v1',
       adminRoutes({

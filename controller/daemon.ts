@@ -113,10 +113,17 @@ export class ControllerDaemon {
     this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
     // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
     // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
-    this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
+    this.networks = new NetworkFeature({
+      config,
+      db: this.db.db,
+      log: this.log,
+      apiAddress: () => this.apiAddress,
+      contextFor: (vm) => this.cloud.keys.contexts.request(vm.id),
+    });
     this.cloud = new Cloud({
       hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
       resolveNetwork: (n) => this.networks.ipam.getNetwork(n).id,
+      vmViewExtras: [(vm) => ({ addresses: this.networks.addresses(vm.id) })],
       checkVolume: (id, who) => {
         const v = this.volumes.service.get(id, who.role === 'admin' ? undefined : who.id);
         if (v.state !== 'available' && !v.shareable) throw new ConflictError(`volume ${v.name} is ${v.state}`, { id });
