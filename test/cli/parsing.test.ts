@@ -64,7 +64,7 @@ t.test('usage errors exit 2 with a readable message and send no request', async 
       ['vm', 'create', 'x', '--type', 'm1.small', '--image', 'debian', '--count', 'two'],
       /--count must be a whole number/,
     ],
-    [['vm', 'list', '--no-such-option'], /^stratus: Unknown option '--no-such-option'/],
+    [['vm', 'list', '--no-such-option'], /^stratus: unknown option --no-such-option for vm list/],
     [['vm', 'create', 'x', '--type'], /^stratus: Option '--type <value>' argument missing/],
   ];
   for (const [argv, message] of cases) {
