@@ -10,6 +10,7 @@ import type { Db } from '../common/sqlite.ts';
 import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { AuthFailureLimiter } from './auth/failure-limit.ts';
 import { authenticate } from './auth/middleware.ts';
 import { type Principal, UserStore } from './auth/users.ts';
 import { InstanceTypeStore } from './catalog/instance-types.ts';
@@ -27,6 +28,9 @@ import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
 import { VmStore } from './vms/store.ts';
 import { type VmViewExtra, vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
+
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
 
 export interface CloudDeps {
   config: ControllerConfig;
@@ -80,6 +84,7 @@ export class Cloud {
       join(c.controller.state_dir, 'images'),
       persistentSecret(c.controller.state_dir),
       publicUrl.replace(/\/$/, ''),
+      c.api.capability_ttl_s,
     );
     const specs = new SpecBuilder(this.images, this.content);
     this.deployer = new Deployer({
@@ -128,8 +133,18 @@ export class Cloud {
     d.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());
     });
-    d.app.use('/v1', authenticate(this.users));
-    d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
+    const limiter = new AuthFailureLimiter({ max: c.api.auth_failures_max, windowS: c.api.auth_failures_window_s });
+    d.app.use('/v1', limiter.middleware(), authenticate(this.users));
+    d.app.use(
+      '/v1',
+      imageRoutes(this.images, this.content, this.store, d.log, {
+        maxUploadBytes: c.images.max_upload_mib * MIB,
+        quotaBytes: (ownerId) => this.imageQuotaBytes(ownerId),
+        maxVirtualSize: c.images.max_virtual_size_gib * GIB,
+        inspectRegistered: c.images.inspect_registered,
+        hostKnown: (host) => d.fleet.host(host) !== undefined,
+      }),
+    );
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
     d.app.use('/v1', vmRoutes(this.vms, this.store, [this.keys.viewExtra, ...(d.vmViewExtras ?? [])]));
     d.app.use('/v1', this.keys.routes);
@@ -143,6 +158,14 @@ export class Cloud {
         users: this.users,
       }),
     );
+  }
+
+  /** A user's image quota in bytes (their own, else [images] user_quota_gib); undefined: no limit. */
+  private imageQuotaBytes(ownerId: string): number | undefined {
+    const u = this.users.find(ownerId);
+    if (!u || u.role === 'admin') return undefined;
+    const mib = u.quota.imagesMiB ?? this.d.config.images.user_quota_mib;
+    return mib > 0 ? mib * MIB : undefined;
   }
 
   /** The first admin: from [api] admin_token, or generated once into <state_dir>/admin.token (0600). */

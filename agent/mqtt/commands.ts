@@ -9,6 +9,7 @@ import { asStratusError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
 import { Command, type CommandReply, decode, MalformedMessageError } from '../../protocol/mqtt/index.ts';
 import type { CommandStore, Outcome } from './command-store.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import {
   CommandInterruptedError,
   DeadlineExceededError,
@@ -166,10 +167,11 @@ export class CommandExecutor {
     };
     let outcome: Outcome;
     try {
+      // replies and events never carry capability URLs or secrets (a deploy's spec has both)
       const result = await entry.handler(args, ctx);
-      outcome = { ok: true, result: result ?? null };
+      outcome = { ok: true, result: redactSecrets(result ?? null) };
     } catch (err) {
-      outcome = { ok: false, error: asStratusError(err).toJSON() };
+      outcome = { ok: false, error: redactSecrets(asStratusError(err).toJSON()) };
     } finally {
       clearTimeout(timer);
       this.running.delete(cmd.key);

@@ -47,7 +47,7 @@ export class NetworkDeployHook implements DeployHook {
 
   constructor(private readonly o: NetworkDeployHookOptions) {}
 
-  async prepare(vm: VmRecord, _hostId: string, spec: VmSpec): Promise<VmSpec> {
+  async prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
     const requests = this.o.nicsFor(vm);
     const hostname = hostnameOf(vm.name);
     const nics = [...spec.nics];
@@ -66,15 +66,14 @@ export class NetworkDeployHook implements DeployHook {
         firewall: req.firewall ?? { antiSpoofing: true },
       });
     }
-    // every VM gets a context CD-ROM, with or without NICs: its host name, keys and user data
+    // every VM gets a context CD-ROM, with or without NICs: its host name, keys and user data; its
+    // download URL is bound to the host the VM is deployed on and expires
     const asked = this.o.contextFor?.(vm);
-    const iso = await this.o.context.build({
-      flavour: this.o.flavour,
-      ...asked,
-      vmId: vm.id,
-      hostname,
-      addressing: this.o.addressing,
-    });
+    const iso = await this.o.context.build(
+      { flavour: this.o.flavour, ...asked, vmId: vm.id, hostname, addressing: this.o.addressing },
+      undefined,
+      hostId,
+    );
     return {
       ...spec,
       nics,

@@ -53,6 +53,7 @@ export class NetworkFeature {
       log,
       dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
       ipam: this.ipam,
+      ttlS: d.config.api.capability_ttl_s,
     });
     const byDefault: NicRequest[] = c.default_network ? [{ network: c.default_network }] : [];
     this.deployHook = new NetworkDeployHook({

@@ -131,6 +131,8 @@ export function vmRoutes(vms: ControllerVmService, store: VmStore, extras: VmVie
       tag: 'vms',
       role: 'user',
       body: CreateVmRequest,
+      // context user data and start script of 256 KiB each, extra variables
+      bodyLimit: 2 * 1024 * 1024,
       response: Type.Object({ items: Type.Array(Vm) }),
       status: 202,
     },
