@@ -1,3 +1,4 @@
+// tier: unit
 // The command executor without a broker: idempotency, deadlines, typed errors, progress, restarts.
 import { type TSchema, Type } from '@sinclair/typebox';
 import { pino } from 'pino';

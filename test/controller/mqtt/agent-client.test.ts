@@ -1,3 +1,4 @@
+// tier: unit
 // AgentClient.dispatch against a simulated agent: results, progress, typed errors, deadlines, offline hosts.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
