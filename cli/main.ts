@@ -8,6 +8,8 @@ import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
+import { imageSignCommands } from './commands/image-sign.ts';
+import { marketCommands } from './commands/market.ts';
 import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
@@ -20,6 +22,8 @@ export const commands: Command[] = [
   ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
+  ...imageSignCommands,
+  ...marketCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
