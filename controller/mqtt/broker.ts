@@ -8,6 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError } from 'aedes';
+import { boundedEmitter } from './bounded-emitter.ts';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 
@@ -58,6 +59,9 @@ const PRINCIPAL = Symbol('stratus.principal');
 const DENIED_TOPIC = '$stratus/denied';
 type WithPrincipal = { [PRINCIPAL]?: BrokerPrincipal };
 
+/** Messages the broker's bus delivers at once (aedes's default). */
+const BUS_CONCURRENCY = 100;
+
 export class EmbeddedBroker {
   aedes!: Aedes;
   /** Actual addresses once started (port 0 resolved). */
@@ -74,6 +78,9 @@ export class EmbeddedBroker {
     const maxPayload = this.opts.maxPayloadBytes ?? 1_048_576;
     this.aedes = await Aedes.createBroker({
       id: 'stratus-controller',
+      // aedes's message bus, with the recursion that overflowed the stack under load bounded
+      concurrency: BUS_CONCURRENCY,
+      mq: boundedEmitter({ concurrency: BUS_CONCURRENCY }),
       authenticate: (client, username, password, done) => {
         if (!auth) return done(null, true);
         const who = auth.authenticate(username, password);
