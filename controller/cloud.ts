@@ -84,6 +84,8 @@ export class Cloud {
       log: d.log,
       maxAttempts: c.scheduler.max_deploy_attempts,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      hostExclusionMs: c.scheduler.host_exclusion_s * 1000,
+      onUnknown: (id, host) => this.vms.reconciler.unresolved(id, host),
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });
@@ -115,7 +117,7 @@ export class Cloud {
       ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
       ...(d.checkVolume ? { checkVolume: d.checkVolume } : {}),
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
-      deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      reconcileIntervalMs: c.scheduler.reconcile_interval_s * 1000,
     });
     this.bootstrapAdmin();
     d.app.get('/v1/openapi.json', (_req, res) => {

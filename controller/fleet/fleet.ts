@@ -34,6 +34,7 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
     return {
       id: r.id,
       up: r.state === 'online' && this.reported.has(r.id),
+      session: r.session,
       cpus: r.info?.capacity?.cpus ?? r.info?.cpu.logical ?? 0,
       memoryMiB: Math.floor((r.info?.capacity?.memoryBytes ?? r.info?.memoryBytes ?? 0) / 1_048_576),
       arch: r.info?.arch ?? 'unknown',

@@ -7,6 +7,8 @@ import type { EventEmitter } from 'node:events';
 export interface FleetHost {
   id: string;
   up: boolean;
+  /** The agent's session counter (a new one at every agent start), when known. */
+  session?: number;
   cpus: number;
   memoryMiB: number;
   arch: string;
