@@ -14,10 +14,12 @@
 
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
+import type { CommandResult } from '../../protocol/mqtt/index.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
 import { classifyDeployError } from './outcomes.ts';
-import type { CommandDispatcher } from './ports.ts';
-import type { DeployHook, SpecBuilder } from './spec-builder.ts';
+import type { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
 
 export interface DeployerOptions {
@@ -116,14 +118,14 @@ export class Deployer {
     const prepared: DeployHook[] = [];
     let sent = resuming;
     try {
-      let spec: VmSpec = this.o.specs.build(vm);
+      let spec: VmSpec = this.o.specs.build(vm, host);
       let extra: Record<string, unknown> = {};
       for (const hook of this.o.hooks) {
         spec = await hook.prepare(vm, host, spec);
         prepared.push(hook);
         if (hook.deployArgs) extra = { ...extra, ...(await hook.deployArgs(vm, host)) };
       }
-      let result: { state?: string } | undefined;
+      let result: CommandResult<'deploy'> | undefined;
       for (;;) {
         if (this.stopped) return;
         const back = this.returned(host);
@@ -144,7 +146,7 @@ export class Deployer {
                 );
             },
           },
-        ) as Promise<{ state?: string } | undefined>;
+        );
         const got = await Promise.race([reply.then((v) => ({ v })), back.promise]).finally(back.cancel);
         if (got !== RESEND) {
           result = got.v;

@@ -16,7 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Deployer, controllerState } from './deployer.ts';
-import type { CommandDispatcher, Fleet, FleetHost, FleetVmState } from './ports.ts';
+import type { Fleet, FleetHost, FleetVmState } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { VmRecord, VmStore } from './store.ts';
 
 /** A host's complete or partial list of the VMs it has (protocol/mqtt inventory, or per-VM states). */

@@ -6,6 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Command, CommandReply } from './commands.ts';
 import { HostEvent } from './events.ts';
 import { HostInfo, HostMetrics, HostStatus } from './host.ts';
+import { HostInventory } from './inventory.ts';
 import { ROOT } from './topics.ts';
 import { VmMetricsBatch, VmState } from './vm.ts';
 
@@ -47,6 +48,16 @@ export const catalog: MessageDoc[] = [
     retained: false,
     schema: HostMetrics,
     notes: 'Every `metrics_interval_s` (default 10 s). Not queued while offline: only the latest state matters.',
+  },
+  {
+    name: 'Host inventory',
+    topic: `${ROOT}/hosts/{host}/inventory`,
+    from: 'agent',
+    qos: 1,
+    retained: true,
+    schema: HostInventory,
+    notes:
+      'Every VM the host has: libvirt state, desired state, the attempt key that created it, its spec hash and any unfinished operation; plus the unclaimed domains carrying this host id (removed after `agent.orphan_grace_s` unless claimed). Published after every connect and on every change (debounced). `complete` is false while the agent recovers or cannot list libvirt: only a complete inventory proves that a VM is absent. Receivers order inventories by (`session`, `seq`).',
   },
   {
     name: 'VM state',

@@ -6,5 +6,7 @@ export * from './commands.ts';
 export * from './envelope.ts';
 export * from './events.ts';
 export * from './host.ts';
+export * from './inventory.ts';
 export * from './topics.ts';
 export * from './vm.ts';
+export * from './command-catalogue.ts';

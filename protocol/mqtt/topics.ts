@@ -27,6 +27,7 @@ export const topics = {
   hostInfo: (host: string) => `${ROOT}/hosts/${host}/info`,
   hostMetrics: (host: string) => `${ROOT}/hosts/${host}/metrics`,
   hostEvents: (host: string) => `${ROOT}/hosts/${host}/events`,
+  hostInventory: (host: string) => `${ROOT}/hosts/${host}/inventory`,
   vmMetrics: (host: string) => `${ROOT}/hosts/${host}/vm-metrics`,
   vmState: (host: string, vm: string) => `${ROOT}/hosts/${host}/vms/${vm}/state`,
   reply: (host: string, id: string) => `${ROOT}/hosts/${host}/replies/${id}`,
@@ -41,7 +42,16 @@ export const filters = {
   hostCommands: (host: string) => `${ROOT}/cmd/${host}/+`,
 } as const;
 
-export type TopicKind = 'status' | 'info' | 'metrics' | 'events' | 'vm-metrics' | 'vm-state' | 'reply' | 'command';
+export type TopicKind =
+  | 'status'
+  | 'info'
+  | 'metrics'
+  | 'events'
+  | 'inventory'
+  | 'vm-metrics'
+  | 'vm-state'
+  | 'reply'
+  | 'command';
 
 export interface ParsedTopic {
   kind: TopicKind;
@@ -60,7 +70,14 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   if (p[2] !== 'hosts') return undefined;
   if (p.length === 5) {
     const k = p[4];
-    if (k === 'status' || k === 'info' || k === 'metrics' || k === 'events' || k === 'vm-metrics') {
+    if (
+      k === 'status' ||
+      k === 'info' ||
+      k === 'metrics' ||
+      k === 'events' ||
+      k === 'inventory' ||
+      k === 'vm-metrics'
+    ) {
       return { kind: k, host };
     }
     return undefined;

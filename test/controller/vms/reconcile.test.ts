@@ -52,7 +52,7 @@ async function site(t: { teardown: (f: () => Promise<void>) => void }, hosts: st
       ms,
       50,
     );
-  return { c, api, agents, vm, show, until, store: c.daemon.cloud.store };
+  return { c, api, agents, vm, show, until, store: c.daemon.vms.store };
 }
 
 t.test('an agent killed mid-deploy that comes back gets the deploy again with the same key', async (t) => {
@@ -131,7 +131,7 @@ t.test('a pending VM that a host reports running is adopted there (a restart aft
   const s = await site(t, ['hv']);
   const a = s.agents.get('hv')!;
   a.handler = () => undefined;
-  s.c.daemon.cloud.hostAdmin.set(a.id, { enabled: false, reason: 'keep the VM pending' });
+  s.c.daemon.vms.hostAdmin.set(a.id, { enabled: false, reason: 'keep the VM pending' });
   const id = await s.vm('p');
   // the VM was sent back to pending although its domain runs on the host
   await a.vm(id, 'running', 'p');

@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { filterCovered } from '../../../controller/mqtt/acl.ts';
 import {
@@ -13,6 +14,7 @@ t.test('topics are built and parsed back; foreign or malformed topics are not ou
   const vm = '3f1c2a9e-1b2c-4d5e-8f90-1234567890ab';
   t.same(parseTopic(topics.hostStatus('hv-1')), { kind: 'status', host: 'hv-1' });
   t.same(parseTopic(topics.vmState('hv-1', vm)), { kind: 'vm-state', host: 'hv-1', id: vm });
+  t.same(parseTopic(topics.hostInventory('hv-1')), { kind: 'inventory', host: 'hv-1' });
   t.same(parseTopic(topics.reply('hv-1', 'abc')), { kind: 'reply', host: 'hv-1', id: 'abc' });
   t.same(parseTopic(topics.command('hv-1', 'deploy')), { kind: 'command', host: 'hv-1', id: 'deploy' });
   t.equal(parseTopic('stratus/v2/hosts/hv-1/status'), undefined, 'other protocol version');

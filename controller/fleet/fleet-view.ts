@@ -1,6 +1,6 @@
-// What the VM service needs from the rest of the controller, as interfaces: the fleet (hosts the
-// agents report over MQTT) and a command dispatcher (request/reply to one agent over MQTT). The MQTT
-// feature implements both; tests can drive the VM service with the real thing or a small stand-in.
+// The fleet as the VM service and the scheduler see it, as interfaces: hosts with their capacity, load
+// and cached images, whether they are up, and the VM states they report. FleetService (fleet.ts)
+// implements it from what the agents publish; tests may bring a small stand-in.
 
 import type { EventEmitter } from 'node:events';
 
@@ -29,16 +29,4 @@ export interface Fleet extends EventEmitter {
   hosts(): FleetHost[];
   host(id: string): FleetHost | undefined;
   // events: 'host' (FleetHost: came up, went down, changed); 'vm-state' (FleetVmState)
-}
-
-export interface DispatchOptions {
-  /** Idempotency key: the agent runs a key once and replays its outcome. */
-  key: string;
-  timeoutMs?: number;
-  onProgress?: (p: { step: string; pct?: number }) => void;
-}
-
-export interface CommandDispatcher {
-  /** Resolves with the command's result; rejects with a StratusError built from the agent's error. */
-  dispatch(host: string, command: string, args: unknown, opts: DispatchOptions): Promise<unknown>;
 }
