@@ -37,7 +37,7 @@ export interface DeployerOptions {
   /** Whether the host has reported online since the controller started. */
   hostUp: (host: string) => boolean;
   /** A deploy's outcome is unknown: the reconciler looks at what the host reports about the VM. */
-  onUnknown?: (vmId: string, host: string) => void;
+  onUnknown?: (vmId: string, host: string, code: string) => void;
 }
 
 /** Maps the agent's libvirt state to the controller's VM state. */
@@ -177,7 +177,7 @@ export class Deployer {
           id,
           `the outcome of the deploy on ${host} is not known yet (${e.message}); it is sent again there with the same key`,
         );
-        this.o.onUnknown?.(id, host);
+        this.o.onUnknown?.(id, host, e.code);
         return;
       }
       for (const hook of prepared.reverse()) await Promise.resolve(hook.release?.(vm)).catch(() => undefined);

@@ -73,7 +73,7 @@ export class VmFeature implements ControllerFeature {
       maxAttempts: c.scheduler.max_deploy_attempts,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
       hostExclusionMs: c.scheduler.host_exclusion_s * 1000,
-      onUnknown: (id, host) => this.service.reconciler.unresolved(id, host),
+      onUnknown: (id, host, code) => this.service.reconciler.unresolved(id, host, code),
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });

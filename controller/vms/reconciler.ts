@@ -16,17 +16,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Deployer, controllerState } from './deployer.ts';
-import type { Fleet, FleetHost, FleetVmState } from '../fleet/fleet-view.ts';
+import type { Fleet, FleetHost, FleetInventory, FleetVmState } from '../fleet/fleet-view.ts';
 import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { VmRecord, VmStore } from './store.ts';
-
-/** A host's complete or partial list of the VMs it has (protocol/mqtt inventory, or per-VM states). */
-export interface HostReport {
-  host: string;
-  /** Only a complete report may prove that a VM is absent from the host. */
-  complete: boolean;
-  vms: { vm: string; state: string; key?: string | undefined; busy?: boolean | undefined }[];
-}
 
 export interface ReconcilerOptions {
   store: VmStore;
@@ -48,6 +40,8 @@ export class Reconciler {
   private readonly removing = new Set<string>();
   /** VMs being deleted through the API: their host's "gone" is expected. */
   private readonly deleting = new Set<string>();
+  /** VMs present in the last complete inventory of each host (absent: no complete inventory yet). */
+  private readonly inventories = new Map<string, Set<string>>();
   /** Last session seen of each host that is up. */
   private readonly sessions = new Map<string, number | undefined>();
   private readonly timer: NodeJS.Timeout;
@@ -55,6 +49,7 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {
     o.fleet.on('host', (h: FleetHost) => this.onHost(h));
     o.fleet.on('vm-state', (s: FleetVmState) => this.onVmState(s));
+    o.fleet.on('inventory', (i: FleetInventory) => this.applyInventory(i));
     this.timer = setInterval(() => this.pass(), o.intervalMs).unref();
   }
 
@@ -98,6 +93,7 @@ export class Reconciler {
   private onHost(h: FleetHost): void {
     if (!h.up) {
       this.sessions.delete(h.id);
+      this.inventories.delete(h.id);
       for (const vm of this.o.store.list({ hostId: h.id, states: ['running', 'stopped'] })) {
         this.o.store.transition(vm.id, 'unknown', `host ${h.id} is down`);
       }
@@ -123,28 +119,38 @@ export class Reconciler {
     this.settle(s.vm, s.host);
   }
 
-  /** Applies a host's inventory: each VM it lists, and (when complete) each VM it does not. */
-  applyReport(r: HostReport): void {
+  /**
+   * Applies a host's inventory: each VM it lists, and (when complete) each VM it does not. A domain the
+   * agent has no record of (unclaimed) is claimed by resending its deploy with the same key when it is
+   * the VM's deploy in flight there; otherwise the agent removes it after its grace period.
+   */
+  applyInventory(r: FleetInventory): void {
+    for (const u of r.unclaimed) {
+      const vm = this.o.store.find(u.vm);
+      if (vm?.state === 'deploying' && vm.hostId === r.host && !this.o.deployer.isDeploying(vm.id))
+        void this.o.deployer.deploy(vm.id);
+    }
     const listed = new Set<string>();
+    const busy = new Set<string>();
     for (const v of r.vms) {
-      listed.add(v.vm);
       this.record(v.vm, r.host, v.state);
+      if (!ABSENT.has(v.state)) listed.add(v.vm);
+      if (v.busy) busy.add(v.vm);
     }
     if (r.complete) {
+      this.inventories.set(r.host, listed);
       for (const [vm, hosts] of this.copies)
         if (hosts.has(r.host) && !listed.has(vm)) this.record(vm, r.host, 'missing');
-    }
-    for (const v of r.vms) if (!v.busy) this.settle(v.vm, r.host);
+    } else this.inventories.delete(r.host);
+    // a VM in the middle of an operation of the agent's journal is left alone until it finishes
+    for (const v of r.vms) if (!busy.has(v.vm)) this.settle(v.vm, r.host);
     if (!r.complete) return;
     for (const vm of this.o.store.list({ hostId: r.host, states: ['running', 'stopped', 'unknown', 'deploying'] })) {
-      if (listed.has(vm.id)) continue;
+      if (listed.has(vm.id) || busy.has(vm.id)) continue;
       if (vm.state === 'deploying') {
-        if (!this.o.deployer.isDeploying(vm.id))
-          this.o.deployer.retryHere(
-            vm.id,
-            `host ${r.host} does not have the VM and runs no deploy of it: deploying again there`,
-          );
-      } else this.absent(vm, r.host, 'not in its inventory');
+        // the same key first: the agent answers with the attempt's real outcome
+        if (!this.o.deployer.isDeploying(vm.id)) void this.o.deployer.deploy(vm.id);
+      } else this.absent(vm, r.host, 'not in its complete inventory');
     }
   }
 
@@ -152,11 +158,24 @@ export class Reconciler {
    * A deploy's outcome is unknown (the agent could not say): if its host reports the VM, that settles
    * it, and the VM is taken as running there; otherwise the same key is sent again later.
    */
-  unresolved(id: string, host: string): void {
+  unresolved(id: string, host: string, code: string): void {
     const state = this.present(id, host);
     const vm = this.o.store.find(id);
-    if (state === undefined || vm?.state !== 'deploying' || vm.hostId !== host) return;
-    this.adopt(vm, host, state);
+    if (vm?.state !== 'deploying' || vm.hostId !== host) return;
+    if (state !== undefined) {
+      this.adopt(vm, host, state);
+      return;
+    }
+    // an agent that recorded "interrupted" under the key answers it forever: when its complete
+    // inventory shows no copy, a new attempt (new key) goes to the same host
+    if (code === 'STRATUS_ERR_COMMAND_INTERRUPTED' && this.inventories.get(host)?.has(id) === false) {
+      setImmediate(() =>
+        this.o.deployer.retryHere(
+          id,
+          `host ${host} has no copy of the VM after an interrupted deploy: deploying again there`,
+        ),
+      );
+    }
   }
 
   /** Decides about one VM as one host reports it (present with a state, or absent). */

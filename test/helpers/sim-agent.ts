@@ -64,6 +64,23 @@ export class SimAgent {
     return this.host.publish(topics.vmState(this.id, vm), this.host.vmState(vm, name, state), { retain: true });
   }
 
+  private generation = 0;
+
+  /** Publishes the host's inventory (retained): these VMs, complete or not. */
+  inventory(vms: { vm: string; state: string; key?: string }[], complete = true): Promise<unknown> {
+    return this.host.publish(
+      topics.hostInventory(this.id),
+      {
+        ...this.host.env(),
+        complete,
+        generation: ++this.generation,
+        vms: vms.map((v) => ({ name: 'vm', desired: 'running', createdAt: Date.now(), ...v })),
+        unclaimed: [],
+      },
+      { retain: true },
+    );
+  }
+
   commands(name: string): SimCommand[] {
     return this.received.filter((c) => c.command === name);
   }

@@ -214,3 +214,45 @@ t.test('a copy of a deleted VM reported by a host is deleted there', async (t) =
   await waitFor('the stray copy deleted', () => a.commands('delete').find((c) => c.args.vm === stray));
   t.pass('delete sent for the copy nobody wants');
 });
+
+t.test('a complete inventory without a running VM makes it lost; a partial one proves nothing', async (t) => {
+  const s = await site(t, ['hv']);
+  const a = s.agents.get('hv')!;
+  const id = await s.vm('inv');
+  await s.until('running', id, (v) => v.state === 'running');
+  await a.inventory([], false);
+  await a.inventory([{ vm: id, state: 'running' }], true);
+  await a.inventory([], false);
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal((await s.show(id)).state, 'running', 'a partial inventory does not make a VM lost');
+  await a.inventory([], true);
+  const lost = await s.until('lost', id, (v) => v.state === 'lost');
+  t.match(lost.reason, /complete inventory/);
+  t.equal(a.commands('deploy').length, 1, 'never redeployed');
+});
+
+t.test('an interrupted deploy the host has no copy of is deployed again on the same host with a new key', async (t) => {
+  const s = await site(t, ['hv-a', 'hv-b']);
+  for (const x of s.agents.values()) {
+    x.handler = (cmd) => {
+      if (cmd.command !== 'deploy') return undefined;
+      if (cmd.key.endsWith(':1')) {
+        void x.inventory([], true);
+        return {
+          ok: false,
+          error: { code: 'STRATUS_ERR_COMMAND_INTERRUPTED', message: 'its effect is unknown', status: 500 },
+        };
+      }
+      return { ok: true, result: { state: 'running' } };
+    };
+  }
+  const id = await s.vm('again');
+  const v = await s.until('running', id, (v) => v.state === 'running');
+  const deploys = [...s.agents.values()].flatMap((x) => x.commands('deploy').map((c) => ({ host: x.id, key: c.key })));
+  t.same(new Set(deploys.map((d) => d.host)).size, 1, `one host only: ${JSON.stringify(deploys)}`);
+  t.equal(v.host, deploys[0]!.host);
+  t.ok(
+    deploys.some((d) => d.key.endsWith(':2')),
+    'a second attempt with its own key',
+  );
+});
