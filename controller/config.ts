@@ -153,6 +153,18 @@ export const ControllerConfigSchema = Type.Object({
       max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
       deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
       action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),
+      host_exclusion_s: I(
+        600,
+        'Seconds a host where a deploy of a VM failed is avoided for that VM (the failure may be transient)',
+        0,
+        86_400,
+      ),
+      reconcile_interval_s: I(
+        30,
+        'Seconds between two passes that resend unresolved deploys and compare VMs with what hosts report',
+        1,
+        3600,
+      ),
     },
     { description: 'Placement of VMs on hosts' },
   ),
