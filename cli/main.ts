@@ -7,6 +7,7 @@ import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
+import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
@@ -20,12 +21,14 @@ export const commands: Command[] = [
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
+  ...enrolCommands,
 ];
 
 const GLOBAL = {
   json: { type: 'boolean' },
   url: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -34,13 +37,13 @@ export function help(): string {
   const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
   const width = Math.max(...commands.map((c) => short(c).length));
   return [
-    'Usage: stratus [--json] [--url URL] [--token TOKEN] COMMAND [ARGS]',
+    'Usage: stratus [--json] [--url URL] [--token TOKEN] [--ca PEM] COMMAND [ARGS]',
     '',
     'Commands:',
     ...commands.map((c) => `  ${short(c).padEnd(width)}  ${c.summary}`),
     '',
-    `The controller URL and token come from --url/--token, STRATUS_URL/STRATUS_TOKEN, or ${configPath()}`,
-    "(keys `url` and `token`). `stratus COMMAND --help` shows a command's options.",
+    `The controller URL, token and site CA come from --url/--token/--ca, STRATUS_URL/STRATUS_TOKEN/STRATUS_CA,`,
+    `or ${configPath()} (keys \`url\`, \`token\`, \`ca\`). \`stratus COMMAND --help\` shows a command's options.`,
     `Exit codes: 0 ok, 1 API error, 2 usage, 3 cannot connect, 4 not found, 5 conflict, 6 not allowed.`,
   ].join('\n');
 }
@@ -89,10 +92,11 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     const cfg = loadCliConfig({
       url: parsed.values['url'] as string | undefined,
       token: parsed.values['token'] as string | undefined,
+      ca: parsed.values['ca'] as string | undefined,
     });
     const json = parsed.values['json'] === true;
     const r = await cmd.run({
-      api: new ApiClient(cfg.url, cfg.token),
+      api: new ApiClient(cfg.url, cfg.token, cfg.ca),
       positionals: parsed.positionals,
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       json,

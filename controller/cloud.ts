@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../common/sqlite.ts';
 import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
+import { urlOf } from './access.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { openApiDocument } from './api/openapi.ts';
 import { authenticate } from './auth/middleware.ts';
@@ -23,6 +24,7 @@ import { HostAdminStore } from './vms/host-admin.ts';
 import type { CommandDispatcher, Fleet } from './vms/ports.ts';
 import { ControllerVmService } from './vms/service.ts';
 import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
+import { listenerTls } from './tls/site-tls.ts';
 import { VmStore } from './vms/store.ts';
 import { vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
@@ -69,7 +71,7 @@ export class Cloud {
     this.images = new ImageRegistry(d.db);
     this.store = new VmStore(d.db);
     this.hostAdmin = new HostAdminStore(d.db);
-    const publicUrl = c.api.public_url || `http://${c.api.listen}`;
+    const publicUrl = c.api.public_url || urlOf(listenerTls(c.tls.mode, c.api.listen) ? 'https' : 'http', c.api.listen);
     this.content = new ImageContent(
       join(c.controller.state_dir, 'images'),
       persistentSecret(c.controller.state_dir),

@@ -4,7 +4,6 @@
 // before start(); the 404 and problem+json handlers are installed last, by start(). The dashboard
 // (/dashboard/) and Prometheus (/metrics) are mounted here.
 
-import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
 import type { MqttClient } from 'mqtt';
@@ -15,6 +14,8 @@ import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { ensureDir } from '../drivers/host-fs.ts';
 import { filters } from '../protocol/mqtt/index.ts';
+import { Access, INTERNAL_USER } from './access.ts';
+import { authenticate } from './auth/middleware.ts';
 import type { ControllerConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { ControllerDb } from './db.ts';
@@ -25,8 +26,7 @@ import { FleetIngest } from './fleet/ingest.ts';
 import { renderPrometheus } from './fleet/prometheus.ts';
 import { FleetStore } from './fleet/store.ts';
 import { listenHttp } from './http-listen.ts';
-import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
-import { AccountAuth } from './mqtt/acl.ts';
+import { MqttAccounts } from './mqtt/accounts.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
@@ -34,9 +34,6 @@ import { NetworkFeature } from './network/feature.ts';
 import { VolumeFeature } from './volumes/feature.ts';
 import { controllerVolumeHosts, volumeDeployHook } from './volumes/hosts.ts';
 import { volumeRoutes } from './volumes/routes.ts';
-
-const INTERNAL_USER = 'stratus-controller';
-const DASHBOARD_USER = 'stratus-dashboard';
 
 export class ControllerDaemon {
   readonly log: Logger;
@@ -49,6 +46,8 @@ export class ControllerDaemon {
   readonly agents: AgentClient;
   /** Broker accounts (hosts, dashboards) for the embedded broker and the mosquitto files. */
   readonly accounts: MqttAccounts;
+  /** TLS material, host enrolment, broker authentication, dashboard accounts, the /metrics guard. */
+  readonly access: Access;
   readonly ingest: FleetIngest;
   /** Users, images, instance types, VMs and the scheduler (controller/cloud.ts). */
   readonly cloud: Cloud;
@@ -63,9 +62,6 @@ export class ControllerDaemon {
   apiAddress = '';
   private server: Server | undefined;
   private readonly startedAt = Date.now();
-  /** Secrets of the controller's own session and of dashboards on the embedded broker (per start). */
-  private readonly internalSecret = randomBytes(24).toString('base64url');
-  private readonly dashboardSecret = randomBytes(24).toString('base64url');
 
   /** `opts.log` replaces the stdout logger (tests capture what the controller logs). */
   constructor(
@@ -76,6 +72,12 @@ export class ControllerDaemon {
     this.db = ControllerDb.inStateDir(config.controller.state_dir);
     const store = new FleetStore(this.db.db);
     this.accounts = new MqttAccounts(this.db.db);
+    this.access = new Access({
+      config,
+      db: this.db.db,
+      log: this.log.child({ part: 'access' }),
+      accounts: this.accounts,
+    });
     this.ingest = new FleetIngest({
       store,
       log: this.log.child({ part: 'ingest' }),
@@ -107,10 +109,13 @@ export class ControllerDaemon {
         mqtt: { embedded: config.mqtt.embedded, connected: mqttUp },
       });
     });
-    this.app.get('/metrics', async (_req, res) => {
-      res.type('text/plain; version=0.0.4').send(await renderPrometheus(store, this.ingest));
-    });
-    this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
+    this.app.get(
+      '/metrics',
+      this.access.metricsGuard(() => this.cloud.users),
+      async (_req, res) => {
+        res.type('text/plain; version=0.0.4').send(await renderPrometheus(store, this.ingest));
+      },
+    );
     // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
     // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
     this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
@@ -129,6 +134,11 @@ export class ControllerDaemon {
       dispatcher: this.agents,
       apiAddress: () => this.apiAddress,
     });
+    this.app.use(dashboardRoutes(store, (who) => this.access.dashboardSettings(who), authenticate(this.cloud.users)));
+    this.access.mount(this.app, {
+      broker: () => this.broker,
+      addresses: () => ({ api: this.apiAddress || config.api.listen, mqtt: this.broker?.tcpAddress ?? '' }),
+    });
     this.networks.mount(this.app);
     // volumes, under /v1 after authentication (the routes check roles and ownership)
     this.volumes = new VolumeFeature({
@@ -144,42 +154,31 @@ export class ControllerDaemon {
     this.app.use('/v1', volumeRoutes(this.volumes.service));
   }
 
-  private dashboardSettings() {
-    const m = this.config.mqtt;
-    const internal = m.embedded && m.require_auth && !m.dashboard_username;
-    return {
-      wsUrl: m.dashboard_ws_url,
-      username: internal ? DASHBOARD_USER : m.dashboard_username,
-      password: internal ? this.dashboardSecret : m.dashboard_password,
-      site: this.config.controller.site,
-    };
-  }
-
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
     await this.networks.start();
     await this.volumes.start();
     const m = this.config.mqtt;
+    await this.access.start(() => this.broker);
+    const tls = this.access.tls!;
+    // the chain ends with the site CA, so that a joining agent can pin it by its fingerprint
+    const pair = { key: tls.key, cert: Buffer.concat([tls.cert, Buffer.from(`\n${tls.caPem}`)]) };
     if (m.embedded) {
-      const auth = m.require_auth
-        ? new AccountAuth(
-            (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
-            (pw, hash) => (hash === '' ? pw === this.dashboardSecret : verifyPassword(pw, hash)),
-            { username: INTERNAL_USER, secret: this.internalSecret },
-          )
-        : undefined;
       this.broker = new EmbeddedBroker({
         log: this.log.child({ part: 'broker' }),
         listen: m.listen,
         wsListen: m.ws_listen,
         maxPayloadBytes: 4 * m.max_payload_bytes,
-        auth,
+        auth: this.access.brokerAuth(),
+        tcpTls: m.listen && this.access.tlsOn(m.listen) ? pair : undefined,
+        wsTls: m.ws_listen && this.access.tlsOn(m.ws_listen) ? pair : undefined,
       });
       await this.broker.start();
     }
     this.app.use(notFoundRoute);
     this.app.use(problemHandler(this.log));
-    const { server, address } = await listenHttp(this.app, this.config.api.listen);
+    const apiTls = this.access.tlsOn(this.config.api.listen);
+    const { server, address } = await listenHttp(this.app, this.config.api.listen, apiTls ? pair : undefined);
     this.server = server;
     this.apiAddress = address;
     this.broker?.attach(server, '/mqtt');
@@ -195,11 +194,15 @@ export class ControllerDaemon {
   }
 
   /** Where the controller's own client connects. */
-  private mqttTarget(): { url: string; username?: string; password?: string } {
+  private mqttTarget(): { url: string; username?: string; password?: string; ca?: string } {
     const m = this.config.mqtt;
     if (!m.embedded || m.url) return { url: m.url, username: m.username, password: m.password };
-    const url = this.broker?.tcpAddress ? `mqtt://${this.broker.tcpAddress}` : `ws://${this.apiAddress}/mqtt`;
-    return { url, username: INTERNAL_USER, password: this.internalSecret };
+    // its own broker, over loopback (the certificate names 127.0.0.1 when the listener speaks TLS)
+    const port = (a: string) => a.slice(a.lastIndexOf(':') + 1);
+    const url = this.broker?.tcpAddress
+      ? `${this.access.tlsOn(m.listen) ? 'mqtts' : 'mqtt'}://127.0.0.1:${port(this.broker.tcpAddress)}`
+      : `${this.access.tlsOn(this.config.api.listen) ? 'wss' : 'ws'}://127.0.0.1:${port(this.apiAddress)}/mqtt`;
+    return { url, username: INTERNAL_USER, password: this.access.internalSecret, ca: this.access.tls?.caPem };
   }
 
   async stop(): Promise<void> {
@@ -216,6 +219,7 @@ export class ControllerDaemon {
       await closed;
     }
     await this.broker?.stop();
+    this.access.stop();
     await this.networks.stop();
     await this.volumes.stop();
     this.db.close();

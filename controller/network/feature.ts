@@ -3,6 +3,8 @@
 // REST routes. The daemon creates it before the cloud (which takes the hook), mounts its routes after
 // the cloud's authentication, starts it, and stops it before closing the database.
 
+import { urlOf } from '../access.ts';
+import { listenerTls } from '../tls/site-tls.ts';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
@@ -57,7 +59,9 @@ export class NetworkFeature {
       context: this.context,
       // the VM's own NICs when its creation asked for networks, else the configured default network
       nicsFor: d.nicsFor ?? ((vm) => (vm.nics.length > 0 ? vm.nics : byDefault)),
-      publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
+      publicUrl: () =>
+        d.config.api.public_url ||
+        urlOf(listenerTls(d.config.tls.mode, d.config.api.listen) ? 'https' : 'http', d.apiAddress()),
       flavour: c.context_flavour,
       addressing: c.context_addressing,
     });
