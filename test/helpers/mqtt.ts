@@ -89,8 +89,10 @@ export async function startController(env: Record<string, string> = {}): Promise
   return {
     daemon,
     dir,
-    apiUrl: `http://${daemon.apiAddress}`,
-    mqttUrl: config.mqtt.embedded ? `mqtt://${daemon.broker!.tcpAddress}` : config.mqtt.url,
+    apiUrl: `${daemon.access.tlsOn(config.api.listen) ? 'https' : 'http'}://${daemon.apiAddress}`,
+    mqttUrl: config.mqtt.embedded
+      ? `${daemon.access.tlsOn(config.mqtt.listen) ? 'mqtts' : 'mqtt'}://${daemon.broker!.tcpAddress}`
+      : config.mqtt.url,
     logs: () => lines,
     adminToken: readFileSync(join(dir, 'admin.token'), 'utf8').trim(),
     account: (username, role = 'host') => daemon.accounts.add(username, role),
