@@ -2,6 +2,8 @@
 // and an agent (libvirt, QEMU/TCG), registers the test guest image with the CLI, launches a VM
 // through the REST API, waits until it runs and its console shows it booted, then prints the
 // dashboard URL and commands to try. `--once` then cleans up and exits 0; otherwise Ctrl-C does.
+// The host is enrolled as on a real site: `stratus host add demo-host` gives a one-time join token,
+// `stratus-agent join` redeems it for the host's own broker account (nothing runs anonymously).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,12 +74,11 @@ async function main(): Promise<void> {
     join(dir, 'agent.toml'),
     `[agent]\nstate_dir = "${dir}/agent"\nconsole_log_dir = "${dir}/console"\nhost_id = "demo-host"\n` +
       `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "${AGENT_API}"\n` +
-      `[mqtt]\nurl = "mqtt://${MQTT}"\nmetrics_interval_s = 5\n`,
+      `[mqtt]\nmetrics_interval_s = 5\n`,
   );
   say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
   const controller = daemon('controller', 'stratus-controller.js', join(dir, 'controller.toml'));
-  say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
-  const agent = daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml'));
+  let agent: ChildProcess | undefined;
   try {
     const tokenFile = join(dir, 'controller', 'admin.token');
     await waitFor(
@@ -86,6 +87,18 @@ async function main(): Promise<void> {
       60_000,
     );
     token = readFileSync(tokenFile, 'utf8').trim();
+    if (!existsSync(join(dir, 'agent', 'credentials.json'))) {
+      say('Enrolling demo-host: stratus host add demo-host, then stratus-agent join ...');
+      await call('POST', '/v1/hosts/demo-host/revoke').catch(() => undefined); // a demo interrupted before
+      const enrol = JSON.parse(stratus('host', 'add', 'demo-host', '--json')) as { token: string };
+      execFileSync(
+        process.execPath,
+        [join(root, 'bin/stratus-agent.js'), '--config', join(dir, 'agent.toml'), 'join', url, enrol.token],
+        { stdio: 'inherit' },
+      );
+    }
+    say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
+    agent = daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml'));
     await waitFor(
       'the host to report',
       async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined),
@@ -186,7 +199,8 @@ async function main(): Promise<void> {
       return;
     }
     say(`
-Dashboard: ${url}/dashboard/
+Dashboard: ${url}/dashboard/ (log in with the admin token: cat ${tokenFile})
+Metrics:   curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/metrics
 Try:
   export STRATUS_URL=${url} STRATUS_TOKEN=$(cat ${tokenFile})
   node ${join(root, 'bin/stratus.js')} vm list
@@ -198,7 +212,7 @@ Logs: ${dir}/controller.log, ${dir}/agent.log.  Ctrl-C to clean up and stop.`);
     await call('DELETE', `/v1/vms/${vm!.id}`).catch(() => undefined);
     say('\nCleaned up.');
   } finally {
-    await stop(agent);
+    if (agent) await stop(agent);
     await stop(controller);
   }
 }
