@@ -9,29 +9,27 @@ import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
+import { imageSignCommands } from './commands/image-sign.ts';
+import { marketCommands } from './commands/market.ts';
+import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
 import { vmCommands } from './commands/vm.ts';
 import { configPath, loadCliConfig } from './config.ts';
+import { closestOption, commandHelp, GLOBAL_OPTIONS, parseOptions } from './help.ts';
 
 export const commands: Command[] = [
   ...vmCommands,
+  ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
+  ...imageSignCommands,
+  ...marketCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
   ...enrolCommands,
 ];
-
-const GLOBAL = {
-  json: { type: 'boolean' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  ca: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
 
 export function help(): string {
   const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
@@ -48,11 +46,21 @@ export function help(): string {
   ].join('\n');
 }
 
+/** Where the command's words ("vm", "create") are in argv: the first two arguments that are neither
+ * options nor the value of a global option given as a separate argument (`--url URL vm list`). */
+function wordPositions(argv: string[]): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < argv.length && at.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--url' || a === '--token' || a === '--ca') i++;
+    else if (!a.startsWith('-')) at.push(i);
+  }
+  return at;
+}
+
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const words = argv
-    .filter((a) => !a.startsWith('-'))
-    .slice(0, 2)
-    .join(' ');
+  const at = wordPositions(argv);
+  const words = at.map((i) => argv[i]).join(' ');
   const cmd = commands.find((c) => c.words === words);
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
@@ -66,22 +74,28 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     err(`stratus: unknown command "${words}" (stratus --help lists them)`);
     return EXIT.usage;
   }
-  const rest = [...argv];
-  for (const w of cmd.words.split(' ')) rest.splice(rest.indexOf(w), 1);
+  const rest = argv.filter((_, i) => !at.includes(i));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: rest,
-      options: { ...GLOBAL, ...(cmd.options ?? {}) },
+      options: parseOptions({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }),
       allowPositionals: true,
       strict: true,
     });
   } catch (e) {
-    err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
+    const code = (e as { code?: string }).code;
+    const unknown = /^Unknown option '([^']+)'/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const near = closestOption(unknown, Object.keys({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }));
+      err(
+        `stratus: unknown option ${unknown} for ${cmd.words}${near ? `; did you mean --${near}?` : ''} (stratus ${cmd.words} --help lists them)`,
+      );
+    } else err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
     return EXIT.usage;
   }
   if (parsed.values['help']) {
-    out(`usage: ${cmd.usage}\n${cmd.summary}`);
+    out(commandHelp(cmd));
     return EXIT.ok;
   }
   if (parsed.positionals.length < (cmd.args ?? 0)) {
@@ -101,8 +115,8 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       json,
     });
-    out(json ? JSON.stringify(r.json, null, 2) : r.human);
-    return EXIT.ok;
+    if (json || r.human !== '') out(json ? JSON.stringify(r.json, null, 2) : r.human);
+    return r.exitCode ?? EXIT.ok;
   } catch (e) {
     if (e instanceof CliError) {
       err(`stratus: ${e.message}${e.code ? ` (${e.code})` : ''}`);

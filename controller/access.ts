@@ -4,8 +4,7 @@
 // read-only broker accounts for dashboards, and the /metrics guard (admin token or [metrics] token).
 
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Express, RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../common/sqlite.ts';
 import { UnauthorizedError } from './auth/middleware.ts';
@@ -17,18 +16,21 @@ import { AccountAuth } from './mqtt/acl.ts';
 import type { EmbeddedBroker } from './mqtt/broker.ts';
 import { Enrolment } from './mqtt/enrolment.ts';
 import { enrolmentRoutes } from './mqtt/enrolment-routes.ts';
-import { safeEqual, TemporaryAccounts } from './mqtt/temporary-accounts.ts';
-import { certificateNames, ensureSiteTls, isLoopback, listenerTls, listenHost, type SiteTls } from './tls/site-tls.ts';
+import { TemporaryAccounts } from './mqtt/temporary-accounts.ts';
+import { secretEquals } from '../common/secret-compare.ts';
+import {
+  certificateNames,
+  ensureSiteTls,
+  isLoopback,
+  listenerTls,
+  listenHost,
+  type SiteTls,
+  urlOf,
+} from './tls/site-tls.ts';
+
+export { urlOf };
 
 export const INTERNAL_USER = 'stratus-controller';
-
-/** http(s)://host:port of a listener: its address, or this machine's name for a wildcard address. */
-export function urlOf(scheme: string, address: string): string {
-  const host = listenHost(address);
-  const port = address.slice(address.lastIndexOf(':') + 1);
-  const h = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
-  return `${scheme}://${h}:${port}`;
-}
 
 function listenAddresses(c: ControllerConfig): string[] {
   return [c.api.listen, c.mqtt.embedded ? c.mqtt.listen : '', c.mqtt.embedded ? c.mqtt.ws_listen : ''];
@@ -140,27 +142,21 @@ export class Access {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       const token = m?.[1];
       const scrape = this.d.config.metrics.token;
-      if (token && scrape && safeEqual(token, scrape)) return next();
+      if (token && scrape && secretEquals(token, scrape)) return next();
       const p = token ? users().authenticate(token) : undefined;
       if (p?.role === 'admin') return next();
       next(new UnauthorizedError('/metrics needs an admin token or the [metrics] token (Authorization: Bearer ...)'));
     };
   }
 
-  /** Enrolment routes under /v1 (after authentication). */
-  mount(
-    app: Express,
-    o: { broker: () => EmbeddedBroker | undefined; addresses: () => { api: string; mqtt: string } },
-  ): void {
-    app.use(
-      '/v1',
-      enrolmentRoutes({
-        enrolment: this.enrolment,
-        log: this.d.log,
-        defaultTtlS: this.d.config.mqtt.join_token_ttl_s,
-        site: () => this.site(o.addresses()),
-        disconnect: (host) => o.broker()?.disconnect((who) => who.role === 'host' && who.username === host),
-      }),
-    );
+  /** Enrolment routes, to mount under /v1 after authentication. */
+  routes(o: { broker: () => EmbeddedBroker | undefined; addresses: () => { api: string; mqtt: string } }): Router {
+    return enrolmentRoutes({
+      enrolment: this.enrolment,
+      log: this.d.log,
+      defaultTtlS: this.d.config.mqtt.join_token_ttl_s,
+      site: () => this.site(o.addresses()),
+      disconnect: (host) => o.broker()?.disconnect((who) => who.role === 'host' && who.username === host),
+    });
   }
 }

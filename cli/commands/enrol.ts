@@ -17,7 +17,7 @@ export const enrolCommands: Command[] = [
     usage: 'stratus host add HOST [--ttl SECONDS]',
     summary: 'Enrol a host: prints a one-time join token for `stratus-agent join`',
     args: 1,
-    options: { ttl: { type: 'string' } },
+    options: { ttl: { type: 'string', value: 'SECONDS', help: 'How long the token stays valid (default 3600)' } },
     async run({ api, positionals, values }) {
       const body: { name: string; ttlS?: number } = { name: positionals[0]! };
       if (values['ttl'] !== undefined) {

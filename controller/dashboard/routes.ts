@@ -13,6 +13,7 @@ import { isHostId, ROOT } from '../../protocol/mqtt/index.ts';
 import { UnauthorizedError } from '../auth/middleware.ts';
 import type { Principal } from '../auth/users.ts';
 import type { FleetStore } from '../fleet/store.ts';
+import { isUuid } from '../../protocol/ids.ts';
 import { readFilters } from '../mqtt/acl.ts';
 
 export interface DashboardSettings {
@@ -33,12 +34,11 @@ const needsLogin: RequestHandler = (_req, res, next) => {
 
 const publicDir = new URL('./public/', import.meta.url).pathname;
 const mqttBundle = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist', 'mqtt.esm.js');
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function dashboardRoutes(
   store: FleetStore,
   settings: (who: Principal) => DashboardSettings,
-  authenticate: RequestHandler,
+  authenticate: readonly RequestHandler[],
 ): Router {
   const r = express.Router();
   r.get('/', (_req, res) => res.redirect(302, '/dashboard/'));
@@ -46,7 +46,7 @@ export function dashboardRoutes(
     res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=3600');
     res.sendFile(mqttBundle);
   });
-  r.use(['/dashboard/config.json', '/dashboard/history.json', '/dashboard/events.json'], authenticate, needsLogin);
+  r.use(['/dashboard/config.json', '/dashboard/history.json', '/dashboard/events.json'], ...authenticate, needsLogin);
   r.get('/dashboard/config.json', (_req, res) => {
     const s = settings(res.locals['principal'] as Principal);
     res.setHeader('Cache-Control', 'no-store');
@@ -57,7 +57,7 @@ export function dashboardRoutes(
     const vm = String(req.query['vm'] ?? '');
     const minutes = Math.min(24 * 60, Math.max(1, Number(req.query['minutes'] ?? 30) || 30));
     if (!isHostId(host)) throw new ValidationError('host must be a host id');
-    if (vm && !UUID_RE.test(vm)) throw new ValidationError('vm must be a VM UUID');
+    if (vm && !isUuid(vm)) throw new ValidationError('vm must be a VM UUID');
     res.json({ host, vm, points: store.history(host, vm, Date.now() - minutes * 60_000) });
   });
   r.get('/dashboard/events.json', (req, res) => {

@@ -4,7 +4,8 @@
 // writes commands), enforced by the embedded broker and rendered as a mosquitto ACL file.
 
 import { ROOT, topicMatches, topics } from '../../protocol/mqtt/index.ts';
-import { safeEqual, type TemporaryAccounts } from './temporary-accounts.ts';
+import { secretEquals } from '../../common/secret-compare.ts';
+import type { TemporaryAccounts } from './temporary-accounts.ts';
 import type { BrokerAuth, BrokerPrincipal, BrokerRole } from './broker.ts';
 
 export interface Rules {
@@ -119,7 +120,7 @@ export class AccountAuth implements BrokerAuth {
     if (!username || !password) return undefined;
     const pw = password.toString('utf8');
     if (username === this.o.internal.username) {
-      return safeEqual(pw, this.o.internal.secret) ? { username, role: 'controller' } : undefined;
+      return secretEquals(pw, this.o.internal.secret) ? { username, role: 'controller' } : undefined;
     }
     const tmp = this.o.temporary?.check(username, pw);
     if (tmp) return tmp;

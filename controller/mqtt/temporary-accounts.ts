@@ -5,12 +5,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BrokerPrincipal } from './broker.ts';
 
-/** Constant-time comparison of two secrets (of any length: both are hashed first). */
-export function safeEqual(a: string, b: string): boolean {
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(a), h(b));
-}
-
 export interface IssuedAccount {
   username: string;
   password: string;

@@ -54,6 +54,14 @@ export function certificateNames(listens: readonly string[], extra: readonly str
   return [...names].sort();
 }
 
+/** http(s)://host:port of a listener: its address, or this machine's name for a wildcard address. */
+export function urlOf(scheme: string, address: string): string {
+  const host = listenHost(address);
+  const port = address.slice(address.lastIndexOf(':') + 1);
+  const h = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${h}:${port}`;
+}
+
 function expiresWithin(pem: Buffer, days: number): boolean {
   return new Date(new X509Certificate(pem).validTo).getTime() < Date.now() + days * 86_400_000;
 }

@@ -5,15 +5,21 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, StratusError, ValidationError } from '../../common/errors.ts';
+import type { VmContextInput } from '../../protocol/context.ts';
 import type { NicFirewall } from '../../protocol/network.ts';
 import type { Principal, UserStore } from '../auth/users.ts';
 import type { InstanceTypeStore } from '../catalog/instance-types.ts';
 import type { ImageRegistry } from '../images/registry.ts';
 import { type Deployer, controllerState } from './deployer.ts';
-import type { CommandDispatcher, Fleet, FleetHost, FleetVmState } from './ports.ts';
-import type { DeployHook } from './spec-builder.ts';
+import type { Fleet, FleetHost, FleetVmState } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
 import { HOLDS_CAPACITY } from './states.ts';
 import type { VmRecord, VmStore } from './store.ts';
+import type { CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+
+/** Commands about one VM that the API relays to its host (snapshots, save-as). */
+export type VmHostCommand = 'snapshot.list' | 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete' | 'save-as';
 
 export interface CreateVmInput {
   name: string;
@@ -26,6 +32,16 @@ export interface CreateVmInput {
   nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
   /** Volume ids attached before the VM starts. */
   volumes?: string[] | undefined;
+  /** Keys, user data, start script, login user, context method, variables (controller/context/vm-context.ts). */
+  context?: VmContextInput | undefined;
+}
+
+/**
+ * A feature that owns part of a creation request (the VM's context, its extra disks): `check` validates
+ * it before anything is created and returns what to store, run inside the creation's transaction.
+ */
+export interface VmCreateExtension {
+  check(input: CreateVmInput, who: Principal): (vms: VmRecord[]) => void;
 }
 
 export class VmActionForbiddenError extends StratusError {
@@ -49,6 +65,8 @@ export interface VmServiceOptions {
   resolveNetwork?: (idOrName: string) => string;
   /** Checks that a volume exists, belongs to the caller and can be attached; throws 404/409 otherwise. */
   checkVolume?: (id: string, who: Principal) => void;
+  /** Parts of a creation request owned by other features (context, disks). */
+  extensions?: VmCreateExtension[];
   actionTimeoutMs: number;
   /** A deploy waiting this long for its host to come back fails. */
   deployTimeoutMs: number;
@@ -131,23 +149,28 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     if (volumes.length > 0 && (input.count ?? 1) > 1) {
       throw new ValidationError('volumes can be given to one VM at a time (count must be 1)');
     }
-    const vms = this.o.store.createMany(
-      {
-        nics,
-        volumes,
-        name: input.name,
-        ownerId: who.id,
-        ownerName: who.name,
-        type: type.name,
-        vcpus: type.vcpus,
-        memoryMiB: type.memoryMiB,
-        diskGiB: type.diskGiB,
-        imageId: image.id,
-        placement,
-      },
-      input.count ?? 1,
-      user.quota,
-    );
+    const commits = (this.o.extensions ?? []).map((e) => e.check(input, who));
+    const vms = this.o.store.db.transaction(() => {
+      const created = this.o.store.createMany(
+        {
+          nics,
+          volumes,
+          name: input.name,
+          ownerId: who.id,
+          ownerName: who.name,
+          type: type.name,
+          vcpus: type.vcpus,
+          memoryMiB: type.memoryMiB,
+          diskGiB: type.diskGiB,
+          imageId: image.id,
+          placement,
+        },
+        input.count ?? 1,
+        user.quota,
+      );
+      for (const commit of commits) commit(created);
+      return created;
+    })();
     this.o.log.info({ vms: vms.map((v) => v.id), user: who.name, type: type.name, image: image.id }, 'VMs created');
     this.o.kick();
     return vms;
@@ -176,11 +199,11 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
     const args = { vm: id, ...(action === 'stop' && opts.force ? { force: true } : {}) };
-    const res = (await this.o.dispatcher.dispatch(host, action, args, {
+    const res = await this.o.dispatcher.dispatch(host, action, args, {
       key: `${action}:${id}:${Date.now()}`,
       timeoutMs: this.o.actionTimeoutMs,
-    })) as { state?: string };
-    const to = controllerState(res?.state ?? '');
+    });
+    const to = controllerState(res.state);
     if (to) this.o.store.transition(id, to, `${action} by ${who.name}`);
     this.o.kick();
     return this.o.store.get(id);
@@ -190,20 +213,21 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
    * Sends a command about a VM to its host (snapshots, save-as): reads need the VM to be visible to
    * the caller (404 otherwise), actions need it to be theirs (403).
    */
-  async hostCommand(
+  async hostCommand<K extends VmHostCommand>(
     id: string,
     who: Principal,
-    command: string,
-    args: Record<string, unknown>,
+    command: K,
+    args: Omit<CommandArgs<K>, 'vm'>,
     mutating: boolean,
     timeoutMs = this.o.actionTimeoutMs,
-  ): Promise<unknown> {
+  ): Promise<CommandResult<K>> {
     const vm = mutating ? this.owned(id, who) : this.visible(id, who);
     const host = this.hostUp(vm);
     return this.o.dispatcher.dispatch(
       host,
       command,
-      { vm: id, ...args },
+      // every VmHostCommand's arguments are { vm, ...rest }
+      { vm: id, ...args } as CommandArgs<K>,
       {
         key: `${command}:${id}:${Date.now()}`,
         timeoutMs,
@@ -214,13 +238,13 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   async console(id: string, who: Principal, bytes: number): Promise<string> {
     const vm = this.visible(id, who);
     const host = this.hostUp(vm);
-    const res = (await this.o.dispatcher.dispatch(
+    const res = await this.o.dispatcher.dispatch(
       host,
       'console',
       { vm: id, bytes },
       { key: `console:${id}:${Date.now()}`, timeoutMs: this.o.actionTimeoutMs },
-    )) as { text?: string };
-    return res?.text ?? '';
+    );
+    return res.text;
   }
 
   async delete(id: string, who: Principal): Promise<void> {
