@@ -10,6 +10,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { boundedEmitter } from './bounded-emitter.ts';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 
@@ -65,6 +66,9 @@ const PRINCIPAL = Symbol('stratus.principal');
 const DENIED_TOPIC = '$stratus/denied';
 type WithPrincipal = { [PRINCIPAL]?: BrokerPrincipal };
 
+/** Messages the broker's bus delivers at once (aedes's default). */
+const BUS_CONCURRENCY = 100;
+
 export class EmbeddedBroker {
   aedes!: Aedes;
   /** Actual addresses once started (port 0 resolved). */
@@ -83,6 +87,9 @@ export class EmbeddedBroker {
     const maxPayload = this.opts.maxPayloadBytes ?? 1_048_576;
     this.aedes = await Aedes.createBroker({
       id: 'stratus-controller',
+      // aedes's message bus, with the recursion that overflowed the stack under load bounded
+      concurrency: BUS_CONCURRENCY,
+      mq: boundedEmitter({ concurrency: BUS_CONCURRENCY }),
       authenticate: (client, username, password, done) => {
         if (!auth) return done(null, true);
         const who = auth.authenticate(username, password);
