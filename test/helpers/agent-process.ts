@@ -1,7 +1,7 @@
 // Starts a real stratus-agent process for a test, with its own state directory and API port, and
 // offers a small HTTP client for its local API.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,4 +119,17 @@ ${opts.extraToml ?? ''}`,
     },
   };
   return handle;
+}
+
+/** Runs `stratus-agent --config CONFIG ARGS...` to completion (sub-commands such as join). */
+export function agentCli(config: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(root, 'bin/stratus-agent.js'), '--config', config, ...args],
+      { timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
