@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { bundleProgram } from '../packaging/bundle.ts';
 import { PROGRAMS } from '../packaging/packages.ts';
 import { freePort } from '../test/helpers/agent-process.ts';
-import { guestSpec } from '../test/helpers/guest.ts';
+import { GUEST_DIR, guestSpec } from '../test/helpers/guest.ts';
 import { waitFor } from '../test/helpers/wait.ts';
 import { cpuSeconds, memBreakdown, rssBytes } from './_proc.ts';
 
@@ -62,6 +62,7 @@ async function run(
   writeFileSync(
     join(dir, 'agent.toml'),
     `[agent]\nstate_dir = "${dir}"\nconsole_log_dir = "${dir}/console"\nhost_id = "footprint"\n` +
+      `allowed_roots = ${JSON.stringify([GUEST_DIR, dir])}\n` +
       `[libvirt]\nuri = "test:///default"\nvirt_type = "qemu"\n[api]\nlisten = "127.0.0.1:${port}"\n[log]\nlevel = "warn"\n` +
       (mqtt ? `[mqtt]\nurl = "mqtt://127.0.0.1:${brokerPort}"\nmetrics_interval_s = ${INTERVAL_S}\n` : ''),
   );

@@ -66,7 +66,10 @@ export interface LifecycleEventInfo {
 
 export interface ConnectionOptions {
   uri: string;
+  /** Call worker threads at most (they start on demand; idle ones beyond the first stop). */
   workers?: number;
+  /** How long an extra call worker may stay idle before it stops (default 30 s). */
+  workerIdleMs?: number;
   keepAliveIntervalS?: number;
   keepAliveCount?: number;
   reconnectMinMs?: number;
@@ -84,6 +87,10 @@ type State = 'idle' | 'connected' | 'reconnecting' | 'closed';
 
 export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   readonly uri: string;
+  /** Call worker threads running now. */
+  get callWorkers(): number {
+    return this.pool.workers;
+  }
   private readonly pool: CallPool;
   private readonly opts: Required<ConnectionOptions>;
   private conn: bigint | null = null;
@@ -96,6 +103,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     super();
     this.opts = {
       workers: 4,
+      workerIdleMs: 30_000,
       keepAliveIntervalS: 5,
       keepAliveCount: 3,
       reconnectMinMs: 200,
@@ -103,7 +111,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       ...opts,
     };
     this.uri = opts.uri;
-    this.pool = new CallPool(this.opts.workers);
+    this.pool = new CallPool(this.opts.workers, { idleMs: this.opts.workerIdleMs });
     this.cbs = {
       lifecycle: koffi.register((c: bigint, dom: bigint, event: number, detail: number) => {
         if (c === this.conn) this.onDomainEvent(dom, LifecycleEvent[event as keyof typeof LifecycleEvent], detail);

@@ -98,3 +98,17 @@ t.test('undefine falls back to fewer flags on a driver that lacks some (the test
   const err = await c.getDomain(d.uuid).catch((e) => e);
   t.equal(err.virCode, 42, 'the domain is gone');
 });
+
+t.test('call workers start on demand up to the pool size and stop again when idle', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 3, workerIdleMs: 300 });
+  await c.open();
+  t.teardown(() => c.close());
+  t.equal(c.callWorkers, 1, 'one worker at rest');
+  const many = await Promise.all(Array.from({ length: 30 }, () => c.listDomains()));
+  t.equal(many.length, 30, 'concurrent calls all answered');
+  t.ok(c.callWorkers > 1 && c.callWorkers <= 3, `more workers under concurrent calls (${c.callWorkers}), at most 3`);
+  const until = Date.now() + 10_000;
+  while (c.callWorkers > 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.equal(c.callWorkers, 1, 'back to one worker once idle');
+  t.ok((await c.listDomains()).length >= 0, 'calls still work after the extra workers stopped');
+});
