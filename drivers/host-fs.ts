@@ -1,7 +1,18 @@
 // Host filesystem access for the agent: checks that input files exist, directories, and reading the
 // tail of a log file. Small and policy-free like every driver.
 
-import { chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { access, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
 
@@ -144,4 +155,36 @@ export function writeSecretFile(path: string, value: string): void {
   if (existsSync(path)) chmodSync(path, 0o600);
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
   enforceSecretMode(path);
+}
+
+/** The id of a local group (from /etc/group), or undefined when there is no such group. */
+export function groupId(name: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/etc/group', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [n, , gid] = line.split(':');
+    if (n === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
+}
+
+/** Gives `path` to group `gid` (owner unchanged). */
+export function chownGroup(path: string, gid: number): void {
+  chownSync(path, -1, gid);
+}
+
+/** Removes a stale unix socket left by an earlier run; refuses to remove anything that is not a socket. */
+export function removeStaleSocket(path: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a unix socket; not removing it`);
+  unlinkSync(path);
 }
