@@ -6,6 +6,7 @@ import { VERSION } from '../common/version.ts';
 import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
+import { auditCommands } from './commands/audit.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
 import { keyCommands } from './commands/key.ts';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
+  ...auditCommands,
 ];
 
 export function help(): string {
@@ -45,7 +47,8 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     .filter((a) => !a.startsWith('-'))
     .slice(0, 2)
     .join(' ');
-  const cmd = commands.find((c) => c.words === words);
+  // one-word commands (`stratus audit --user alice`): the second word may be an option's value
+  const cmd = commands.find((c) => c.words === words) ?? commands.find((c) => c.words === words.split(' ')[0]);
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
       out(`stratus ${VERSION}`);

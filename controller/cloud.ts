@@ -9,6 +9,9 @@ import type { Logger } from 'pino';
 import type { Db } from '../common/sqlite.ts';
 import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
 import { adminRoutes } from './api/admin-routes.ts';
+import { AuditRecorder } from './audit/recorder.ts';
+import { auditRoutes } from './audit/routes.ts';
+import { AuditStore } from './audit/store.ts';
 import { openApiDocument } from './api/openapi.ts';
 import { AuthFailureLimiter } from './auth/failure-limit.ts';
 import { authenticate } from './auth/middleware.ts';
@@ -57,6 +60,7 @@ function persistentSecret(stateDir: string): Buffer {
 }
 
 export class Cloud {
+  private pruneTimer: NodeJS.Timeout | undefined;
   readonly users: UserStore;
   readonly types: InstanceTypeStore;
   readonly images: ImageRegistry;
@@ -67,12 +71,21 @@ export class Cloud {
   readonly deployer: Deployer;
   readonly vms: ControllerVmService;
   readonly hooks: DeployHook[];
+  /** The audit log (controller/audit/): API calls and host commands. */
+  readonly audit: AuditStore;
+  readonly auditor: AuditRecorder;
+  /** Commands to hosts, each recorded in the audit log: use this one, not the raw dispatcher. */
+  readonly dispatcher: CommandDispatcher;
   /** Users' SSH keys (/v1/keys) and the context each VM is created with. */
   readonly keys: KeysFeature;
 
   constructor(private readonly d: CloudDeps) {
     const c = d.config;
     this.hooks = d.hooks ?? [];
+    this.audit = new AuditStore(d.db);
+    this.auditor = new AuditRecorder(this.audit, d.log.child({ part: 'audit' }));
+    this.dispatcher = this.auditor.dispatcher(d.dispatcher);
+    this.pruneAudit(c.audit.keep_days);
     this.users = new UserStore(d.db);
     this.types = new InstanceTypeStore(d.db);
     this.images = new ImageRegistry(d.db);
@@ -90,7 +103,7 @@ export class Cloud {
     this.deployer = new Deployer({
       store: this.store,
       specs,
-      dispatcher: d.dispatcher,
+      dispatcher: this.dispatcher,
       hooks: this.hooks,
       log: d.log,
       maxAttempts: c.scheduler.max_deploy_attempts,
@@ -118,7 +131,7 @@ export class Cloud {
       types: this.types,
       images: this.images,
       fleet: d.fleet,
-      dispatcher: d.dispatcher,
+      dispatcher: this.dispatcher,
       deployer: this.deployer,
       hooks: this.hooks,
       log: d.log,
@@ -134,7 +147,9 @@ export class Cloud {
       res.json(openApiDocument());
     });
     const limiter = new AuthFailureLimiter({ max: c.api.auth_failures_max, windowS: c.api.auth_failures_window_s });
-    d.app.use('/v1', limiter.middleware(), authenticate(this.users));
+    // audited first, so that calls refused by the limit or by authentication are recorded too
+    d.app.use('/v1', this.auditor.middleware(), limiter.middleware(), authenticate(this.users));
+    d.app.use('/v1', auditRoutes(this.audit));
     d.app.use(
       '/v1',
       imageRoutes(this.images, this.content, this.store, d.log, {
@@ -158,6 +173,18 @@ export class Cloud {
         users: this.users,
       }),
     );
+  }
+
+  /** Drops audit entries older than [audit] keep_days, now and daily. */
+  private pruneAudit(keepDays: number): void {
+    if (keepDays === 0) return;
+    const prune = () => {
+      const n = this.audit.prune(keepDays * 86_400_000);
+      if (n > 0) this.d.log.info({ removed: n, keepDays }, 'old audit entries removed');
+    };
+    prune();
+    this.pruneTimer = setInterval(prune, 86_400_000);
+    this.pruneTimer.unref();
   }
 
   /** A user's image quota in bytes (their own, else [images] user_quota_gib); undefined: no limit. */
@@ -191,6 +218,7 @@ export class Cloud {
   }
 
   stop(): void {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.vms.stop();
   }
 }

@@ -146,7 +146,7 @@ export class ControllerDaemon {
       config: config.volumes,
       paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
       hosts: controllerVolumeHosts({
-        dispatcher: this.agents,
+        dispatcher: this.cloud.dispatcher, // recorded in the audit log
         vm: (id) => this.cloud.store.find(id),
         timeoutMs: config.scheduler.action_timeout_s * 1000,
       }),
