@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import { redactSecrets } from '../../common/redact.ts';
 import type { Principal } from '../auth/users.ts';
-import type { CommandDispatcher, DispatchOptions } from '../vms/ports.ts';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+import type { CommandDispatcher, DispatchOptions } from '../mqtt/command-dispatcher.ts';
 import type { AuditStore } from './store.ts';
 
 interface CallContext {
@@ -101,23 +102,30 @@ export class AuditRecorder {
 
   /** The dispatcher, with every command recorded (who caused it, which host, the outcome). */
   dispatcher(inner: CommandDispatcher): CommandDispatcher {
+    const recorder = this;
     return {
-      dispatch: async (host: string, command: string, args: unknown, opts: DispatchOptions) => {
-        const ctx = this.als.getStore();
+      async dispatch<K extends AgentCommand>(
+        host: string,
+        command: K,
+        args: CommandArgs<K>,
+        opts?: DispatchOptions,
+      ): Promise<CommandResult<K>> {
+        const ctx = recorder.als.getStore();
+        const key = opts?.key ?? opts?.idempotencyKey;
         const base = {
-          ...this.actorOf(ctx?.res),
+          ...recorder.actorOf(ctx?.res),
           kind: 'command' as const,
           action: command,
           target: host,
-          summary: { ...summarize(args), key: opts.key },
+          summary: { ...summarize(args), ...(key ? { key } : {}) },
           requestId: ctx?.requestId,
         };
         try {
           const out = await inner.dispatch(host, command, args, opts);
-          this.safeRecord({ ...base, outcome: 'ok' });
+          recorder.safeRecord({ ...base, outcome: 'ok' });
           return out;
         } catch (err) {
-          this.safeRecord({ ...base, outcome: 'error', code: asStratusError(err).code });
+          recorder.safeRecord({ ...base, outcome: 'error', code: asStratusError(err).code });
           throw err;
         }
       },

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { track } from './children.ts';
 import { GUEST_DIR } from './guest.ts';
 import { type HttpAnswer, httpRequest, httpRequestUnix } from './http-client.ts';
+import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -54,6 +55,7 @@ export async function startAgent(
     tcp?: boolean;
   } = {},
 ): Promise<AgentHandle> {
+  integrationOnly('startAgent (libvirt)');
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
   const port = opts.tcp || opts.port ? (opts.port ?? (await freePort())) : undefined;
   const socket = join(dir, 'agent.sock');
