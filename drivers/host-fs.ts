@@ -58,6 +58,9 @@ export async function readTail(path: string, maxBytes: number): Promise<string> 
   }
 }
 
+/** How much of a refused transfer is still read (and dropped) before the connection is cut. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * Streams `source` into `path` through a temporary file in the same directory: hashed (sha256) while
  * written, fsynced, then renamed into place. On any error the temporary file is removed.
@@ -75,14 +78,23 @@ export async function writeFileAtomicHashed(
   const tmp = `${path}.part-${process.pid}-${Date.now()}`;
   const hash = createHash('sha256');
   let size = 0;
+  let refused: Error | undefined;
+  let drained = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      if (refused) {
+        // read and drop the rest, so that the client gets the answer instead of a reset connection
+        drained += chunk.length;
+        cb(drained > DRAIN_MAX_BYTES ? refused : null);
+        return;
+      }
       hash.update(chunk);
       size += chunk.length;
       try {
-        onBytes?.(size); // may throw to abort the transfer (a size limit)
+        onBytes?.(size); // may throw to refuse the transfer (a size limit)
       } catch (err) {
-        cb(err as Error);
+        refused = err as Error;
+        cb();
         return;
       }
       cb(null, chunk);
@@ -91,6 +103,7 @@ export async function writeFileAtomicHashed(
   try {
     const out = createWriteStream(tmp, { mode: 0o640 });
     await pipeline(source, meter, out);
+    if (refused) throw refused;
     const fh = await open(tmp, 'r');
     await fh.sync();
     await fh.close();
