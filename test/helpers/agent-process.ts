@@ -2,7 +2,7 @@
 // default, a unix socket in the test directory, or a loopback TCP port with the bearer token when `tcp`),
 // and offers a small HTTP client for its local API.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -134,4 +134,17 @@ ${opts.extraToml ?? ''}`,
     },
   };
   return handle;
+}
+
+/** Runs `stratus-agent --config CONFIG ARGS...` to completion (sub-commands such as join). */
+export function agentCli(config: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(root, 'bin/stratus-agent.js'), '--config', config, ...args],
+      { timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -1,6 +1,7 @@
-// The dashboard in headless Chromium (Debian's, driven by playwright-core): it connects over
-// MQTT/WebSocket with the read-only account the controller hands it, shows the host and a VM of a
-// real agent, and follows the VM stopping without a reload. The screenshot is kept under test/artifacts/.
+// The dashboard in headless Chromium (Debian's, driven by playwright-core): without a token it asks to
+// log in (config.json is 401); with one it connects over MQTT/WebSocket with the short-lived read-only
+// account the controller issues, shows the host and a VM of a real agent, and follows the VM stopping
+// without a reload. The screenshot is kept under test/artifacts/.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ const HOST = 'test-host';
 const artifacts = new URL('../../artifacts/', import.meta.url).pathname;
 
 t.test('the dashboard shows a host and a VM and updates live when the VM stops', async (t) => {
-  const c = await startController({ STRATUS_CONTROLLER_MQTT_REQUIRE_AUTH: 'true' });
+  const c = await startController();
   t.teardown(() => c.cleanup());
   const { password } = c.daemon.accounts.add(HOST, 'host');
   const agent = await startAgent({
@@ -49,7 +50,14 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   const page = browser.pages()[0] ?? (await browser.newPage());
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
+  const anonymous = await fetch(`${c.apiUrl}/dashboard/config.json`);
+  t.equal(anonymous.status, 401, 'config.json without a token: 401');
+  t.equal((await fetch(`${c.apiUrl}/dashboard/events.json`)).status, 401, 'events.json without a token: 401');
   await page.goto(`${c.apiUrl}/dashboard/`);
+  await page.waitForSelector('#login:not([hidden])', { timeout: 20_000 });
+  t.equal(await page.textContent('[data-testid="connection"]'), 'log in', 'without a token the page asks for one');
+  await page.fill('#login input[name="token"]', c.adminToken);
+  await page.click('#login button[type="submit"]');
 
   await page.waitForSelector(`#hosts tr[data-host="${HOST}"][data-state="online"]`, { timeout: 20_000 });
   const vmRow = `#vms tr[data-vm="${spec.id}"]`;
@@ -116,10 +124,15 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
       .some(
         (l) =>
           l.msg === 'MQTT publish denied' &&
-          l.user === 'stratus-dashboard' &&
+          String(l.user).startsWith('dash-') &&
           l.topic === `stratus/v1/hosts/${HOST}/status`,
       ),
     'the denial is logged with the account and topic',
   );
   t.equal(await page.textContent('[data-testid="connection"]'), 'live', 'the page stays connected');
+  t.equal(
+    await page.evaluate('sessionStorage.getItem("stratus-token")'),
+    c.adminToken,
+    'the token is kept in sessionStorage (this tab only)',
+  );
 });
