@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControllerDb } from '../controller/db.ts';
 import { FleetStore } from '../controller/fleet/store.ts';
+import { MqttAccounts } from '../controller/mqtt/accounts.ts';
 import { topics } from '../protocol/mqtt/index.ts';
 import { ADMIN_TOKEN, startController } from '../test/helpers/controller-process.ts';
 import { SimHost } from '../test/helpers/sim-host.ts';
@@ -88,12 +89,20 @@ async function load(clients: number, seconds: number, one: (client: number) => P
   return ms;
 }
 
+const benchPassword = (host: string) => `bench-${host}`;
+
 // 1. a database with HOSTS hosts (as a site that knew them); ONLINE of them come up over MQTT below
 const dir = mkdtempSync(join(tmpdir(), 'stratus-api-load-'));
 mkdirSync(join(dir, 'state'), { recursive: true });
 {
   const db = ControllerDb.inStateDir(join(dir, 'state'));
   const store = new FleetStore(db.db);
+  const accounts = new MqttAccounts(db.db);
+  // the online ones have their own broker accounts, as enrolled hosts do
+  for (let i = 0; i < ONLINE; i++) {
+    const id = `hv-${String(i).padStart(5, '0')}`;
+    accounts.add(id, 'host', benchPassword(id));
+  }
   db.db.transaction(() => {
     for (let i = 0; i < HOSTS; i++) {
       const h = new SimHost(`hv-${String(i).padStart(5, '0')}`);
@@ -109,7 +118,7 @@ try {
   // 2. online hosts that answer every deploy at once
   for (let i = 0; i < ONLINE; i++) {
     const h = new SimHost(`hv-${String(i).padStart(5, '0')}`, 2);
-    const client = await h.connect(c.mqttUrl);
+    const client = await h.connect(c.mqttUrl, { username: h.id, password: benchPassword(h.id) });
     client.on('message', (_t, payload) => {
       const cmd = JSON.parse(payload.toString());
       const result = cmd.command === 'deploy' ? { ...cmd.args.spec, state: 'running' } : {};
