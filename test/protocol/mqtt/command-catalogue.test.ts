@@ -1,3 +1,4 @@
+// tier: unit
 // The command catalogue is the one list of agent commands: the agent registers exactly its commands
 // (no more, no fewer), registering a name outside it fails, and every entry has argument and result
 // schemas the docs can render.
@@ -20,7 +21,10 @@ t.test('the agent registers exactly the commands of the catalogue', async (t) =>
     STRATUS_AGENT_LIBVIRT_URI: 'test:///default',
   });
   const daemon = new AgentDaemon(config);
-  t.teardown(() => daemon.db.close());
+  t.teardown(async () => {
+    daemon.db.close();
+    await daemon.conn.close();
+  });
   t.same(daemon.commands.names, [...AGENT_COMMANDS].sort(), 'registered = catalogue');
   t.same(Object.keys(daemon.operations).sort(), [...AGENT_COMMANDS].sort(), 'one operation per command');
 });
