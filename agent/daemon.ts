@@ -18,6 +18,8 @@ import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './vm/reconciler.ts';
+import { VmMigration } from './vm/migration.ts';
+import { registerMigrationCommands } from './vm/migration-commands.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
@@ -39,6 +41,7 @@ export class AgentDaemon {
   readonly images: ImageStack;
   readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
+  readonly migration: VmMigration;
   readonly saveAs: SaveAsService;
   /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
   readonly commands = new CommandRegistry();
@@ -101,7 +104,36 @@ export class AgentDaemon {
       cache: this.images.cache,
       log: this.log,
     });
+    const m = config.migration;
+    this.migration = new VmMigration({
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      log: this.log,
+      hostId: this.hostId,
+      disks: this.images.disks,
+      network: this.network,
+      settings: {
+        peerUri: m.peer_uri || `qemu+tls://${this.hostId}/system`,
+        migrateUri: `tcp://${m.address || this.hostId}`,
+        downtimeMs: m.downtime_ms,
+        bandwidthMiBs: m.bandwidth_mibs,
+        autoConverge: m.auto_converge,
+        timeoutMs: m.timeout_s * 1000,
+      },
+      refusal: async (id) => {
+        const snaps = this.db.db.prepare('SELECT COUNT(*) AS n FROM vm_snapshots WHERE vm_id = ?').get(id) as {
+          n: number;
+        };
+        if (snaps.n > 0)
+          return `it has ${snaps.n} snapshot(s), which live inside its disks and are not migrated: delete them first`;
+        const vols = this.volumes.list(id);
+        if (vols.length > 0) return `it has ${vols.length} attached volume(s): detach them first`;
+        return undefined;
+      },
+    });
     this.reconciler = new Reconciler({
+      incoming: () => this.migration.incomingSpecs(),
       network: this.network,
       conn: this.conn,
       db: this.db,
@@ -113,6 +145,7 @@ export class AgentDaemon {
     registerVolumeCommands(this.commands, this.volumes);
     registerSnapshotCommands(this.commands, this.snapshots);
     registerSaveAsCommand(this.commands, this.saveAs, this.images.cache);
+    registerMigrationCommands(this.commands, this.migration, () => this.mqtt?.vmDeleted());
     if (config.mqtt.url) {
       if (!isHostId(this.hostId)) {
         throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
@@ -153,6 +186,7 @@ export class AgentDaemon {
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
     this.notify.ready(`API on ${address}; connecting to libvirt`);
     await this.connectWithRetry();
+    await this.migration.recover();
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);

@@ -8,6 +8,7 @@ import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
+import { migrateCommands } from './commands/migrate.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
 import { vmCommands } from './commands/vm.ts';
@@ -20,6 +21,7 @@ export const commands: Command[] = [
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
+  ...migrateCommands,
 ];
 
 const GLOBAL = {

@@ -26,6 +26,8 @@ import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
 import { VmStore } from './vms/store.ts';
 import { vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
+import { VmMigrator } from './vms/migrator.ts';
+import { migrationRoutes } from './vms/migration-routes.ts';
 
 export interface CloudDeps {
   config: ControllerConfig;
@@ -60,6 +62,7 @@ export class Cloud {
   readonly deployer: Deployer;
   readonly vms: ControllerVmService;
   readonly hooks: DeployHook[];
+  readonly migrator: VmMigrator;
 
   constructor(private readonly d: CloudDeps) {
     const c = d.config;
@@ -117,6 +120,25 @@ export class Cloud {
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });
+    this.migrator = new VmMigrator({
+      store: this.store,
+      fleet: d.fleet,
+      dispatcher: d.dispatcher,
+      scheduler: this.scheduler,
+      hostAdmin: this.hostAdmin,
+      policy: () => ({
+        rank: c.scheduler.policy,
+        cpuOvercommit: c.scheduler.cpu_overcommit,
+        memoryOvercommit: c.scheduler.memory_overcommit,
+        imageCacheBonus: c.scheduler.image_cache_bonus,
+      }),
+      log: d.log,
+      moving: this.vms.moving,
+      actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
+      prepareTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      migrateTimeoutMs: c.scheduler.migrate_timeout_s * 1000,
+      parallel: c.scheduler.evacuate_parallel,
+    });
     this.bootstrapAdmin();
     d.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());
@@ -124,6 +146,7 @@ export class Cloud {
     d.app.use('/v1', authenticate(this.users));
     d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
+    d.app.use('/v1', migrationRoutes(this.migrator));
     d.app.use('/v1', vmRoutes(this.vms, this.store));
     d.app.use(
       '/v1',

@@ -8,6 +8,7 @@ import { DOMAIN_PREFIX } from './domain-xml.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
 
 export interface ReconcilerOptions {
   conn: LibvirtConnection;
@@ -17,6 +18,8 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Re-applies per-VM firewall rules on each full comparison (agent/network/vm-network.ts). */
   network?: VmNetwork;
+  /** VMs being migrated to this host (agent/vm/migration.ts): their domains and rules are not strays. */
+  incoming?: () => VmSpec[];
 }
 
 export class Reconciler {
@@ -84,7 +87,10 @@ export class Reconciler {
         this.o.log.error({ vm: r.id, err: (err as Error).message }, 'reconcile failed for VM');
       }
     }
-    const unmanaged = domains.filter((d) => d.name.startsWith(DOMAIN_PREFIX) && !this.o.db.get(d.uuid));
+    const incoming = new Set((this.o.incoming?.() ?? []).map((s) => s.id));
+    const unmanaged = domains.filter(
+      (d) => d.name.startsWith(DOMAIN_PREFIX) && !this.o.db.get(d.uuid) && !incoming.has(d.uuid),
+    );
     for (const d of unmanaged) {
       if (!this.unmanagedDomains.some((u) => u.uuid === d.uuid)) {
         this.o.log.warn(
@@ -95,7 +101,7 @@ export class Reconciler {
     }
     this.unmanagedDomains = unmanaged;
     try {
-      await this.o.network?.removeStale(() => this.o.db.list().map((r) => r.spec));
+      await this.o.network?.removeStale(() => [...this.o.db.list().map((r) => r.spec), ...(this.o.incoming?.() ?? [])]);
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'cannot clean up firewall rules; will retry');
     }

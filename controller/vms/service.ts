@@ -56,6 +56,8 @@ export interface VmServiceOptions {
 
 export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   private readonly sweeper: NodeJS.Timeout;
+  /** VMs being migrated (controller/vms/migrator.ts): host reports about them wait until it is done. */
+  readonly moving = new Set<string>();
   /** Stray copies already asked to go: `${vm}@${host}`. */
   private readonly strays = new Set<string>();
 
@@ -172,6 +174,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     opts: { force?: boolean } = {},
   ): Promise<VmRecord> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     if (!['running', 'stopped', 'unknown'].includes(vm.state))
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
@@ -225,6 +228,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
 
   async delete(id: string, who: Principal): Promise<void> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     if (vm.hostId && HOLDS_CAPACITY.has(vm.state)) {
       const host = this.hostUp(vm);
       try {
@@ -282,6 +286,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   }
 
   private onVmState(s: FleetVmState): void {
+    if (this.moving.has(s.vm)) return;
     const vm = this.o.store.find(s.vm);
     if (vm && s.state !== 'missing' && (vm.hostId !== s.host || vm.state === 'deleted' || vm.state === 'failed')) {
       this.removeStray(vm.id, s.host);
