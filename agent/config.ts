@@ -19,6 +19,12 @@ export const AgentConfigSchema = Type.Object({
       state_dir: S('/var/lib/stratus/agent', 'Directory for the agent database and instance files'),
       console_log_dir: S('/var/log/stratus/console', 'Directory where each VM serial console is recorded'),
       resync_interval_s: I(30, 'Seconds between full comparisons of desired state with libvirt', 1, 3600),
+      allowed_roots: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), {
+        default: ['/var/lib/stratus', '/var/lib/libvirt/images'],
+        maxItems: 64,
+        description:
+          'Directories under which host paths named by VM specs and file volumes (disks, CD-ROMs, kernels) must lie, symlinks resolved; anything else is refused with 403',
+      }),
       orphan_grace_s: I(
         600,
         'Seconds a domain carrying this host id but without a record is kept for the controller to claim (vm.adopt, or the deploy resent with its key) before the agent removes it',
@@ -42,15 +48,28 @@ export const AgentConfigSchema = Type.Object({
     },
     { description: 'Connection to libvirtd' },
   ),
+  join: Type.Object(
+    {
+      url: S('', 'Controller API URL to join at first start (e.g. https://controller:8480); see `stratus-agent join`'),
+      token: S(
+        '',
+        'One-time join token of `stratus host add` (or STRATUS_AGENT_JOIN_TOKEN): used at first start when the state directory holds no credentials yet, then useless',
+      ),
+    },
+    {
+      description:
+        'Enrolment at first start: the agent redeems the token for its own broker account and the site CA, stored 0600 in <state_dir> (credentials.json, site-ca.pem)',
+    },
+  ),
   mqtt: Type.Object(
     {
-      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the agent does not use MQTT', {
+      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the one given at join, else no MQTT', {
         pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
         errorMessage: 'must be empty or an mqtt://, mqtts://, ws:// or wss:// URL',
       }),
-      username: S('', 'Username on the broker (the generated ACL expects the host_id)'),
-      password: S('', 'Password on the broker'),
-      tls_ca: S('', 'PEM file of the CA that signed the broker certificate'),
+      username: S('', 'Username on the broker (the generated ACL expects the host_id); empty: the one given at join'),
+      password: S('', 'Password on the broker; empty: the one given at join'),
+      tls_ca: S('', 'PEM file of the CA that signed the broker certificate; empty: the site CA given at join'),
       tls_cert: S('', 'PEM client certificate (brokers that authenticate clients by certificate)'),
       tls_key: S('', 'PEM client key'),
       keepalive_s: I(

@@ -1,33 +1,35 @@
 // Wires the agent together: configuration, database, libvirt connection, VM service, reconciler and the
 // local API. Stopping the agent never touches running domains.
 
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
+import { trustSiteCa } from '../drivers/http-fetch.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
 import { ConfigError } from '../common/errors.ts';
 import { isHostId } from '../protocol/mqtt/index.ts';
-import { registerBuiltinCommands } from './mqtt/builtin-commands.ts';
 import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
+import { effectiveMqttConfig, readCredentials, type StoredCredentials, siteCaPath } from './enrolment/credentials.ts';
+import { joinSite } from './enrolment/join.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './vm/reconciler.ts';
 import { VmMigration } from './vm/migration.ts';
-import { registerMigrationCommands } from './vm/migration-commands.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
-import { registerVolumeCommands } from './volumes/commands.ts';
-import { registerSaveAsCommand, registerSnapshotCommands } from './images/commands.ts';
+import { createOperations, type Operations } from './operations.ts';
 import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
@@ -43,7 +45,9 @@ export class AgentDaemon {
   readonly snapshots: SnapshotService;
   readonly migration: VmMigration;
   readonly saveAs: SaveAsService;
-  /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
+  /** Every operation of the command catalogue (agent/operations.ts): MQTT and the local API call these. */
+  readonly operations: Operations;
+  /** MQTT commands: every catalogue operation is registered here (`commands.register(name, handler)`). */
   readonly commands = new CommandRegistry();
   /** The MQTT side (status, metrics, events, commands) when [mqtt] url is set. */
   mqtt: MqttAgent | undefined;
@@ -56,7 +60,8 @@ export class AgentDaemon {
   apiAddress = '';
 
   constructor(readonly config: AgentConfig) {
-    this.hostId = config.agent.host_id || hostname();
+    const creds = readCredentials(config.agent.state_dir);
+    this.hostId = config.agent.host_id || creds?.hostId || hostname();
     this.log = createLogger('stratus-agent', config.log.level, { host: this.hostId });
     this.conn = new LibvirtConnection({
       uri: config.libvirt.uri,
@@ -67,6 +72,7 @@ export class AgentDaemon {
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.images = createImageStack(config, this.db, this.log);
+    const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
       log: this.log,
       table: config.network.firewall_table,
@@ -83,11 +89,13 @@ export class AgentDaemon {
       loginTimeoutMs: config.volumes.login_timeout_s * 1000,
       vmExists: (id) => this.db.get(id) !== undefined,
       runExclusive: (id, fn) => this.vms.locks.run(id, fn),
+      paths,
     });
     this.vms = new VmService({
       volumes: this.volumes,
       disks: this.images.disks,
       network: this.network,
+      paths,
       conn: this.conn,
       db: this.db,
       log: this.log,
@@ -141,37 +149,71 @@ export class AgentDaemon {
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
     });
-    registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
-    registerVolumeCommands(this.commands, this.volumes);
-    registerSnapshotCommands(this.commands, this.snapshots);
-    registerSaveAsCommand(this.commands, this.saveAs, this.images.cache);
-    registerMigrationCommands(this.commands, this.migration, () => this.mqtt?.vmDeleted());
-    if (config.mqtt.url) {
-      if (!isHostId(this.hostId)) {
-        throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
-          hostId: this.hostId,
-        });
-      }
-      this.mqtt = new MqttAgent({
-        config,
+    this.operations = createOperations({
+      vms: this.vms,
+      snapshots: this.snapshots,
+      saveAs: this.saveAs,
+      cache: this.images.cache,
+      volumes: this.volumes,
+      migration: this.migration,
+      afterDelete: () => this.mqtt?.vmDeleted(),
+    });
+    this.commands.registerAll(this.operations);
+    this.setupMqtt(creds);
+  }
+
+  /** The MQTT side, when a broker URL is configured or was given at join. */
+  private setupMqtt(creds: StoredCredentials | undefined): void {
+    const mqtt = effectiveMqttConfig(this.config, creds);
+    if (!mqtt.url) return;
+    if (creds && creds.hostId !== this.hostId) {
+      throw new ConfigError(
+        `the credentials in ${this.config.agent.state_dir} are for host "${creds.hostId}" but this agent is "${this.hostId}": set [agent] host_id`,
+        { hostId: this.hostId, joined: creds.hostId },
+      );
+    }
+    if (!isHostId(this.hostId)) {
+      throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
         hostId: this.hostId,
-        conn: this.conn,
-        db: this.db,
-        vms: this.vms,
-        registry: this.commands,
-        log: this.log,
-        images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
       });
     }
+    if (creds) trustSiteCa(readFileSync(siteCaPath(this.config.agent.state_dir), 'utf8'));
+    this.mqtt = new MqttAgent({
+      config: { ...this.config, mqtt },
+      hostId: this.hostId,
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      registry: this.commands,
+      log: this.log,
+      images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
+    });
+  }
+
+  /** First start of a packaged host: [join] url and token, and no credentials stored yet. */
+  private async joinIfAsked(): Promise<void> {
+    const j = this.config.join;
+    if (!j.token || this.mqtt || readCredentials(this.config.agent.state_dir)) return;
+    if (!j.url) throw new ConfigError('[join] token is set but [join] url is empty');
+    const creds = await joinSite({
+      url: j.url,
+      token: j.token,
+      hostId: this.hostId,
+      stateDir: this.config.agent.state_dir,
+    });
+    this.log.info({ controller: j.url, mqtt: creds.mqtt.url }, 'joined the site: credentials stored');
+    this.setupMqtt(creds);
   }
 
   /** Starts the API at once (it answers 503 while recovering), then connects and recovers. */
   async start(): Promise<void> {
     await ensureDir(this.config.agent.console_log_dir);
+    await this.joinIfAsked();
     await this.images.cache.init();
     await this.volumes.init();
     const app = buildApp({
       vms: this.vms,
+      ops: this.operations,
       reconciler: this.reconciler,
       conn: this.conn,
       log: this.log,

@@ -7,51 +7,62 @@ import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
+import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
 import { migrateCommands } from './commands/migrate.ts';
+import { imageSignCommands } from './commands/image-sign.ts';
+import { marketCommands } from './commands/market.ts';
+import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
 import { vmCommands } from './commands/vm.ts';
 import { configPath, loadCliConfig } from './config.ts';
+import { closestOption, commandHelp, GLOBAL_OPTIONS, parseOptions } from './help.ts';
 
 export const commands: Command[] = [
   ...vmCommands,
+  ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
+  ...imageSignCommands,
+  ...marketCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
   ...migrateCommands,
+  ...enrolCommands,
 ];
-
-const GLOBAL = {
-  json: { type: 'boolean' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
 
 export function help(): string {
   const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
   const width = Math.max(...commands.map((c) => short(c).length));
   return [
-    'Usage: stratus [--json] [--url URL] [--token TOKEN] COMMAND [ARGS]',
+    'Usage: stratus [--json] [--url URL] [--token TOKEN] [--ca PEM] COMMAND [ARGS]',
     '',
     'Commands:',
     ...commands.map((c) => `  ${short(c).padEnd(width)}  ${c.summary}`),
     '',
-    `The controller URL and token come from --url/--token, STRATUS_URL/STRATUS_TOKEN, or ${configPath()}`,
-    "(keys `url` and `token`). `stratus COMMAND --help` shows a command's options.",
+    `The controller URL, token and site CA come from --url/--token/--ca, STRATUS_URL/STRATUS_TOKEN/STRATUS_CA,`,
+    `or ${configPath()} (keys \`url\`, \`token\`, \`ca\`). \`stratus COMMAND --help\` shows a command's options.`,
     `Exit codes: 0 ok, 1 API error, 2 usage, 3 cannot connect, 4 not found, 5 conflict, 6 not allowed.`,
   ].join('\n');
 }
 
+/** Where the command's words ("vm", "create") are in argv: the first two arguments that are neither
+ * options nor the value of a global option given as a separate argument (`--url URL vm list`). */
+function wordPositions(argv: string[]): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < argv.length && at.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--url' || a === '--token' || a === '--ca') i++;
+    else if (!a.startsWith('-')) at.push(i);
+  }
+  return at;
+}
+
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const words = argv
-    .filter((a) => !a.startsWith('-'))
-    .slice(0, 2)
-    .join(' ');
+  const at = wordPositions(argv);
+  const words = at.map((i) => argv[i]).join(' ');
   const cmd = commands.find((c) => c.words === words);
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
@@ -65,22 +76,28 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     err(`stratus: unknown command "${words}" (stratus --help lists them)`);
     return EXIT.usage;
   }
-  const rest = [...argv];
-  for (const w of cmd.words.split(' ')) rest.splice(rest.indexOf(w), 1);
+  const rest = argv.filter((_, i) => !at.includes(i));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: rest,
-      options: { ...GLOBAL, ...(cmd.options ?? {}) },
+      options: parseOptions({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }),
       allowPositionals: true,
       strict: true,
     });
   } catch (e) {
-    err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
+    const code = (e as { code?: string }).code;
+    const unknown = /^Unknown option '([^']+)'/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const near = closestOption(unknown, Object.keys({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }));
+      err(
+        `stratus: unknown option ${unknown} for ${cmd.words}${near ? `; did you mean --${near}?` : ''} (stratus ${cmd.words} --help lists them)`,
+      );
+    } else err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
     return EXIT.usage;
   }
   if (parsed.values['help']) {
-    out(`usage: ${cmd.usage}\n${cmd.summary}`);
+    out(commandHelp(cmd));
     return EXIT.ok;
   }
   if (parsed.positionals.length < (cmd.args ?? 0)) {
@@ -91,16 +108,17 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     const cfg = loadCliConfig({
       url: parsed.values['url'] as string | undefined,
       token: parsed.values['token'] as string | undefined,
+      ca: parsed.values['ca'] as string | undefined,
     });
     const json = parsed.values['json'] === true;
     const r = await cmd.run({
-      api: new ApiClient(cfg.url, cfg.token),
+      api: new ApiClient(cfg.url, cfg.token, cfg.ca),
       positionals: parsed.positionals,
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       json,
     });
-    out(json ? JSON.stringify(r.json, null, 2) : r.human);
-    return EXIT.ok;
+    if (json || r.human !== '') out(json ? JSON.stringify(r.json, null, 2) : r.human);
+    return r.exitCode ?? EXIT.ok;
   } catch (e) {
     if (e instanceof CliError) {
       err(`stratus: ${e.message}${e.code ? ` (${e.code})` : ''}`);

@@ -1,5 +1,5 @@
-// Live and cold migration of a VM between hosts: the MQTT commands the controller sends to the source and
-// target agents (agent/vm/migration.ts) and the REST shapes of `POST /v1/vms/{id}/migrate` and of host
+// Live and cold migration of a VM between hosts: the arguments and results of the MQTT commands the
+// controller sends to the source and target agents (agent/vm/migration.ts; listed in the command catalogue) and the REST shapes of `POST /v1/vms/{id}/migrate` and of host
 // evacuation.
 
 import { type Static, Type } from '@sinclair/typebox';
@@ -28,32 +28,29 @@ export const MigrateFinishArgs = Type.Object(
 /** `migrate.check` and `migrate.abort`: one VM. */
 export const MigrateAbortArgs = Type.Object({ vm: Uuid }, { additionalProperties: false });
 
-export const migrationCommands = {
-  'migrate.check': {
-    args: MigrateAbortArgs,
-    description:
-      'Source: the VM spec and power state, and why it cannot move if it cannot; result: {spec, state, refusal?}',
-  },
-  'migrate.prepare': {
-    args: MigratePrepareArgs,
-    description:
-      'Target: record the incoming VM, install its firewall rules, fetch its images, create its overlays; result: {destXml, peerUri, migrateUri}',
-  },
-  'migrate.perform': {
-    args: MigratePerformArgs,
-    description:
-      'Source: migrate the VM peer to peer (live when running; overlays copied incrementally), then release it here; progress; result: {vm, target, live, durationMs}',
-  },
-  'migrate.finish': {
-    args: MigrateFinishArgs,
-    description:
-      'Target: the VM arrived; it becomes a VM of this host (stopped after a cold move); result: the VM view',
-  },
-  'migrate.abort': {
-    args: MigrateAbortArgs,
-    description: 'Target: undo a preparation whose VM never arrived (refused if its domain exists); result: {aborted}',
-  },
-};
+// results of the agent commands (protocol/mqtt/command-catalogue.ts)
+export const MigrateCheckResult = Type.Object({
+  spec: VmSpec,
+  state: Type.String({ description: "The domain's libvirt state" }),
+  refusal: Type.Optional(Type.String({ description: 'Why the VM cannot move, when it cannot' })),
+});
+export const MigratePrepareResult = Type.Object({
+  destXml: Type.String(),
+  peerUri: Type.String(),
+  migrateUri: Type.String(),
+});
+export const MigratePerformResult = Type.Object({
+  vm: Uuid,
+  target: Type.String(),
+  live: Type.Boolean(),
+  durationMs: Type.Number({ minimum: 0 }),
+});
+export const MigrateFinishResult = Type.Object({
+  vm: Uuid,
+  state: Type.String(),
+  downtimeMs: Type.Optional(Type.Number({ minimum: 0, description: "libvirt's measured downtime of the switch-over" })),
+});
+export const MigrateAbortResult = Type.Object({ aborted: Type.Boolean() });
 
 /** REST: POST /v1/vms/{id}/migrate */
 export const MigrateRequest = Type.Object(

@@ -25,7 +25,7 @@ import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
 import type { AgentStateDb } from './state-db.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
-import type { VmService, VmView } from './vm-service.ts';
+import type { VmService } from './vm-service.ts';
 
 export interface MigrationSettings {
   /** libvirt URI other hosts' libvirtd use to reach this host's. */
@@ -166,10 +166,13 @@ export class VmMigration {
   }
 
   /** Target side: the domain arrived; it becomes a VM of this host (a cold move is left stopped). */
-  async finish(id: string, desired: 'running' | 'stopped'): Promise<VmView & { downtimeMs?: number }> {
+  async finish(
+    id: string,
+    desired: 'running' | 'stopped',
+  ): Promise<{ vm: string; state: string; downtimeMs?: number }> {
     return this.o.vms.locks.run(id, async () => {
       const inc = this.incoming(id);
-      if (!inc) return this.o.vms.get(id);
+      if (!inc) return { vm: id, state: this.o.vms.get(id).state };
       const d = await this.o.conn.getDomain(id).catch((err) => {
         if (notFound(err)) throw new ValidationError(`VM ${id} has not arrived on this host`);
         throw err;
@@ -187,10 +190,9 @@ export class VmMigration {
         this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(id);
       })();
       this.o.log.info({ vm: id, source: inc.source, desired, downtimeMs }, 'VM received');
-      const view = this.o.vms.get(id);
       const now = await this.o.conn.getDomain(id);
       this.o.vms.observe(id, now.state);
-      return { ...this.o.vms.get(id), ...(downtimeMs !== undefined ? { downtimeMs } : {}), state: view.state };
+      return { vm: id, state: now.state, ...(downtimeMs !== undefined ? { downtimeMs } : {}) };
     });
   }
 

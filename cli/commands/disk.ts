@@ -4,13 +4,13 @@
 import { CliError, EXIT, type ApiClient } from '../client.ts';
 import type { Command } from '../command.ts';
 import { fields, table } from '../output.ts';
+import { isUuid } from '../../protocol/ids.ts';
 
 type Disk = Record<string, unknown> & {
   id: string;
   name: string;
   attachments: { vmId: string; device: string; state: string }[];
 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const columns: [string, string][] = [
   ['id', 'ID'],
@@ -28,7 +28,7 @@ const row = (d: Disk) => ({
 });
 
 async function find<T extends { id: string; name: string }>(api: ApiClient, path: string, what: string, ref: string) {
-  if (UUID.test(ref)) return ref;
+  if (isUuid(ref)) return ref;
   const { items } = await api.request<{ items: T[] }>('GET', path);
   const hits = items.filter((x) => x.name === ref);
   if (hits.length === 0) throw new CliError(`no ${what} named ${ref}`, EXIT.notFound);
@@ -65,12 +65,12 @@ export const diskCommands: Command[] = [
     summary: 'Create a persistent disk (counted against your quota)',
     args: 1,
     options: {
-      size: { type: 'string' },
-      backend: { type: 'string' },
-      format: { type: 'string' },
-      shareable: { type: 'boolean' },
-      readonly: { type: 'boolean' },
-      tag: { type: 'string', multiple: true },
+      size: { type: 'string', value: 'GiB', help: 'Size in GiB' },
+      backend: { type: 'string', value: 'iscsi|file', help: "Storage backend (default: the site's)" },
+      format: { type: 'string', value: 'raw|qcow2', help: 'File format (file backend)' },
+      shareable: { type: 'boolean', help: 'May be attached to several VMs at once' },
+      readonly: { type: 'boolean', help: 'VMs see it read-only' },
+      tag: { type: 'string', value: 'TAG', multiple: true, help: 'A free-form tag' },
     },
     async run({ api, positionals, values }) {
       const size = Number(values['size']);

@@ -47,7 +47,13 @@ export const migrateCommands: Command[] = [
     usage: 'stratus vm migrate ID [--host HOST]',
     summary: 'Move a VM to another host (live when it runs, cold when stopped)',
     args: 1,
-    options: { host: { type: 'string' } },
+    options: {
+      host: {
+        type: 'string',
+        value: 'HOST',
+        help: 'Target host (default: the scheduler picks one with the placement filters)',
+      },
+    },
     async run({ api, positionals, values, json }) {
       const id = positionals[0]!;
       const body = typeof values['host'] === 'string' ? { host: values['host'] } : {};

@@ -8,12 +8,13 @@
 import type { Logger } from 'pino';
 import { asStratusError, ConflictError, NotFoundError, StratusError } from '../../common/errors.ts';
 import type { EvacuationView, MigrationView } from '../../protocol/migration.ts';
-import type { VmSpec } from '../../protocol/vm-spec.ts';
 import { schedule } from '../scheduler/scheduler.ts';
 import type { SchedulerService } from '../scheduler/service.ts';
 import type { SchedulerPolicy } from '../scheduler/types.ts';
 import type { HostAdminStore } from './host-admin.ts';
-import type { CommandDispatcher, Fleet } from './ports.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
 import type { VmStore } from './store.ts';
 
 export interface MigratorOptions {
@@ -43,19 +44,15 @@ export class NoTargetError extends StratusError {
 export class VmMigrator {
   constructor(private readonly o: MigratorOptions) {}
 
-  private dispatch<T>(
+  private dispatch<K extends AgentCommand>(
     host: string,
-    command: string,
-    args: unknown,
+    command: K,
+    args: CommandArgs<K>,
     key: string,
     timeoutMs: number,
     onProgress?: (p: { step: string; pct?: number }) => void,
-  ): Promise<T> {
-    return this.o.dispatcher.dispatch(host, command, args, {
-      key,
-      timeoutMs,
-      ...(onProgress ? { onProgress } : {}),
-    }) as Promise<T>;
+  ): Promise<CommandResult<K>> {
+    return this.o.dispatcher.dispatch(host, command, args, { key, timeoutMs, ...(onProgress ? { onProgress } : {}) });
   }
 
   /** The target the scheduler picks (or accepts, when `wanted` is given) for the VM, source excluded. */
@@ -99,13 +96,7 @@ export class VmMigrator {
     this.o.moving.add(vmId);
     const reason = (s: string) => this.o.store.setReason(vmId, s);
     try {
-      const chk = await this.dispatch<{ spec: VmSpec; state: string; refusal?: string }>(
-        source,
-        'migrate.check',
-        { vm: vmId },
-        `migrate-check:${op}`,
-        t,
-      );
+      const chk = await this.dispatch(source, 'migrate.check', { vm: vmId }, `migrate-check:${op}`, t);
       if (chk.refusal)
         throw new StratusError('STRATUS_ERR_MIGRATION_REFUSED', `VM ${vmId} cannot be migrated: ${chk.refusal}`, {
           status: 409,
@@ -114,14 +105,14 @@ export class VmMigrator {
       const live = ['running', 'paused', 'blocked'].includes(chk.state);
       reason(`migrating to ${target}: preparing the target`);
       log.info({ live, by }, 'migration starting');
-      const prep = await this.dispatch<{ destXml: string; peerUri: string; migrateUri: string }>(
+      const prep = await this.dispatch(
         target,
         'migrate.prepare',
         { spec: chk.spec, source },
         `migrate-prepare:${op}`,
         this.o.prepareTimeoutMs,
       );
-      let res: { durationMs: number };
+      let res: CommandResult<'migrate.perform'>;
       try {
         res = await this.dispatch(
           source,
@@ -142,13 +133,7 @@ export class VmMigrator {
         throw err;
       }
       const desired = live ? 'running' : 'stopped';
-      const fin = await this.dispatch<{ downtimeMs?: number }>(
-        target,
-        'migrate.finish',
-        { vm: vmId, desired },
-        `migrate-finish:${op}`,
-        t,
-      );
+      const fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
       this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
       log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs }, 'VM migrated');
       return {

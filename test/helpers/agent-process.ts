@@ -1,13 +1,15 @@
 // Starts a real stratus-agent process for a test, with its own state directory and API port, and
 // offers a small HTTP client for its local API.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.ts';
+import { GUEST_DIR } from './guest.ts';
 import { type HttpAnswer, httpRequest } from './http-client.ts';
+import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -41,8 +43,11 @@ export async function startAgent(
     resyncS?: number;
     extraToml?: string;
     env?: Record<string, string>;
+    /** [agent] allowed_roots; default: the test guest's directory and the temporary directory. */
+    allowedRoots?: string[];
   } = {},
 ): Promise<AgentHandle> {
+  integrationOnly('startAgent (libvirt)');
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
   const port = opts.port ?? (await freePort());
   const config = join(dir, 'agent.toml');
@@ -53,6 +58,7 @@ state_dir = "${dir}/state"
 console_log_dir = "${dir}/console"
 host_id = "test-host"
 resync_interval_s = ${opts.resyncS ?? 2}
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [GUEST_DIR, tmpdir()])}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
 virt_type = "qemu"
@@ -113,4 +119,17 @@ ${opts.extraToml ?? ''}`,
     },
   };
   return handle;
+}
+
+/** Runs `stratus-agent --config CONFIG ARGS...` to completion (sub-commands such as join). */
+export function agentCli(config: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(root, 'bin/stratus-agent.js'), '--config', config, ...args],
+      { timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -34,9 +34,13 @@ export interface ControllerOptions {
   mqttPort?: number;
   /** Extra TOML appended to the [scheduler] section, e.g. 'policy = "striping"'. */
   scheduler?: string;
+  /** Extra TOML appended to the [api] section, e.g. 'auth_failures_max = 3'. */
+  api?: string;
   agents?: AgentHandle[];
   /** Extra TOML sections appended to the configuration, e.g. '[volumes]\niscsi_portal = "..."'. */
   extraToml?: string;
+  /** [controller] allowed_roots; default: the temporary directory. */
+  allowedRoots?: string[];
 }
 
 export async function startController(opts: ControllerOptions = {}): Promise<ControllerHandle> {
@@ -50,12 +54,14 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     `[controller]
 state_dir = "${dir}/state"
 site = "test"
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [tmpdir()])}
 [mqtt]
 listen = "127.0.0.1:${mqttPort}"
 host_down_grace_s = 0
 [api]
 listen = "127.0.0.1:${apiPort}"
 admin_token = "${ADMIN_TOKEN}"
+${opts.api ?? ''}
 [scheduler]
 deploy_timeout_s = 300
 ${opts.scheduler ?? ''}
@@ -94,10 +100,18 @@ ${opts.extraToml ?? ''}
         );
       }),
     agent: async (hostId, a = {}) => {
+      // enrolled as an admin would: `stratus host add`, then the agent joins at its first start
+      let enrol = await request('POST', '/v1/hosts', { name: hostId });
+      if (enrol.status === 409) {
+        await request('POST', `/v1/hosts/${hostId}/revoke`, {});
+        enrol = await request('POST', '/v1/hosts', { name: hostId });
+      }
+      if (enrol.status !== 201)
+        throw new Error(`cannot enrol ${hostId}: ${enrol.status} ${JSON.stringify(enrol.body)}`);
       const agent = await startAgent({
         uri: a.uri ?? 'qemu:///system',
         resyncS: 300,
-        extraToml: `[mqtt]\nurl = "mqtt://127.0.0.1:${mqttPort}"\nmetrics_interval_s = 2\nkeepalive_s = 5\n${a.extraToml ?? ''}`,
+        extraToml: `[join]\nurl = "${url}"\ntoken = "${enrol.body.token}"\n[mqtt]\nmetrics_interval_s = 2\nkeepalive_s = 5\n${a.extraToml ?? ''}`,
         env: { STRATUS_AGENT_AGENT_HOST_ID: hostId },
       });
       agents.push(agent);

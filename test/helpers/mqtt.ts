@@ -1,7 +1,7 @@
 // MQTT helpers for tests: a client that records every message it receives (with arrival times) and
 // waits for the one a test expects; an in-process controller with its own directory and ports.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -55,6 +55,12 @@ export interface ControllerHandle {
   /** mqtt://host:port of the embedded broker (or the external one). */
   mqttUrl: string;
   logs: () => any[];
+  /** The first admin's bearer token (generated into the state directory). */
+  adminToken: string;
+  /** Broker credentials of a new account (a host's is named after its host id). */
+  account: (username: string, role?: 'host' | 'dashboard' | 'controller') => { username: string; password: string };
+  /** Credentials of a controller-role observer (reads everything, as the controller does). */
+  observer: () => { username: string; password: string; clientId: string };
   cleanup: () => Promise<void>;
 }
 
@@ -79,12 +85,21 @@ export async function startController(env: Record<string, string> = {}): Promise
   });
   const daemon = new ControllerDaemon(config, { log: pino({ level: 'debug' }, sink) });
   await daemon.start();
+  let observer: { username: string; password: string } | undefined;
   return {
     daemon,
     dir,
-    apiUrl: `http://${daemon.apiAddress}`,
-    mqttUrl: config.mqtt.embedded ? `mqtt://${daemon.broker!.tcpAddress}` : config.mqtt.url,
+    apiUrl: `${daemon.access.tlsOn(config.api.listen) ? 'https' : 'http'}://${daemon.apiAddress}`,
+    mqttUrl: config.mqtt.embedded
+      ? `${daemon.access.tlsOn(config.mqtt.listen) ? 'mqtts' : 'mqtt'}://${daemon.broker!.tcpAddress}`
+      : config.mqtt.url,
     logs: () => lines,
+    adminToken: readFileSync(join(dir, 'admin.token'), 'utf8').trim(),
+    account: (username, role = 'host') => daemon.accounts.add(username, role),
+    observer: () => {
+      observer ??= daemon.accounts.add(`observer-${Math.random().toString(36).slice(2, 8)}`, 'controller');
+      return { ...observer, clientId: `observer-${Math.random().toString(36).slice(2)}` };
+    },
     cleanup: async () => {
       await daemon.stop();
       rmSync(dir, { recursive: true, force: true });
