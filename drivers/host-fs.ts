@@ -145,3 +145,8 @@ export function writeSecretFile(path: string, value: string): void {
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
   enforceSecretMode(path);
 }
+
+/** A small text file read whole (configuration the daemons re-read at each use, e.g. allowed_signers). */
+export function readTextFileSync(path: string): string {
+  return readFileSync(path, 'utf8');
+}

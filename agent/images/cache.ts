@@ -40,7 +40,13 @@ export interface CacheUsage {
 const SHA256_NAME = /^[0-9a-f]{64}$/;
 
 export function refSubject(ref: ImageRef): PolicySubject {
-  return { sha256: ref.sha256, otherDigests: [ref.sha512, ref.sha1, ref.md5], url: ref.url, endorser: ref.endorser };
+  return {
+    sha256: ref.sha256,
+    otherDigests: [ref.sha512, ref.sha1, ref.md5],
+    url: ref.url,
+    endorser: ref.endorser,
+    marketplace: ref.marketplace,
+  };
 }
 
 export class ImageCache {
