@@ -33,6 +33,9 @@ export function controllerState(libvirtState: string): 'running' | 'stopped' | u
   return undefined;
 }
 
+/** Failures that every host would repeat (the image is refused): the VM fails at once, not retried elsewhere. */
+const DETERMINISTIC = new Set(['STRATUS_ERR_IMAGE_REFUSED', 'STRATUS_ERR_IMAGE_POLICY']);
+
 export class Deployer {
   private readonly inFlight = new Set<string>();
 
@@ -113,7 +116,7 @@ export class Deployer {
       const excluded = [...new Set([...current.excludedHosts, host])];
       const why = `deploy on ${host} failed: ${e.message}`;
       log.warn({ code: e.code, err: e.message }, 'deploy attempt failed');
-      if (attempt < this.o.maxAttempts) {
+      if (attempt < this.o.maxAttempts && !DETERMINISTIC.has(e.code)) {
         this.o.store.transition(id, 'pending', `${why}; retrying on another host`, {
           hostId: null,
           excludedHosts: excluded,
