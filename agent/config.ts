@@ -135,9 +135,21 @@ export const AgentConfigSchema = Type.Object({
   ),
   api: Type.Object(
     {
-      listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),
+      listen: S(
+        'unix:/run/stratus/agent.sock',
+        'Local API address: unix:/path/to/socket (mode 0660, group `socket_group`), or a loopback host:port, which then needs the token of token_file',
+        {
+          pattern: '^unix:/.+$|^(127\\.[0-9.]+|\\[::1\\]|::1|localhost):[0-9]{1,5}$',
+          errorMessage: 'must be unix:/path or a loopback host:port',
+        },
+      ),
+      socket_group: S('stratus', 'Group given the unix socket (read-write for its members) when that group exists'),
+      token_file: S(
+        '',
+        'TCP listener only: file holding the bearer token every request but /v1/health must carry (created 0600 at first start); empty means <state_dir>/api.token',
+      ),
     },
-    { description: 'Local control API (never exposed off-host)' },
+    { description: 'Local control API (never exposed off-host): a unix socket by default' },
   ),
   log: Type.Object(
     {

@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { ensureDir, readOrCreateSecretFile, resolveRealPath } from '../drivers/host-fs.ts';
+import { randomBytes } from 'node:crypto';
 import { HostPathGuard } from '../common/host-paths.ts';
 import { trustSiteCa } from '../drivers/http-fetch.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
@@ -179,6 +180,7 @@ export class AgentDaemon {
     await this.joinIfAsked();
     await this.images.cache.init();
     await this.volumes.init();
+    const tcp = !this.config.api.listen.startsWith('unix:');
     const app = buildApp({
       vms: this.vms,
       ops: this.operations,
@@ -189,8 +191,12 @@ export class AgentDaemon {
       version: VERSION,
       images: { ...this.images, snapshots: this.snapshots, saveAs: this.saveAs },
       volumes: this.volumes,
+      ...(tcp ? { token: this.apiToken() } : {}),
     });
-    const { server, address } = await listen(app, this.config.api.listen);
+    const { server, address } = await listen(app, this.config.api.listen, {
+      group: this.config.api.socket_group,
+      log: this.log,
+    });
     this.server = server;
     this.apiAddress = address;
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
@@ -199,6 +205,14 @@ export class AgentDaemon {
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
+  }
+
+  /** The TCP API's bearer token: [api] token_file (0600, enforced), generated at the first start. */
+  private apiToken(): string {
+    const path = this.config.api.token_file || join(this.config.agent.state_dir, 'api.token');
+    const token = readOrCreateSecretFile(path, () => `sta_${randomBytes(24).toString('base64url')}`);
+    this.log.info({ path }, 'TCP API: requests need the bearer token of this file');
+    return token;
   }
 
   private async connectWithRetry(): Promise<void> {

@@ -112,8 +112,8 @@ function startInstalled(state: string, bin: string, env: Record<string, string>)
   return { proc, out: () => out, stop };
 }
 
-async function getOk(url: string): Promise<Response | undefined> {
-  const r = await fetch(url).catch(() => undefined);
+async function getOk(url: string, headers: Record<string, string> = {}): Promise<Response | undefined> {
+  const r = await fetch(url, { headers }).catch(() => undefined);
   return r?.status === 200 ? r : undefined;
 }
 
@@ -244,7 +244,11 @@ t.test(
     });
     try {
       const host = (await (
-        await waitFor('the installed agent to reach libvirt', () => getOk(`http://127.0.0.1:${agentPort}/v1/host`))
+        await waitFor('the installed agent to reach libvirt', () => {
+          // over TCP the local API wants the token the agent wrote (0600) at its first start
+          const token = box.chroot(['cat', '/var/lib/stratus/agent/api.token']).out.trim();
+          return getOk(`http://127.0.0.1:${agentPort}/v1/host`, { authorization: `Bearer ${token}` });
+        })
       ).json()) as { versions: { libvirt: string } };
       t.ok(host.versions.libvirt, `installed agent connected to libvirt ${host.versions.libvirt}`);
     } finally {
