@@ -57,7 +57,7 @@ export interface ControllerHandle {
   logs: () => any[];
   /** The first admin's bearer token (generated into the state directory). */
   adminToken: string;
-  /** Broker credentials of a new account (a host's is named after its host id). */
+  /** Broker credentials of an account made by this handle (a host's is named after its host id). */
   account: (username: string, role?: 'host' | 'dashboard' | 'controller') => { username: string; password: string };
   /** Credentials of a controller-role observer (reads everything, as the controller does). */
   observer: () => { username: string; password: string; clientId: string };
@@ -86,6 +86,7 @@ export async function startController(env: Record<string, string> = {}): Promise
   const daemon = new ControllerDaemon(config, { log: pino({ level: 'debug' }, sink) });
   await daemon.start();
   let observer: { username: string; password: string } | undefined;
+  const made = new Map<string, { username: string; password: string }>();
   return {
     daemon,
     dir,
@@ -94,8 +95,12 @@ export async function startController(env: Record<string, string> = {}): Promise
       ? `${daemon.access.tlsOn(config.mqtt.listen) ? 'mqtts' : 'mqtt'}://${daemon.broker!.tcpAddress}`
       : config.mqtt.url,
     logs: () => lines,
-    adminToken: readFileSync(join(dir, 'admin.token'), 'utf8').trim(),
-    account: (username, role = 'host') => daemon.accounts.add(username, role),
+    adminToken: config.api.admin_token || readFileSync(join(dir, 'admin.token'), 'utf8').trim(),
+    account: (username, role = 'host') => {
+      const a = made.get(username) ?? daemon.accounts.add(username, role);
+      made.set(username, a);
+      return a;
+    },
     observer: () => {
       observer ??= daemon.accounts.add(`observer-${Math.random().toString(36).slice(2, 8)}`, 'controller');
       return { ...observer, clientId: `observer-${Math.random().toString(36).slice(2)}` };
