@@ -185,6 +185,11 @@ export function groupId(name: string): number | undefined {
   return undefined;
 }
 
+/** Sets the mode of `path` (a socket, a directory). */
+export function setMode(path: string, mode: number): void {
+  chmodSync(path, mode);
+}
+
 /** Gives `path` to group `gid` (owner unchanged). */
 export function chownGroup(path: string, gid: number): void {
   chownSync(path, -1, gid);
