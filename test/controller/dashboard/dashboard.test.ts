@@ -2,7 +2,6 @@
 // log in (config.json is 401); with one it connects over MQTT/WebSocket with the short-lived read-only
 // account the controller issues, shows the host and a VM of a real agent, and follows the VM stopping
 // without a reload. The screenshot is kept under test/artifacts/.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,23 +13,6 @@ import { recorder, startController } from '../../helpers/mqtt.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const HOST = 'test-host';
-const root = new URL('../../..', import.meta.url).pathname;
-
-function stratusCli(
-  url: string,
-  token: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin/stratus.js'), ...args],
-      { env: { ...process.env, STRATUS_URL: url, STRATUS_TOKEN: token, XDG_CONFIG_HOME: '/nonexistent' } },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 const artifacts = new URL('../../artifacts/', import.meta.url).pathname;
 
 t.test('the dashboard shows a host and a VM and updates live when the VM stops', async (t) => {
@@ -44,8 +26,8 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   await agent.waitReady();
   await waitFor('host up at the controller', () => c.daemon.fleet.host(HOST)?.up);
   // the VM is launched through the controller (a domain it has no record of would be removed)
-  const cli = (args: string[]) => stratusCli(c.apiUrl, c.adminToken, args);
-  await uploadTestGuest({ cli });
+  const cli = c.cli;
+  await uploadTestGuest(c);
   const created = await cli(['vm', 'create', 'dash-vm', '--type', 'm1.small', '--image', 'guest', '--wait', '--json']);
   t.equal(created.code, 0, `vm create: ${created.stderr}`);
   const spec = { id: JSON.parse(created.stdout).items[0].id as string };
