@@ -83,7 +83,10 @@ export class ImagePolicy {
     const claimed = s.endorser?.toLowerCase();
     const endorser = verified?.email.toLowerCase();
     if (verified && c.denyIds?.includes(verified.id)) {
-      return { allowed: false, reason: `entry ${verified.id} by ${verified.email}: Marketplace id is on the deny list` };
+      return {
+        allowed: false,
+        reason: `entry ${verified.id} by ${verified.email}: Marketplace id is on the deny list`,
+      };
     }
     if (claimed && !endorser && c.denyEndorsers.includes(claimed)) {
       return { allowed: false, reason: `endorser ${s.endorser} is on the deny list` };
