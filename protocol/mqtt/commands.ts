@@ -87,6 +87,16 @@ export const VmActionArgs = Type.Composite([Type.Object({ vm: Uuid }), VmActionR
   additionalProperties: false,
 });
 export const DeleteArgs = Type.Object({ vm: Uuid }, { additionalProperties: false });
+export const AdoptArgs = Type.Object(
+  {
+    spec: VmSpec,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Claims an unclaimed domain of this host (listed in the inventory): the spec must hash to the spec hash in its metadata',
+  },
+);
 export const ConsoleArgs = Type.Object(
   { vm: Uuid, bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, default: 65536 })) },
   { additionalProperties: false },
@@ -101,6 +111,11 @@ export const builtinCommands: Record<string, { args: TSchema; description: strin
     POWER_COMMANDS.map((a) => [a, { args: VmActionArgs, description: `Power action ${a}; result: the VM view` }]),
   ),
   delete: { args: DeleteArgs, description: 'Delete a VM (destroy, undefine, forget); result: {deleted: id}' },
+  'vm.adopt': {
+    args: AdoptArgs,
+    description:
+      'Take over an unclaimed domain of this host whose metadata matches the spec (hash); result: the VM view. A deploy resent with the key that created such a domain adopts it too',
+  },
   console: { args: ConsoleArgs, description: 'The tail of a VM serial console log; result: {text}' },
 };
 
@@ -108,3 +123,4 @@ export type DeployArgs = Static<typeof DeployArgs>;
 export type VmActionArgs = Static<typeof VmActionArgs>;
 export type DeleteArgs = Static<typeof DeleteArgs>;
 export type ConsoleArgs = Static<typeof ConsoleArgs>;
+export type AdoptArgs = Static<typeof AdoptArgs>;
