@@ -194,7 +194,7 @@ export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [strin
       if (await this.domainExists(spec.id)) {
         const meta = await this.metadataOf(spec.id);
         if (extra.key && meta?.host === this.o.hostId && meta.key === extra.key && meta.specHash === hash) {
-          return this.adoptLocked(asSent, extra.key, log);
+          return this.adoptLocked(asSent, extra.key, log, start);
         }
         throw new VmExistsError(spec.id, 'libvirt');
       }
@@ -281,12 +281,15 @@ export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [strin
     });
   }
 
-  private async adoptLocked(spec: VmSpec, key: string | undefined, log: Logger): Promise<VmView> {
+  /** `start`: a deploy that adopts the domain it made also finishes it (starts it, if it asked to). */
+  private async adoptLocked(spec: VmSpec, key: string | undefined, log: Logger, start?: boolean): Promise<VmView> {
     const d = await this.o.conn.getDomain(spec.id);
     const hostSpec = this.o.network ? await this.o.network.prepareSpec(spec) : spec;
-    this.o.db.insert(hostSpec, d.active ? 'running' : 'stopped', { key, specHash: specHash(spec) });
+    const run = d.active || start === true;
+    this.o.db.insert(hostSpec, run ? 'running' : 'stopped', { key, specHash: specHash(spec) });
     await this.o.network?.reapply(hostSpec);
-    log.warn({ state: d.state }, 'domain without a record adopted');
+    if (run && !d.active) await this.o.conn.startDomain(spec.id);
+    log.warn({ state: d.state, start: run && !d.active }, 'domain without a record adopted');
     this.emit('adopted', spec.id);
     return this.refresh(spec.id);
   }

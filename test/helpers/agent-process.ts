@@ -39,6 +39,10 @@ export async function startAgent(
     port?: number;
     uri?: string;
     resyncS?: number;
+    /** Host id (default test-host). */
+    hostId?: string;
+    /** Grace period of unclaimed domains; default one day, so that concurrent tests never lose theirs. */
+    orphanGraceS?: number;
     extraToml?: string;
     env?: Record<string, string>;
   } = {},
@@ -51,8 +55,9 @@ export async function startAgent(
     `[agent]
 state_dir = "${dir}/state"
 console_log_dir = "${dir}/console"
-host_id = "test-host"
+host_id = "${opts.hostId ?? 'test-host'}"
 resync_interval_s = ${opts.resyncS ?? 2}
+orphan_grace_s = ${opts.orphanGraceS ?? 86400}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
 virt_type = "qemu"
