@@ -23,7 +23,7 @@ export interface LinkOptions {
 }
 
 /** Handles a message; returning false withholds its PUBACK (the broker redelivers it to the next session). */
-type Handler = (topic: string, payload: Buffer) => boolean | undefined | void;
+type Handler = (topic: string, payload: Buffer) => boolean | undefined;
 
 function pem(path: string, key: string): Buffer | undefined {
   if (!path) return undefined;

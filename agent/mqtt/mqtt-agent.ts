@@ -91,7 +91,10 @@ export class MqttAgent {
     this.link.subscribe(filters.hostCommands(host), (topic, payload) =>
       this.executor.handle(topic.slice(topic.lastIndexOf('/') + 1), payload),
     );
-    this.link.subscribe(topics.hostStatus(host), (_t, payload) => this.ownStatus(payload));
+    this.link.subscribe(topics.hostStatus(host), (_t, payload) => {
+      this.ownStatus(payload);
+      return true;
+    });
     this.link.on('connected', () => void this.publishAll());
     this.o.vms.on('changed', this.onChanged);
     this.o.vms.on('changed', this.onInventory);
