@@ -7,7 +7,8 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
@@ -69,6 +70,7 @@ export class AgentDaemon {
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.journal = new OperationJournal(this.db.db);
     this.images = createImageStack(config, this.db, this.log);
+    const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
       log: this.log,
       table: config.network.firewall_table,
@@ -85,11 +87,13 @@ export class AgentDaemon {
       loginTimeoutMs: config.volumes.login_timeout_s * 1000,
       vmExists: (id) => this.db.get(id) !== undefined,
       runExclusive: (id, fn) => this.vms.locks.run(id, fn),
+      paths,
     });
     this.vms = new VmService({
       volumes: this.volumes,
       disks: this.images.disks,
       network: this.network,
+      paths,
       conn: this.conn,
       db: this.db,
       journal: this.journal,

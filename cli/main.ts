@@ -8,27 +8,22 @@ import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
+import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
 import { vmCommands } from './commands/vm.ts';
 import { configPath, loadCliConfig } from './config.ts';
+import { closestOption, commandHelp, GLOBAL_OPTIONS, parseOptions } from './help.ts';
 
 export const commands: Command[] = [
   ...vmCommands,
+  ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
 ];
-
-const GLOBAL = {
-  json: { type: 'boolean' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
 
 export function help(): string {
   const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
@@ -69,16 +64,23 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
   try {
     parsed = parseArgs({
       args: rest,
-      options: { ...GLOBAL, ...(cmd.options ?? {}) },
+      options: parseOptions({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }),
       allowPositionals: true,
       strict: true,
     });
   } catch (e) {
-    err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
+    const code = (e as { code?: string }).code;
+    const unknown = /^Unknown option '([^']+)'/.exec((e as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const near = closestOption(unknown, Object.keys({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }));
+      err(
+        `stratus: unknown option ${unknown} for ${cmd.words}${near ? `; did you mean --${near}?` : ''} (stratus ${cmd.words} --help lists them)`,
+      );
+    } else err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
     return EXIT.usage;
   }
   if (parsed.values['help']) {
-    out(`usage: ${cmd.usage}\n${cmd.summary}`);
+    out(commandHelp(cmd));
     return EXIT.ok;
   }
   if (parsed.positionals.length < (cmd.args ?? 0)) {
@@ -97,8 +99,8 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       json,
     });
-    out(json ? JSON.stringify(r.json, null, 2) : r.human);
-    return EXIT.ok;
+    if (json || r.human !== '') out(json ? JSON.stringify(r.json, null, 2) : r.human);
+    return r.exitCode ?? EXIT.ok;
   } catch (e) {
     if (e instanceof CliError) {
       err(`stratus: ${e.message}${e.code ? ` (${e.code})` : ''}`);

@@ -10,12 +10,14 @@ import type { Db } from '../common/sqlite.ts';
 import { readOrCreateSecretFile, writeSecretFile } from '../drivers/host-fs.ts';
 import { adminRoutes } from './api/admin-routes.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { AuthFailureLimiter } from './auth/failure-limit.ts';
 import { authenticate } from './auth/middleware.ts';
 import { type Principal, UserStore } from './auth/users.ts';
 import { InstanceTypeStore } from './catalog/instance-types.ts';
 import type { ControllerConfig } from './config.ts';
 import { ImageContent } from './images/content.ts';
 import { ImageRegistry } from './images/registry.ts';
+import { KeysFeature } from './keys/feature.ts';
 import { imageRoutes } from './images/routes.ts';
 import { SchedulerService } from './scheduler/service.ts';
 import { Deployer } from './vms/deployer.ts';
@@ -24,8 +26,11 @@ import type { CommandDispatcher, Fleet } from './vms/ports.ts';
 import { ControllerVmService } from './vms/service.ts';
 import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
 import { VmStore } from './vms/store.ts';
-import { vmRoutes } from './vms/routes.ts';
+import { type VmViewExtra, vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
+
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
 
 export interface CloudDeps {
   config: ControllerConfig;
@@ -41,6 +46,8 @@ export interface CloudDeps {
   resolveNetwork?: (idOrName: string) => string;
   /** Checks a volume a VM asks for at creation (the volume feature). */
   checkVolume?: (id: string, who: Principal) => void;
+  /** Fields other features add to VM views (e.g. addresses from the network feature). */
+  vmViewExtras?: VmViewExtra[];
 }
 
 /** A secret that survives restarts (capability URLs stay valid), kept in the state directory. */
@@ -60,6 +67,8 @@ export class Cloud {
   readonly deployer: Deployer;
   readonly vms: ControllerVmService;
   readonly hooks: DeployHook[];
+  /** Users' SSH keys (/v1/keys) and the context each VM is created with. */
+  readonly keys: KeysFeature;
 
   constructor(private readonly d: CloudDeps) {
     const c = d.config;
@@ -69,11 +78,13 @@ export class Cloud {
     this.images = new ImageRegistry(d.db);
     this.store = new VmStore(d.db);
     this.hostAdmin = new HostAdminStore(d.db);
+    this.keys = new KeysFeature({ db: d.db, siteMethod: () => c.network.context_flavour });
     const publicUrl = c.api.public_url || `http://${c.api.listen}`;
     this.content = new ImageContent(
       join(c.controller.state_dir, 'images'),
       persistentSecret(c.controller.state_dir),
       publicUrl.replace(/\/$/, ''),
+      c.api.capability_ttl_s,
     );
     const specs = new SpecBuilder(this.images, this.content);
     this.deployer = new Deployer({
@@ -114,6 +125,7 @@ export class Cloud {
       kick: () => this.scheduler.kick(),
       ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
       ...(d.checkVolume ? { checkVolume: d.checkVolume } : {}),
+      extensions: [this.keys.createExtension],
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });
@@ -121,10 +133,21 @@ export class Cloud {
     d.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());
     });
-    d.app.use('/v1', authenticate(this.users));
-    d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
+    const limiter = new AuthFailureLimiter({ max: c.api.auth_failures_max, windowS: c.api.auth_failures_window_s });
+    d.app.use('/v1', limiter.middleware(), authenticate(this.users));
+    d.app.use(
+      '/v1',
+      imageRoutes(this.images, this.content, this.store, d.log, {
+        maxUploadBytes: c.images.max_upload_mib * MIB,
+        quotaBytes: (ownerId) => this.imageQuotaBytes(ownerId),
+        maxVirtualSize: c.images.max_virtual_size_gib * GIB,
+        inspectRegistered: c.images.inspect_registered,
+        hostKnown: (host) => d.fleet.host(host) !== undefined,
+      }),
+    );
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
-    d.app.use('/v1', vmRoutes(this.vms, this.store));
+    d.app.use('/v1', vmRoutes(this.vms, this.store, [this.keys.viewExtra, ...(d.vmViewExtras ?? [])]));
+    d.app.use('/v1', this.keys.routes);
     d.app.use(
       '/v1',
       adminRoutes({
@@ -135,6 +158,14 @@ export class Cloud {
         users: this.users,
       }),
     );
+  }
+
+  /** A user's image quota in bytes (their own, else [images] user_quota_gib); undefined: no limit. */
+  private imageQuotaBytes(ownerId: string): number | undefined {
+    const u = this.users.find(ownerId);
+    if (!u || u.role === 'admin') return undefined;
+    const mib = u.quota.imagesMiB ?? this.d.config.images.user_quota_mib;
+    return mib > 0 ? mib * MIB : undefined;
   }
 
   /** The first admin: from [api] admin_token, or generated once into <state_dir>/admin.token (0600). */

@@ -13,7 +13,9 @@ import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
 import { ConflictError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
+import { secretEquals } from '../common/secret-compare.ts';
 import { filters } from '../protocol/mqtt/index.ts';
 import type { ControllerConfig } from './config.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
@@ -96,7 +98,7 @@ export class ControllerDaemon {
     this.ingest.on('reply', (r) => this.agents.handleReply(r));
     this.app = express();
     this.app.disable('x-powered-by');
-    this.app.use('/v1', express.json({ limit: '1mb', strict: true }));
+    // JSON bodies are parsed by each route with its own size limit (controller/api/route.ts)
     this.app.get('/v1/health', (_req, res) => {
       const mqttUp = this.mqtt?.connected ?? false;
       res.status(mqttUp ? 200 : 503).json({
@@ -113,10 +115,17 @@ export class ControllerDaemon {
     this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
     // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
     // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
-    this.networks = new NetworkFeature({ config, db: this.db.db, log: this.log, apiAddress: () => this.apiAddress });
+    this.networks = new NetworkFeature({
+      config,
+      db: this.db.db,
+      log: this.log,
+      apiAddress: () => this.apiAddress,
+      contextFor: (vm) => this.cloud.keys.contexts.request(vm.id),
+    });
     this.cloud = new Cloud({
       hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
       resolveNetwork: (n) => this.networks.ipam.getNetwork(n).id,
+      vmViewExtras: [(vm) => ({ addresses: this.networks.addresses(vm.id) })],
       checkVolume: (id, who) => {
         const v = this.volumes.service.get(id, who.role === 'admin' ? undefined : who.id);
         if (v.state !== 'available' && !v.shareable) throw new ConflictError(`volume ${v.name} is ${v.state}`, { id });
@@ -135,6 +144,7 @@ export class ControllerDaemon {
       db: this.db.db,
       log: this.log,
       config: config.volumes,
+      paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
       hosts: controllerVolumeHosts({
         dispatcher: this.agents,
         vm: (id) => this.cloud.store.find(id),
@@ -164,7 +174,7 @@ export class ControllerDaemon {
       const auth = m.require_auth
         ? new AccountAuth(
             (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
-            (pw, hash) => (hash === '' ? pw === this.dashboardSecret : verifyPassword(pw, hash)),
+            (pw, hash) => (hash === '' ? secretEquals(pw, this.dashboardSecret) : verifyPassword(pw, hash)),
             { username: INTERNAL_USER, secret: this.internalSecret },
           )
         : undefined;

@@ -82,3 +82,50 @@ export interface ContextIso {
   /** URL path relative to the API root, with the per-VM token: only returned when the ISO is built. */
   url?: string;
 }
+
+/** The context method of one VM (no default here: the site's [network] context_flavour applies). */
+export const ContextMethod = Type.Union([Type.Literal('opennebula'), Type.Literal('nocloud')], {
+  description: 'opennebula: CONTEXT CD-ROM with context.sh; nocloud: cidata CD-ROM for cloud-init',
+});
+
+/** What a user asks of a VM's context at creation (POST /v1/vms, `context`). */
+export const VmContextInput = Type.Object(
+  {
+    keys: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 32,
+        description: "Names of the user's SSH keys to install; without it, the user's default key (if any)",
+      }),
+    ),
+    userData: Type.Optional(
+      Text(262_144, 'cloud-init user data: #cloud-config, a script (#!) or MIME multipart; at most 256 KiB'),
+    ),
+    startScript: Type.Optional(Text(262_144, 'Script the guest runs at boot (START_SCRIPT_BASE64)')),
+    loginUser: Type.Optional(
+      Type.String({
+        pattern: '^[a-z_][a-z0-9_-]{0,31}$',
+        errorMessage: 'must be a Unix user name',
+        description: 'User created with the keys and sudo (USERNAME); `stratus vm ssh` logs in as it',
+      }),
+    ),
+    method: Type.Optional(ContextMethod),
+    variables: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' }), Text(65_536, 'Extra context variable'), {
+        description: 'Extra variables (OpenNebula: in context.sh; NoCloud: in meta-data, lower-cased)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VmContextInput = Static<typeof VmContextInput>;
+
+/** A VM's context as `vm show` reports it: key fingerprints and sizes, never the contents. */
+export const VmContextView = Type.Object({
+  method: ContextMethod,
+  loginUser: Type.Union([Type.String(), Type.Null()]),
+  keys: Type.Array(Type.Object({ name: Type.String(), type: Type.String(), fingerprint: Type.String() })),
+  userDataBytes: Type.Integer(),
+  startScriptBytes: Type.Integer(),
+  variables: Type.Array(Type.String(), { description: 'Names of the extra variables (values are not shown)' }),
+});
+export type VmContextView = Static<typeof VmContextView>;

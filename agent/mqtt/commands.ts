@@ -15,6 +15,7 @@ import { validate } from '../../common/validate.ts';
 import { Command, type CommandReply, decode, MalformedMessageError } from '../../protocol/mqtt/index.ts';
 import { LibvirtError } from '../../drivers/libvirt/index.ts';
 import type { CommandRecord, CommandStore, Outcome } from './command-store.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import {
   CommandInterruptedError,
   DeadlineExceededError,
@@ -172,8 +173,9 @@ export class CommandExecutor {
         prior = undefined;
       } else {
         log.info({ ok: found.ok }, 'interrupted command: outcome recovered from the journal');
-        store.finish(cmd.key, found);
-        this.send(cmd, found);
+        const outcome = redactSecrets(found);
+        store.finish(cmd.key, outcome);
+        this.send(cmd, outcome);
         return;
       }
     }
@@ -239,11 +241,12 @@ export class CommandExecutor {
     let outcome: Outcome;
     let transient = false;
     try {
+      // replies and events never carry capability URLs or secrets (a deploy's spec has both)
       const result = await entry.handler(args, ctx);
-      outcome = { ok: true, result: result ?? null };
+      outcome = { ok: true, result: redactSecrets(result ?? null) };
     } catch (err) {
       transient = isTransient(err) || (this.stopping && !(err instanceof IdempotencyConflictError));
-      const error = asStratusError(err).toJSON();
+      const error = redactSecrets(asStratusError(err).toJSON());
       outcome = { ok: false, error: transient ? { ...error, details: { ...error.details, transient: true } } : error };
     } finally {
       clearTimeout(timer);

@@ -21,7 +21,8 @@ import type { Operation, OperationJournal } from './journal.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import { gracefulStop } from './graceful-stop.ts';
-import { checkSpecOnHost } from './vm-checks.ts';
+import { checkSpecOnHost, checkSpecPaths } from './vm-checks.ts';
+import type { HostPathGuard } from '../../common/host-paths.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
@@ -66,6 +67,8 @@ export interface VmServiceOptions {
   volumes?: VmVolumeHooks;
   /** Bridges of Stratus networks and per-NIC firewall rules (agent/network/vm-network.ts). */
   network?: VmNetwork;
+  /** Host paths of specs only under [agent] allowed_roots (symlinks resolved); unchecked when absent. */
+  paths?: HostPathGuard;
 }
 
 export interface VmVolumeHooks {
@@ -178,6 +181,8 @@ export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [strin
     const asSent = validate(VmSpec, input, 'VM spec');
     const hash = specHash(asSent);
     let spec = asSent;
+    // the caller's paths, before the agent adds its own (context CD-ROM, instance overlays)
+    if (this.o.paths) await checkSpecPaths(spec, this.o.paths);
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name, key: extra.key });
     let attached: unknown[] = [];
     const view = await this.locks.run(spec.id, async () => {

@@ -57,7 +57,7 @@ export const adminCommands: Command[] = [
     usage: 'stratus host disable HOST [--reason TEXT]',
     summary: 'Disable a host (maintenance)',
     args: 1,
-    options: { reason: { type: 'string' } },
+    options: { reason: { type: 'string', value: 'TEXT', help: 'Why (shown with the host and to waiting VMs)' } },
     async run({ api, positionals, values }) {
       const h = await api.request<Row>(
         'POST',
@@ -89,7 +89,12 @@ export const adminCommands: Command[] = [
     usage: 'stratus type create NAME --vcpus N --memory MiB --disk GiB',
     summary: 'Create an instance type (admin)',
     args: 1,
-    options: { vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' } },
+    options: {
+      vcpus: { type: 'string', value: 'N', help: 'Virtual CPUs' },
+      memory: { type: 'string', value: 'MiB', help: 'Memory in MiB' },
+      disk: { type: 'string', value: 'GiB', help: 'Root disk size in GiB (0: the image size)' },
+      swap: { type: 'string', value: 'MiB', help: 'Swap disk in MiB (0: none)' },
+    },
     async run({ api, positionals, values }) {
       const t = await api.request<Row>('POST', '/types', {
         name: positionals[0],
@@ -116,10 +121,10 @@ export const adminCommands: Command[] = [
     summary: 'Create a user and print its token (admin)',
     args: 1,
     options: {
-      admin: { type: 'boolean' },
-      vms: { type: 'string' },
-      vcpus: { type: 'string' },
-      memory: { type: 'string' },
+      admin: { type: 'boolean', help: 'Give the user the admin role' },
+      vms: { type: 'string', value: 'N', help: 'Quota: VMs at most' },
+      vcpus: { type: 'string', value: 'N', help: 'Quota: vCPUs at most, all VMs together' },
+      memory: { type: 'string', value: 'MiB', help: 'Quota: MiB of memory at most, all VMs together' },
     },
     async run({ api, positionals, values }) {
       const body: Record<string, unknown> = { name: positionals[0], role: values['admin'] ? 'admin' : 'user' };

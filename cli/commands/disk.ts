@@ -65,12 +65,12 @@ export const diskCommands: Command[] = [
     summary: 'Create a persistent disk (counted against your quota)',
     args: 1,
     options: {
-      size: { type: 'string' },
-      backend: { type: 'string' },
-      format: { type: 'string' },
-      shareable: { type: 'boolean' },
-      readonly: { type: 'boolean' },
-      tag: { type: 'string', multiple: true },
+      size: { type: 'string', value: 'GiB', help: 'Size in GiB' },
+      backend: { type: 'string', value: 'iscsi|file', help: "Storage backend (default: the site's)" },
+      format: { type: 'string', value: 'raw|qcow2', help: 'File format (file backend)' },
+      shareable: { type: 'boolean', help: 'May be attached to several VMs at once' },
+      readonly: { type: 'boolean', help: 'VMs see it read-only' },
+      tag: { type: 'string', value: 'TAG', multiple: true, help: 'A free-form tag' },
     },
     async run({ api, positionals, values }) {
       const size = Number(values['size']);

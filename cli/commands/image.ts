@@ -3,7 +3,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { CliError, EXIT } from '../client.ts';
-import type { Command } from '../command.ts';
+import type { Command, OptionSpec } from '../command.ts';
 import { fields, ProgressBar, table } from '../output.ts';
 
 type Image = Record<string, unknown> & { id: string };
@@ -17,15 +17,15 @@ const columns: [string, string][] = [
   ['visibility', 'VISIBILITY'],
 ];
 const meta = {
-  os: { type: 'string' },
-  arch: { type: 'string' },
-  endorser: { type: 'string' },
-  'expires-at': { type: 'string' },
-  public: { type: 'boolean' },
-  kernel: { type: 'string' },
-  ramdisk: { type: 'string' },
-  cmdline: { type: 'string' },
-} as const;
+  os: { type: 'string', value: 'OS', help: 'Operating system of the image (e.g. debian-12)' },
+  arch: { type: 'string', value: 'ARCH', help: 'CPU architecture (x86_64)' },
+  endorser: { type: 'string', value: 'WHO', help: 'Who vouches for the image (e-mail or name)' },
+  'expires-at': { type: 'string', value: 'DATE', help: 'ISO 8601 date after which VMs can no longer use it' },
+  public: { type: 'boolean', help: 'Let every user launch it (default: only you)' },
+  kernel: { type: 'string', value: 'IMAGE', help: 'Kernel image to boot it with directly (id or name)' },
+  ramdisk: { type: 'string', value: 'IMAGE', help: 'Initrd image for direct kernel boot (id or name)' },
+  cmdline: { type: 'string', value: 'TEXT', help: 'Kernel command line for direct kernel boot' },
+} satisfies Record<string, OptionSpec>;
 
 function metaOf(v: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -70,7 +70,12 @@ export const imageCommands: Command[] = [
       'stratus image register NAME --url URL --sha256 HEX --format qcow2|raw|kernel|ramdisk [--os ..] [--kernel ID --ramdisk ID --cmdline ..] [--public]',
     summary: 'Register an image that agents download from a URL (verified by sha256)',
     args: 1,
-    options: { url: { type: 'string' }, sha256: { type: 'string' }, format: { type: 'string' }, ...meta },
+    options: {
+      url: { type: 'string', value: 'URL', help: 'Where agents download the image from' },
+      sha256: { type: 'string', value: 'HEX', help: 'SHA-256 of the image (agents verify it)' },
+      format: { type: 'string', value: 'FORMAT', help: 'qcow2, raw, kernel or ramdisk' },
+      ...meta,
+    },
     async run({ api, positionals, values }) {
       if (!values['url'] || !values['sha256'] || !values['format'])
         throw new CliError('image register needs --url, --sha256 and --format', EXIT.usage);
@@ -86,14 +91,15 @@ export const imageCommands: Command[] = [
   },
   {
     words: 'image upload',
-    usage: 'stratus image upload FILE --name NAME --format qcow2|raw|kernel|ramdisk [--sha256 HEX] [--public] [...]',
+    usage:
+      'stratus image upload FILE --name NAME --format qcow2|raw|kernel|ramdisk [--sha256 HEX] [--public] [--os OS] [--arch ARCH] [--endorser WHO] [--expires-at DATE] [--kernel IMAGE] [--ramdisk IMAGE] [--cmdline TEXT] [--quiet]',
     summary: 'Upload an image file to the controller (progress on stderr)',
     args: 1,
     options: {
-      name: { type: 'string' },
-      format: { type: 'string' },
-      sha256: { type: 'string' },
-      quiet: { type: 'boolean' },
+      name: { type: 'string', value: 'NAME', help: 'Name of the image' },
+      format: { type: 'string', value: 'FORMAT', help: 'qcow2, raw, kernel or ramdisk' },
+      sha256: { type: 'string', value: 'HEX', help: 'Expected SHA-256 (the upload fails if it differs)' },
+      quiet: { type: 'boolean', help: 'No progress bar' },
       ...meta,
     },
     async run({ api, positionals, values }) {

@@ -65,20 +65,20 @@ export const netCommands: Command[] = [
     summary: 'Create a network (admin)',
     args: 1,
     options: {
-      bridge: { type: 'string' },
-      cidr: { type: 'string' },
-      gateway: { type: 'string' },
-      dns: { type: 'string', multiple: true },
-      'range-start': { type: 'string' },
-      'range-end': { type: 'string' },
-      'ipv6-prefix': { type: 'string' },
-      slaac: { type: 'boolean' },
-      'ipv6-range-start': { type: 'string' },
-      'ipv6-range-end': { type: 'string' },
-      uplink: { type: 'string' },
-      vlan: { type: 'string' },
-      'mac-prefix': { type: 'string' },
-      description: { type: 'string' },
+      bridge: { type: 'string', value: 'BR', help: 'Linux bridge the VMs are plugged into' },
+      cidr: { type: 'string', value: 'CIDR', help: 'IPv4 subnet, e.g. 10.0.0.0/24' },
+      gateway: { type: 'string', value: 'IP', help: 'IPv4 gateway' },
+      dns: { type: 'string', value: 'IP', multiple: true, help: 'DNS server given to VMs' },
+      'range-start': { type: 'string', value: 'IP', help: 'First IPv4 address given to VMs' },
+      'range-end': { type: 'string', value: 'IP', help: 'Last IPv4 address given to VMs' },
+      'ipv6-prefix': { type: 'string', value: 'P/64', help: 'IPv6 prefix' },
+      slaac: { type: 'boolean', help: 'VMs take IPv6 addresses by SLAAC (else DHCPv6)' },
+      'ipv6-range-start': { type: 'string', value: 'IP', help: 'First IPv6 address given to VMs (DHCPv6)' },
+      'ipv6-range-end': { type: 'string', value: 'IP', help: 'Last IPv6 address given to VMs (DHCPv6)' },
+      uplink: { type: 'string', value: 'DEV', help: 'Host interface the bridge is attached to' },
+      vlan: { type: 'string', value: 'N', help: 'VLAN id on the uplink' },
+      'mac-prefix': { type: 'string', value: 'PREFIX', help: 'MAC prefix of the VMs, e.g. 02:00:00' },
+      description: { type: 'string', value: 'TEXT', help: 'Free text' },
     },
     async run({ api, positionals, values }) {
       if (!values['bridge']) throw new CliError('net create needs --bridge', EXIT.usage);
@@ -122,7 +122,7 @@ export const netCommands: Command[] = [
     usage: 'stratus net leases NETWORK [--kind vm|hold]',
     summary: 'List the leases and holds of a network',
     args: 1,
-    options: { kind: { type: 'string' } },
+    options: { kind: { type: 'string', value: 'vm|hold', help: 'Only leases of VMs, or only holds' } },
     async run({ api, positionals, values }) {
       const q = values['kind'] ? `?kind=${encodeURIComponent(String(values['kind']))}` : '';
       const r = await api.request<{ items: Row[] }>(
@@ -138,11 +138,11 @@ export const netCommands: Command[] = [
     summary: 'Hold addresses out of the pool (with a MAC: a DHCP reservation)',
     args: 1,
     options: {
-      ipv4: { type: 'string' },
-      ipv6: { type: 'string' },
-      mac: { type: 'string' },
-      hostname: { type: 'string' },
-      note: { type: 'string' },
+      ipv4: { type: 'string', value: 'IP', help: 'IPv4 address to hold' },
+      ipv6: { type: 'string', value: 'IP', help: 'IPv6 address to hold' },
+      mac: { type: 'string', value: 'MAC', help: 'MAC address (makes the hold a DHCP reservation)' },
+      hostname: { type: 'string', value: 'NAME', help: 'Host name given by DHCP' },
+      note: { type: 'string', value: 'TEXT', help: 'Why the address is held' },
     },
     async run({ api, positionals, values }) {
       const body: Row = {};

@@ -19,7 +19,11 @@ export const snapshotCommands: Command[] = [
     usage: 'stratus vm save-as VM --name IMAGE [--disk N] [--public]',
     summary: 'Save a VM disk as a new image (running VMs through a live copy)',
     args: 1,
-    options: { name: { type: 'string' }, disk: { type: 'string' }, public: { type: 'boolean' } },
+    options: {
+      name: { type: 'string', value: 'IMAGE', help: 'Name of the new image' },
+      disk: { type: 'string', value: 'N', help: 'Which disk of the VM (0: the root disk)' },
+      public: { type: 'boolean', help: 'Let every user launch the image' },
+    },
     async run({ api, positionals, values }) {
       if (!values['name']) throw new CliError('vm save-as needs --name', EXIT.usage);
       const body: Row = { name: values['name'] };
@@ -44,7 +48,10 @@ export const snapshotCommands: Command[] = [
     usage: 'stratus snapshot create VM [--name NAME] [--description TEXT]',
     summary: 'Snapshot a VM, running or stopped',
     args: 1,
-    options: { name: { type: 'string' }, description: { type: 'string' } },
+    options: {
+      name: { type: 'string', value: 'NAME', help: 'Name of the snapshot (default: generated)' },
+      description: { type: 'string', value: 'TEXT', help: 'Free text' },
+    },
     async run({ api, positionals, values }) {
       const body: Row = {};
       if (values['name']) body['name'] = values['name'];
@@ -58,7 +65,7 @@ export const snapshotCommands: Command[] = [
     usage: 'stratus snapshot revert VM NAME [--state running|stopped]',
     summary: 'Revert a VM to a snapshot',
     args: 2,
-    options: { state: { type: 'string' } },
+    options: { state: { type: 'string', value: 'running|stopped', help: 'State the VM is left in afterwards' } },
     async run({ api, positionals, values }) {
       const body = values['state'] ? { state: values['state'] } : {};
       const r = await api.request<Row>(

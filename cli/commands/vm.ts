@@ -1,8 +1,11 @@
-// `stratus vm ...`: create, list, show (why it waits, its history), start/stop/reboot, console, wait, delete.
+// `stratus vm ...`: create, list, show (why it waits, its addresses and context, its history), ssh,
+// start/stop/reboot, console, wait, delete.
 
 import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
 import { fields, table } from '../output.ts';
+import { contextLines, contextOf, createOptions } from './vm-create-options.ts';
+import { vmSsh } from './vm-ssh.ts';
 
 type Vm = Record<string, unknown> & { id: string; state: string; reason: string };
 const columns: [string, string][] = [
@@ -19,7 +22,7 @@ const action = (name: 'start' | 'stop' | 'reboot'): Command => ({
   usage: `stratus vm ${name} ID${name === 'stop' ? ' [--force]' : ''}`,
   summary: `${name[0]!.toUpperCase()}${name.slice(1)} a VM`,
   args: 1,
-  options: name === 'stop' ? { force: { type: 'boolean' } } : {},
+  options: name === 'stop' ? { force: { type: 'boolean', help: 'Power off at once instead of a guest shutdown' } } : {},
   async run({ api, positionals, values }) {
     const body = name === 'stop' ? { force: values['force'] === true } : undefined;
     const vm = await api.request<Vm>('POST', `/vms/${positionals[0]}/${name}`, body ?? {});
@@ -40,19 +43,10 @@ export const vmCommands: Command[] = [
   {
     words: 'vm create',
     usage:
-      'stratus vm create NAME --type TYPE --image IMAGE [--count N] [--group G] [--cluster C] [--feature F]... [--net NETWORK]... [--wait]',
-    summary: 'Create VMs (placed by the scheduler)',
+      'stratus vm create NAME --type TYPE --image IMAGE [--count N] [--net NETWORK]... [--key NAME]... [--user-data FILE] [--context K=V]... [--wait] [OPTIONS]',
+    summary: "Create VMs (placed by the scheduler); --wait prints each one's id and addresses once running",
     args: 1,
-    options: {
-      type: { type: 'string' },
-      image: { type: 'string' },
-      count: { type: 'string' },
-      group: { type: 'string' },
-      cluster: { type: 'string' },
-      feature: { type: 'string', multiple: true },
-      net: { type: 'string', multiple: true },
-      wait: { type: 'boolean' },
-    },
+    options: createOptions,
     async run({ api, positionals, values }) {
       if (!values['type'] || !values['image']) throw new CliError('vm create needs --type and --image', EXIT.usage);
       const count = values['count'] ? Number(values['count']) : undefined;
@@ -64,9 +58,12 @@ export const vmCommands: Command[] = [
       if (values['cluster']) body['cluster'] = values['cluster'];
       if (values['feature']) body['requiredFeatures'] = values['feature'];
       if (values['net']) body['nics'] = (values['net'] as string[]).map((network) => ({ network }));
+      const context = contextOf(values);
+      if (Object.keys(context).length > 0) body['context'] = context;
       const r = await api.request<{ items: Vm[] }>('POST', '/vms', body);
-      if (values['wait']) r.items = await Promise.all(r.items.map((vm) => waitState(api, vm.id, ['running'])));
-      return { human: table(r.items, columns), json: r };
+      if (!values['wait']) return { human: table(r.items, columns), json: r };
+      r.items = await Promise.all(r.items.map((vm) => waitState(api, vm.id, ['running'])));
+      return { human: table(r.items, [...columns, ['addresses', 'ADDRESSES']]), json: r };
     },
   },
   {
@@ -82,10 +79,11 @@ export const vmCommands: Command[] = [
       const history = vm.events
         .map((e) => `  ${new Date(e.at).toISOString()}  ${e.from ?? '-'} -> ${e.to}  ${e.reason}`)
         .join('\n');
-      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'image', 'attempts', 'placement', 'observed'])}\nhistory:\n${history}`;
+      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'image', 'addresses', 'attempts', 'placement', 'observed'])}${contextLines(vm['context'])}\nhistory:\n${history}`;
       return { human, json: vm };
     },
   },
+  vmSsh,
   action('start'),
   action('stop'),
   action('reboot'),
@@ -94,7 +92,7 @@ export const vmCommands: Command[] = [
     usage: 'stratus vm console ID [--bytes N]',
     summary: 'Print the tail of the VM serial console',
     args: 1,
-    options: { bytes: { type: 'string' } },
+    options: { bytes: { type: 'string', value: 'N', help: 'How many bytes of the end of the log (default 65536)' } },
     async run({ api, positionals, values }) {
       const q = values['bytes'] ? `?bytes=${Number(values['bytes'])}` : '';
       const text = await api.request<string>('GET', `/vms/${positionals[0]}/console${q}`);
@@ -106,7 +104,10 @@ export const vmCommands: Command[] = [
     usage: 'stratus vm wait ID [--state running] [--timeout SECONDS]',
     summary: 'Wait until a VM reaches a state (exit 1 if it fails instead)',
     args: 1,
-    options: { state: { type: 'string' }, timeout: { type: 'string' } },
+    options: {
+      state: { type: 'string', value: 'STATE[,STATE]', help: 'State(s) to wait for (default running)' },
+      timeout: { type: 'string', value: 'SECONDS', help: 'Give up after this long (default 600)' },
+    },
     async run({ api, positionals, values }) {
       const states = String(values['state'] ?? 'running').split(',');
       const vm = await waitState(api, positionals[0]!, states, Number(values['timeout'] ?? 600) * 1000);
@@ -125,7 +126,7 @@ export const vmCommands: Command[] = [
   },
 ];
 
-async function waitState(
+export async function waitState(
   api: import('../client.ts').ApiClient,
   id: string,
   states: string[],

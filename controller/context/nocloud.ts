@@ -1,9 +1,10 @@
 // The NoCloud context flavour for cloud-init, on a CD-ROM labelled `cidata`: `meta-data` (instance id,
-// host name), `user-data` (the user's own, or a #cloud-config with the user, SSH keys and start script)
+// host name), `user-data` (the user's own and/or a #cloud-config with the login user, SSH keys and start script)
 // and `network-config` (version 2: each NIC matched by MAC, static addresses or DHCP). Every string is
 // written as a JSON string, which is a valid YAML double-quoted scalar, so no value can change the YAML.
 
 import type { ContextNic, ContextRequest } from '../../protocol/context.ts';
+import { composeUserData } from './user-data.ts';
 
 const q = (s: string) => JSON.stringify(s);
 const list = (items: string[]) => `[${items.map(q).join(', ')}]`;
@@ -17,33 +18,9 @@ export function renderMetaData(req: ContextRequest): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The user's data, Stratus's #cloud-config (login user, keys, start script), or both (user-data.ts). */
 export function renderUserData(req: ContextRequest): string {
-  if (req.userData !== undefined) return req.userData.endsWith('\n') ? req.userData : `${req.userData}\n`;
-  const lines = ['#cloud-config'];
-  if (req.setHostname) lines.push(`hostname: ${q(req.hostname)}`);
-  if (req.username) {
-    lines.push(
-      'users:',
-      '  - default',
-      `  - name: ${q(req.username)}`,
-      '    shell: "/bin/bash"',
-      '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
-    );
-    if (req.sshPublicKeys.length > 0) lines.push(`    ssh_authorized_keys: ${list(req.sshPublicKeys)}`);
-  }
-  if (req.sshPublicKeys.length > 0) lines.push(`ssh_authorized_keys: ${list(req.sshPublicKeys)}`);
-  if (req.startScript !== undefined) {
-    lines.push(
-      'write_files:',
-      '  - path: "/var/lib/stratus/start-script"',
-      '    permissions: "0700"',
-      '    encoding: "b64"',
-      `    content: ${q(Buffer.from(req.startScript, 'utf8').toString('base64'))}`,
-      'runcmd:',
-      '  - ["/var/lib/stratus/start-script"]',
-    );
-  }
-  return `${lines.join('\n')}\n`;
+  return composeUserData(req);
 }
 
 export function renderNetworkConfig(req: ContextRequest, nics: readonly ContextNic[]): string {

@@ -6,6 +6,7 @@
 import { ValidationError } from '../../common/errors.ts';
 import { netmask4 } from '../../common/ip.ts';
 import type { ContextNic, ContextRequest } from '../../protocol/context.ts';
+import { composeUserData } from './user-data.ts';
 
 export function shellQuote(value: string): string {
   if (value.includes('\0')) throw new ValidationError('a context value cannot hold a NUL character');
@@ -43,9 +44,9 @@ export function contextVariables(req: ContextRequest, nics: readonly ContextNic[
   add('USERNAME', req.username);
   if (req.startScript !== undefined)
     add('START_SCRIPT_BASE64', Buffer.from(req.startScript, 'utf8').toString('base64'));
-  if (req.userData !== undefined) {
-    add('USER_DATA', req.userData);
-  }
+  // cloud-init's OpenNebula datasource reads USER_DATA (one-context ignores it): the login user and the
+  // user's own data reach cloud-init guests too
+  if (req.userData !== undefined || req.username) add('USER_DATA', composeUserData(req));
   add('STRATUS_VM_ID', req.vmId);
   const taken = new Set(vars.map(([k]) => k));
   for (const [k, v] of Object.entries(req.variables).sort(([a], [b]) => a.localeCompare(b))) {

@@ -1,12 +1,14 @@
 // The network side of a deploy (a controller/vms DeployHook): leases an address on each network the VM
 // asks for (a retried deploy gets the same lease), adds the NICs to the spec with what the agent needs
 // (bridge, MAC, uplink, addresses for anti-spoofing, security group), builds the VM's context CD-ROM
-// and points the spec at its token URL. Releasing gives the leases and the ISO back.
+// (every VM has one: host name, NICs, and the keys and user data it was created with) and points the
+// spec at its token URL. Releasing gives the leases and the ISO back.
 
 import type { ContextFlavour } from '../../protocol/context.ts';
 import type { NicFirewall } from '../../protocol/network.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import type { ContextService } from '../context/service.ts';
+import type { VmContextRequest } from '../context/vm-context.ts';
 import type { DeployHook } from '../vms/spec-builder.ts';
 import type { VmRecord } from '../vms/store.ts';
 import type { IpamService } from './ipam.ts';
@@ -26,6 +28,8 @@ export interface NetworkDeployHookOptions {
   publicUrl: () => string;
   flavour: ContextFlavour;
   addressing: 'static' | 'dhcp';
+  /** What the VM's creation asked of its context (keys, user data, method...). */
+  contextFor?: (vm: VmRecord) => VmContextRequest | undefined;
 }
 
 /** A host name from a VM name: letters, digits and inner dashes, at most 63. */
@@ -43,9 +47,8 @@ export class NetworkDeployHook implements DeployHook {
 
   constructor(private readonly o: NetworkDeployHookOptions) {}
 
-  async prepare(vm: VmRecord, _hostId: string, spec: VmSpec): Promise<VmSpec> {
+  async prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
     const requests = this.o.nicsFor(vm);
-    if (requests.length === 0) return spec;
     const hostname = hostnameOf(vm.name);
     const nics = [...spec.nics];
     for (const req of requests) {
@@ -63,12 +66,14 @@ export class NetworkDeployHook implements DeployHook {
         firewall: req.firewall ?? { antiSpoofing: true },
       });
     }
-    const iso = await this.o.context.build({
-      vmId: vm.id,
-      hostname,
-      flavour: this.o.flavour,
-      addressing: this.o.addressing,
-    });
+    // every VM gets a context CD-ROM, with or without NICs: its host name, keys and user data; its
+    // download URL is bound to the host the VM is deployed on and expires
+    const asked = this.o.contextFor?.(vm);
+    const iso = await this.o.context.build(
+      { flavour: this.o.flavour, ...asked, vmId: vm.id, hostname, addressing: this.o.addressing },
+      undefined,
+      hostId,
+    );
     return {
       ...spec,
       nics,

@@ -10,6 +10,7 @@ import type { Db } from '../../common/sqlite.ts';
 import type { ControllerConfig } from '../config.ts';
 import { contextRoutes } from '../context/routes.ts';
 import { ContextService } from '../context/service.ts';
+import type { VmContextRequest } from '../context/vm-context.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { type NicRequest, NetworkDeployHook } from './deploy-hook.ts';
 import { DhcpSupervisor } from './dhcp-supervisor.ts';
@@ -24,6 +25,8 @@ export interface NetworkFeatureDeps {
   apiAddress: () => string;
   /** The NICs of a deployed VM; default: one on [network] default_network, if set. */
   nicsFor?: (vm: VmRecord) => NicRequest[];
+  /** What a VM's creation asked of its context (keys, user data, method; controller/context/vm-context.ts). */
+  contextFor?: (vm: VmRecord) => VmContextRequest | undefined;
 }
 
 export class NetworkFeature {
@@ -50,6 +53,7 @@ export class NetworkFeature {
       log,
       dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
       ipam: this.ipam,
+      ttlS: d.config.api.capability_ttl_s,
     });
     const byDefault: NicRequest[] = c.default_network ? [{ network: c.default_network }] : [];
     this.deployHook = new NetworkDeployHook({
@@ -60,6 +64,7 @@ export class NetworkFeature {
       publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
       flavour: c.context_flavour,
       addressing: c.context_addressing,
+      ...(d.contextFor ? { contextFor: d.contextFor } : {}),
     });
   }
 
@@ -76,5 +81,13 @@ export class NetworkFeature {
 
   async stop(): Promise<void> {
     await this.dhcp?.stop();
+  }
+
+  /** The VM's addresses from its leases, in NIC order (IPv4 first, then IPv6). */
+  addresses(vmId: string): string[] {
+    return this.ipam
+      .leasesOfVm(vmId)
+      .sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
+      .flatMap((l) => [l.ipv4, l.ipv6, l.ipv6Slaac].filter((a): a is string => !!a));
   }
 }

@@ -69,7 +69,7 @@ export class Deployer {
       vm = this.o.store.transition(id, 'deploying', `deploying on ${host}`, { attempts: attempt });
     const prepared: DeployHook[] = [];
     try {
-      let spec: VmSpec = this.o.specs.build(vm);
+      let spec: VmSpec = this.o.specs.build(vm, host);
       let extra: Record<string, unknown> = {};
       for (const hook of this.o.hooks) {
         spec = await hook.prepare(vm, host, spec);

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
+import { VmContextInput, VmContextView } from '../../protocol/context.ts';
 import { NicFirewall } from '../../protocol/network.ts';
 import { TypeName } from '../catalog/instance-types.ts';
 import type { ControllerVmService } from './service.ts';
@@ -50,6 +51,7 @@ export const CreateVmRequest = Type.Object(
         description: 'Volumes attached before the VM starts (count must be 1)',
       }),
     ),
+    context: Type.Optional(VmContextInput),
   },
   { additionalProperties: false },
 );
@@ -73,7 +75,12 @@ export const Vm = Type.Object({
   observed: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.Integer(),
   updatedAt: Type.Integer(),
+  addresses: Type.Optional(Type.Array(Type.String(), { description: "The VM's IP addresses, first NIC first" })),
+  context: Type.Optional(VmContextView),
 });
+
+/** Fields other features add to a VM's view (its addresses, its context summary). */
+export type VmViewExtra = (vm: VmRecord) => Record<string, unknown>;
 
 export function vmView(vm: VmRecord) {
   return {
@@ -98,8 +105,9 @@ export function vmView(vm: VmRecord) {
   };
 }
 
-export function vmRoutes(vms: ControllerVmService, store: VmStore): Router {
+export function vmRoutes(vms: ControllerVmService, store: VmStore, extras: VmViewExtra[] = []): Router {
   const r = Router();
+  const view = (vm: VmRecord) => Object.assign(vmView(vm), ...extras.map((x) => x(vm)));
   route(
     r,
     {
@@ -111,7 +119,7 @@ export function vmRoutes(vms: ControllerVmService, store: VmStore): Router {
       response: Type.Object({ items: Type.Array(Vm) }),
     },
     ({ principal }) => ({
-      items: vms.list(principal).map(vmView),
+      items: vms.list(principal).map(view),
     }),
   );
   route(
@@ -123,11 +131,13 @@ export function vmRoutes(vms: ControllerVmService, store: VmStore): Router {
       tag: 'vms',
       role: 'user',
       body: CreateVmRequest,
+      // context user data and start script of 256 KiB each, extra variables
+      bodyLimit: 2 * 1024 * 1024,
       response: Type.Object({ items: Type.Array(Vm) }),
       status: 202,
     },
     ({ body, principal }) => ({
-      items: vms.create(body, principal).map(vmView),
+      items: vms.create(body, principal).map(view),
     }),
   );
   route(
@@ -141,7 +151,7 @@ export function vmRoutes(vms: ControllerVmService, store: VmStore): Router {
       params: Id,
       response: Type.Composite([Vm, Type.Object({ events: Type.Array(Type.Unknown()) })]),
     },
-    ({ params, principal }) => ({ ...vmView(vms.visible(params.id, principal)), events: store.events(params.id) }),
+    ({ params, principal }) => ({ ...view(vms.visible(params.id, principal)), events: store.events(params.id) }),
   );
   for (const action of ['start', 'stop', 'reboot'] as const) {
     route(

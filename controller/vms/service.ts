@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, StratusError, ValidationError } from '../../common/errors.ts';
+import type { VmContextInput } from '../../protocol/context.ts';
 import type { NicFirewall } from '../../protocol/network.ts';
 import type { Principal, UserStore } from '../auth/users.ts';
 import type { InstanceTypeStore } from '../catalog/instance-types.ts';
@@ -26,6 +27,16 @@ export interface CreateVmInput {
   nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
   /** Volume ids attached before the VM starts. */
   volumes?: string[] | undefined;
+  /** Keys, user data, start script, login user, context method, variables (controller/context/vm-context.ts). */
+  context?: VmContextInput | undefined;
+}
+
+/**
+ * A feature that owns part of a creation request (the VM's context, its extra disks): `check` validates
+ * it before anything is created and returns what to store, run inside the creation's transaction.
+ */
+export interface VmCreateExtension {
+  check(input: CreateVmInput, who: Principal): (vms: VmRecord[]) => void;
 }
 
 export class VmActionForbiddenError extends StratusError {
@@ -49,6 +60,8 @@ export interface VmServiceOptions {
   resolveNetwork?: (idOrName: string) => string;
   /** Checks that a volume exists, belongs to the caller and can be attached; throws 404/409 otherwise. */
   checkVolume?: (id: string, who: Principal) => void;
+  /** Parts of a creation request owned by other features (context, disks). */
+  extensions?: VmCreateExtension[];
   actionTimeoutMs: number;
   /** A deploy waiting this long for its host to come back fails. */
   deployTimeoutMs: number;
@@ -131,23 +144,28 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     if (volumes.length > 0 && (input.count ?? 1) > 1) {
       throw new ValidationError('volumes can be given to one VM at a time (count must be 1)');
     }
-    const vms = this.o.store.createMany(
-      {
-        nics,
-        volumes,
-        name: input.name,
-        ownerId: who.id,
-        ownerName: who.name,
-        type: type.name,
-        vcpus: type.vcpus,
-        memoryMiB: type.memoryMiB,
-        diskGiB: type.diskGiB,
-        imageId: image.id,
-        placement,
-      },
-      input.count ?? 1,
-      user.quota,
-    );
+    const commits = (this.o.extensions ?? []).map((e) => e.check(input, who));
+    const vms = this.o.store.db.transaction(() => {
+      const created = this.o.store.createMany(
+        {
+          nics,
+          volumes,
+          name: input.name,
+          ownerId: who.id,
+          ownerName: who.name,
+          type: type.name,
+          vcpus: type.vcpus,
+          memoryMiB: type.memoryMiB,
+          diskGiB: type.diskGiB,
+          imageId: image.id,
+          placement,
+        },
+        input.count ?? 1,
+        user.quota,
+      );
+      for (const commit of commits) commit(created);
+      return created;
+    })();
     this.o.log.info({ vms: vms.map((v) => v.id), user: who.name, type: type.name, image: image.id }, 'VMs created');
     this.o.kick();
     return vms;

@@ -113,7 +113,7 @@ export function snapshotRoutes(
           params.id,
           principal,
           'save-as',
-          { disk: body.disk ?? 0, name: body.name, uploadUrl: content.uploadUrl(img.id) },
+          { disk: body.disk ?? 0, name: body.name, uploadUrl: content.uploadUrl(img.id, vm.hostId ?? '') },
           true,
           saveTimeoutMs,
         );

@@ -26,23 +26,25 @@ export class SpecBuilder {
     private readonly content: ImageContent,
   ) {}
 
-  private ref(img: ImageRecord): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
+  /** The image as a host fetches it: stored content through a capability URL issued for that host. */
+  private ref(img: ImageRecord, hostId: string): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
     if (!img.sha256) throw new ValidationError(`image ${img.name} has no content yet`);
-    const url = img.stored ? this.content.url(img.id, img.sha256) : img.sourceUrl;
+    const url = img.stored ? this.content.url(img.id, img.sha256, hostId) : img.sourceUrl;
     if (!url) throw new ValidationError(`image ${img.name} has no URL`);
     return img.format === 'qcow2' || img.format === 'raw'
       ? { sha256: img.sha256, url, format: img.format }
       : { sha256: img.sha256, url };
   }
 
-  build(vm: VmRecord): VmSpec {
+  /** The spec of `vm` for host `hostId` (its capability URLs are valid for that host only). */
+  build(vm: VmRecord, hostId: string): VmSpec {
     const img = this.images.get(vm.imageId);
     const spec: VmSpec = {
       id: vm.id,
       name: vm.name,
       vcpus: vm.vcpus,
       memoryMiB: vm.memoryMiB,
-      disks: [{ image: this.ref(img), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
+      disks: [{ image: this.ref(img, hostId), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
       cdroms: [],
       nics: [],
       labels: { owner: vm.ownerName, type: vm.type },
@@ -51,8 +53,8 @@ export class SpecBuilder {
       const kernel = this.images.get(img.kernelImage);
       const ramdisk = img.ramdiskImage ? this.images.get(img.ramdiskImage) : undefined;
       (spec as { boot?: unknown }).boot = {
-        kernel: { image: this.ref(kernel) },
-        ...(ramdisk ? { initrd: { image: this.ref(ramdisk) } } : {}),
+        kernel: { image: this.ref(kernel, hostId) },
+        ...(ramdisk ? { initrd: { image: this.ref(ramdisk, hostId) } } : {}),
         ...(img.cmdline ? { cmdline: img.cmdline } : {}),
       };
     }

@@ -13,12 +13,15 @@ import type { VolumeHosts } from './ports.ts';
 import { VolumeService } from './service.ts';
 import { VolumeStore } from './store.ts';
 import { TgtdWatch } from './tgtd-watch.ts';
+import type { HostPathGuard } from '../../common/host-paths.ts';
 
 export interface VolumeFeatureOptions {
   db: Db;
   log: Logger;
   config: VolumesConfig;
   hosts: VolumeHosts;
+  /** Host paths (file volumes) only under [controller] allowed_roots. */
+  paths?: HostPathGuard;
   quotaOf?: (ownerId: string) => { volumes: number; gib: number } | undefined;
 }
 
@@ -43,7 +46,7 @@ export class VolumeFeature {
       backingDir: c.backing_dir,
       volumeGroup: c.volume_group,
     });
-    const backends: Record<string, VolumeBackend> = { iscsi: this.iscsi, file: new FileBackend(c.file_dir) };
+    const backends: Record<string, VolumeBackend> = { iscsi: this.iscsi, file: new FileBackend(c.file_dir, o.paths) };
     this.service = new VolumeService({
       store: this.store,
       log: this.log,

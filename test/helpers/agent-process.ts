@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.ts';
+import { GUEST_DIR } from './guest.ts';
 import { type HttpAnswer, httpRequest } from './http-client.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -45,6 +46,8 @@ export async function startAgent(
     orphanGraceS?: number;
     extraToml?: string;
     env?: Record<string, string>;
+    /** [agent] allowed_roots; default: the test guest's directory and the temporary directory. */
+    allowedRoots?: string[];
   } = {},
 ): Promise<AgentHandle> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
@@ -58,6 +61,7 @@ console_log_dir = "${dir}/console"
 host_id = "${opts.hostId ?? 'test-host'}"
 resync_interval_s = ${opts.resyncS ?? 2}
 orphan_grace_s = ${opts.orphanGraceS ?? 86400}
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [GUEST_DIR, tmpdir()])}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
 virt_type = "qemu"

@@ -70,13 +70,23 @@ t.test(
       const { stdout } = await run(shell, argv, { encoding: 'utf8' });
       const got = stdout.split('\0').slice(0, -1);
       t.same(got.slice(0, hostile.length), hostile, `${shell}: hostile values unchanged`);
-      t.same(got.slice(hostile.length), [
-        '10.213.0.5',
-        '255.255.255.0',
-        'web1',
-        '#cloud-config\nruncmd: [["echo", "`hi`"]]\n',
-        "ssh-ed25519 AAAAC3Nza alice@example\nssh-rsa AAAAB3 bob's key",
-      ]);
+      const [ip, mask, host, userData, keys] = got.slice(hostile.length);
+      t.same(
+        [ip, mask, host, keys],
+        ['10.213.0.5', '255.255.255.0', 'web1', "ssh-ed25519 AAAAC3Nza alice@example\nssh-rsa AAAAB3 bob's key"],
+      );
+      // with a login user, USER_DATA is MIME multipart: Stratus's #cloud-config (the user, its keys), the
+      // start script, and the user's own data unchanged
+      t.match(userData, /^Content-Type: multipart\/mixed; boundary="(stratus-[0-9a-f]+)"\n/);
+      t.match(
+        userData,
+        /Content-Type: text\/cloud-config; charset="utf-8"\nMIME-Version: 1\.0\n\n#cloud-config\nhostname: "web1"\nusers:\n {2}- default\n {2}- name: "alice"/,
+      );
+      t.match(
+        userData,
+        /Content-Type: text\/x-shellscript; charset="utf-8"\nMIME-Version: 1\.0\n\n#!\/bin\/sh\necho "started/,
+      );
+      t.ok(userData!.includes('\n\n#cloud-config\nruncmd: [["echo", "`hi`"]]\n'), "the user's part unchanged");
     }
     t.notOk(existsSync(canary), 'nothing was executed');
     t.match(sh, /^START_SCRIPT_BASE64='IyEvYmluL3NoCmVjaG8gInN0YXJ0ZWQgJChob3N0bmFtZSkiCg=='$/m);
