@@ -77,7 +77,7 @@ t.test(
     t.teardown(() => a.cleanup());
     const b = await startAgent({ hostId: hostB, resyncS: 1, orphanGraceS: 3, extraToml: mqttToml });
     t.teardown(() => b.cleanup());
-    await Promise.all([a.waitReady(), b.waitReady()]);
+    await Promise.all([a.waitReady(120_000), b.waitReady(120_000)]);
     const specA = guestSpec({ name: 'vm-of-a' });
     const specB = guestSpec({ name: 'vm-of-b' });
     t.teardown(() => removeDomain(specA.id));
