@@ -14,7 +14,6 @@ import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
 import { ConfigError } from '../common/errors.ts';
 import { isHostId } from '../protocol/mqtt/index.ts';
-import { registerBuiltinCommands } from './mqtt/builtin-commands.ts';
 import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
 import type { AgentConfig } from './config.ts';
@@ -27,8 +26,7 @@ import { OperationRecovery } from './vm/recovery.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
-import { registerVolumeCommands } from './volumes/commands.ts';
-import { registerSaveAsCommand, registerSnapshotCommands } from './images/commands.ts';
+import { createOperations, type Operations } from './operations.ts';
 import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
@@ -45,7 +43,9 @@ export class AgentDaemon {
   readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
   readonly saveAs: SaveAsService;
-  /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
+  /** Every operation of the command catalogue (agent/operations.ts): MQTT and the local API call these. */
+  readonly operations: Operations;
+  /** MQTT commands: every catalogue operation is registered here (`commands.register(name, handler)`). */
   readonly commands = new CommandRegistry();
   /** The MQTT side (status, metrics, events, commands) when [mqtt] url is set. */
   mqtt: MqttAgent | undefined;
@@ -132,10 +132,15 @@ export class AgentDaemon {
       orphanGraceMs: config.agent.orphan_grace_s * 1000,
       event,
     });
-    registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
-    registerVolumeCommands(this.commands, this.volumes);
-    registerSnapshotCommands(this.commands, this.snapshots);
-    registerSaveAsCommand(this.commands, this.saveAs, this.images.cache);
+    this.operations = createOperations({
+      vms: this.vms,
+      snapshots: this.snapshots,
+      saveAs: this.saveAs,
+      cache: this.images.cache,
+      volumes: this.volumes,
+      afterDelete: () => this.mqtt?.vmDeleted(),
+    });
+    this.commands.registerAll(this.operations);
     if (config.mqtt.url) {
       if (!isHostId(this.hostId)) {
         throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
@@ -163,6 +168,7 @@ export class AgentDaemon {
     await this.volumes.init();
     const app = buildApp({
       vms: this.vms,
+      ops: this.operations,
       reconciler: this.reconciler,
       conn: this.conn,
       log: this.log,

@@ -21,9 +21,9 @@ import type { AgentStateDb } from '../vm/state-db.ts';
 import { collectHostInfo, HostSampler, type ImageLister } from '../telemetry/host-telemetry.ts';
 import { VmSampler } from '../telemetry/vm-telemetry.ts';
 import type { VmService, VmView } from '../vm/vm-service.ts';
-import { interruptedOutcome } from './builtin-commands.ts';
+import { interruptedOutcome } from '../vm/recovery.ts';
 import { CommandStore } from './command-store.ts';
-import { CommandExecutor, type CommandRegistry } from './commands.ts';
+import { CommandExecutor, type CommandLookup } from './commands.ts';
 import { MqttLink } from './link.ts';
 import { SessionStore } from './session-store.ts';
 
@@ -33,7 +33,7 @@ export interface MqttAgentOptions {
   conn: LibvirtConnection;
   db: AgentStateDb;
   vms: VmService;
-  registry: CommandRegistry;
+  registry: CommandLookup;
   log: Logger;
   images?: ImageLister;
   /** Recovery state and unclaimed domains, for the inventory. */
@@ -82,7 +82,7 @@ export class MqttAgent {
       maxPayloadBytes: o.config.mqtt.max_payload_bytes,
       reply: (id, body) => this.link.publishEvent(topics.reply(o.hostId, id), body),
       event: (kind, severity, message, data) => this.event(kind, severity, message, data),
-      interrupted: (cmd) => interruptedOutcome(o.vms, cmd),
+      interrupted: (cmd) => interruptedOutcome(o.vms, cmd.key),
     });
   }
 

@@ -112,3 +112,29 @@ export class OperationRecovery {
     this.o.vms.observe(op.vm, d.state);
   }
 }
+
+/**
+ * The real outcome of a command that was running under `key` when an earlier agent process ended,
+ * from the journal (recovery has settled it by then): 'rerun' when it was undone or never began,
+ * 'pending' while it is still being settled.
+ */
+export function interruptedOutcome(
+  vms: VmService,
+  key: string,
+): { ok: boolean; result?: unknown; error?: Operation['error'] } | 'rerun' | 'pending' {
+  const op = vms.journal.byKey(key);
+  if (!op) return 'rerun';
+  if (op.status === 'running' || op.status === 'undoing') return 'pending';
+  if (op.status === 'undone') return op.error && op.error.status < 500 ? { ok: false, error: op.error } : 'rerun';
+  if (op.kind === 'delete') return { ok: true, result: { deleted: op.vm } };
+  if (op.kind === 'create') {
+    try {
+      return { ok: true, result: vms.get(op.vm) };
+    } catch {
+      // created, then deleted since: running it again would bring back a deleted VM
+      const message = `VM ${op.vm} was created under key ${key} and has been deleted since`;
+      return { ok: false, error: { code: 'STRATUS_ERR_VM_GONE', message, status: 410, details: { id: op.vm, key } } };
+    }
+  }
+  return 'rerun';
+}

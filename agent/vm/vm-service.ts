@@ -13,7 +13,9 @@ import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import { validate } from '../../common/validate.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
 import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import type { VmView } from '../../protocol/agent-api.ts';
 import { specHash } from '../../protocol/mqtt/inventory.ts';
+import type { AttachedVolume } from '../../protocol/volume.ts';
 import { VmSpec } from '../../protocol/vm-spec.ts';
 import { buildDomainXml, domainName, readStratusMetadata, type StratusMetadata } from './domain-xml.ts';
 import { OperationPendingError, VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
@@ -27,23 +29,7 @@ import type { VmNetwork } from '../network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
 
-export interface VmView {
-  id: string;
-  name: string;
-  domain: string;
-  desired: VmRecord['desired'];
-  state: string;
-  reason: string;
-  consoleLog: string;
-  createdAt: number;
-  updatedAt: number;
-  spec: VmSpec;
-  /** Volumes attached by this create (protocol/volume.ts AttachedVolume), when it attached any. */
-  volumes?: unknown[];
-  /** Idempotency key of the deploy that created the VM, and the hash of its spec. */
-  key?: string;
-  specHash?: string;
-}
+export type { VmView };
 
 export interface CreateExtra {
   volumes?: unknown[];
@@ -73,7 +59,7 @@ export interface VmServiceOptions {
 
 export interface VmVolumeHooks {
   /** Attaches to the defined, not yet started, domain; each step's undo goes to `r`. */
-  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<unknown[]>;
+  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<AttachedVolume[]>;
   /** The domain is gone: releases the secrets and sessions its volumes held on this host. */
   releaseVm(vmId: string): Promise<void>;
   /** A start that failed because of a volume (an iSCSI login refused) becomes an error that says so. */
@@ -184,7 +170,7 @@ export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [strin
     // the caller's paths, before the agent adds its own (context CD-ROM, instance overlays)
     if (this.o.paths) await checkSpecPaths(spec, this.o.paths);
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name, key: extra.key });
-    let attached: unknown[] = [];
+    let attached: AttachedVolume[] = [];
     const view = await this.locks.run(spec.id, async () => {
       const open = this.o.journal.openFor(spec.id);
       if (open) throw new OperationPendingError(spec.id, open.kind);

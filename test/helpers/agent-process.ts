@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { track } from './children.ts';
 import { GUEST_DIR } from './guest.ts';
 import { type HttpAnswer, httpRequest } from './http-client.ts';
+import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -50,6 +51,7 @@ export async function startAgent(
     allowedRoots?: string[];
   } = {},
 ): Promise<AgentHandle> {
+  integrationOnly('startAgent (libvirt)');
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
   const port = opts.port ?? (await freePort());
   const config = join(dir, 'agent.toml');

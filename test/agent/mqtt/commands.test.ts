@@ -1,5 +1,6 @@
+// tier: unit
 // The command executor without a broker: idempotency, deadlines, typed errors, progress, restarts.
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import { pino } from 'pino';
 import t from 'tap';
 import { CommandStore } from '../../../agent/mqtt/command-store.ts';
@@ -7,23 +8,38 @@ import { CommandExecutor, CommandRegistry } from '../../../agent/mqtt/commands.t
 import { openDatabase } from '../../../common/sqlite.ts';
 import { ConflictError } from '../../../common/errors.ts';
 import { LibvirtDisconnectedError } from '../../../drivers/libvirt/errors.ts';
+import type { CommandDef } from '../../../protocol/mqtt/index.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
+
+// a catalogue of the test's own: the executor does not depend on the agent's real commands
+const def = <A extends TSchema, R extends TSchema>(args: A, result: R): CommandDef<A, R> => ({
+  args,
+  result,
+  description: 'test',
+  progress: true,
+  senders: ['controller'],
+});
+const testCatalogue = {
+  count: def(Type.Object({ n: Type.Integer() }), Type.Object({ n: Type.Integer(), runs: Type.Integer() })),
+  fail: def(Type.Object({}), Type.Null()),
+  flaky: def(Type.Object({}), Type.Object({ done: Type.Boolean() })),
+};
 
 function setup(
   db = openDatabase(':memory:'),
   interrupted?: (cmd: { key: string }) => { ok: boolean; result?: unknown } | 'rerun' | 'pending',
 ) {
-  const registry = new CommandRegistry();
+  const registry = new CommandRegistry(testCatalogue);
   let runs = 0;
-  registry.register('count', Type.Object({ n: Type.Integer() }), async (args, ctx) => {
+  registry.register('count', async (args, ctx) => {
     runs++;
     ctx.progress('counting', 50);
     await new Promise((r) => setTimeout(r, 20));
     return { n: args.n, runs };
   });
-  registry.register('fail', Type.Object({}), async () => {
+  registry.register('fail', async () => {
     throw new ConflictError('no way', { why: 'test' });
   });
   const replies: any[] = [];
@@ -139,7 +155,7 @@ t.test('a command cut short by an agent restart gets its real outcome, never "ef
 t.test('transient failures are answered, not recorded: a retry with the same key runs', async (t) => {
   const s = setup();
   let failures = 1;
-  s.registry.register('flaky', Type.Object({}), async () => {
+  s.registry.register('flaky', async () => {
     if (failures-- > 0) throw new LibvirtDisconnectedError('qemu:///system');
     return { done: true };
   });
