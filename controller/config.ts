@@ -109,6 +109,33 @@ export const ControllerConfigSchema = Type.Object({
     },
     { description: 'Images kept by the controller: limits, quotas and inspection at the door' },
   ),
+  marketplace: Type.Object(
+    {
+      mirrors: Type.Array(Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }), {
+        default: [],
+        maxItems: 64,
+        description:
+          "Other sites' marketplace feeds to replicate (their https://HOST/v1/marketplace/feed); every pulled entry is verified against this site's trust store and refused entries are logged",
+      }),
+      mirror_interval_s: I(3600, 'Seconds between two pulls of every mirror', 10, 604_800),
+      mirror_timeout_s: I(60, 'Seconds a pull of one mirror may take', 1, 3600),
+      public_feed: B(
+        true,
+        'Serve /v1/marketplace/feed (every entry with its signature) without a token, for other sites to replicate; entries are signed public metadata and reveal no VM',
+      ),
+      site_endorser: S(
+        '',
+        'E-mail address the site key signs saved images as (default stratus@<site>); the site key is <state_dir>/marketplace/site_ed25519 (0600), made at first start',
+      ),
+      saved_image_valid_days: I(
+        365,
+        'Days the entries the site signs for saved images (save-as) stay valid',
+        1,
+        36_500,
+      ),
+    },
+    { description: 'The site Marketplace: signed image entries, trusted endorser keys, replication between sites' },
+  ),
   scheduler: Type.Object(
     {
       policy: Type.Union([Type.Literal('packing'), Type.Literal('striping'), Type.Literal('load-aware')], {

@@ -34,6 +34,7 @@ import { renderPrometheus } from './fleet/prometheus.ts';
 import { listenHttp } from './http-listen.ts';
 import { ImagesFeature } from './images/feature.ts';
 import { KeysFeature } from './keys/feature.ts';
+import { MarketplaceFeature } from './marketplace/feature.ts';
 import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
 import { AccountAuth } from './mqtt/acl.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
@@ -68,6 +69,8 @@ export class ControllerDaemon {
   readonly auth: AuthFeature;
   readonly fleetFeature: FleetFeature;
   readonly images: ImagesFeature;
+  /** The site Marketplace: signed entries, trusted endorser keys, replication. */
+  readonly marketplace: MarketplaceFeature;
   /** Users' SSH keys and the context each VM is created with. */
   readonly keys: KeysFeature;
   /** Networks: IPAM and DHCP. */
@@ -118,6 +121,7 @@ export class ControllerDaemon {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
     this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
+    this.marketplace = new MarketplaceFeature({ config, db, log });
     this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
     const contexts = this.keys.contexts;
@@ -144,6 +148,7 @@ export class ControllerDaemon {
       this.auth,
       this.fleetFeature,
       this.images,
+      this.marketplace,
       this.networks,
       this.context,
       this.volumes,
