@@ -1,14 +1,17 @@
 // Wires the agent together: configuration, database, libvirt connection, VM service, reconciler and the
 // local API. Stopping the agent never touches running domains.
 
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { ensureDir, readOrCreateSecretFile, resolveRealPath } from '../drivers/host-fs.ts';
+import { randomBytes } from 'node:crypto';
 import { HostPathGuard } from '../common/host-paths.ts';
+import { trustSiteCa } from '../drivers/http-fetch.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
@@ -16,6 +19,8 @@ import { ConfigError } from '../common/errors.ts';
 import { isHostId } from '../protocol/mqtt/index.ts';
 import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
+import { effectiveMqttConfig, readCredentials, type StoredCredentials, siteCaPath } from './enrolment/credentials.ts';
+import { joinSite } from './enrolment/join.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './vm/reconciler.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
@@ -54,7 +59,8 @@ export class AgentDaemon {
   apiAddress = '';
 
   constructor(readonly config: AgentConfig) {
-    this.hostId = config.agent.host_id || hostname();
+    const creds = readCredentials(config.agent.state_dir);
+    this.hostId = config.agent.host_id || creds?.hostId || hostname();
     this.log = createLogger('stratus-agent', config.log.level, { host: this.hostId });
     this.conn = new LibvirtConnection({
       uri: config.libvirt.uri,
@@ -122,30 +128,59 @@ export class AgentDaemon {
       afterDelete: () => this.mqtt?.vmDeleted(),
     });
     this.commands.registerAll(this.operations);
-    if (config.mqtt.url) {
-      if (!isHostId(this.hostId)) {
-        throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
-          hostId: this.hostId,
-        });
-      }
-      this.mqtt = new MqttAgent({
-        config,
+    this.setupMqtt(creds);
+  }
+
+  /** The MQTT side, when a broker URL is configured or was given at join. */
+  private setupMqtt(creds: StoredCredentials | undefined): void {
+    const mqtt = effectiveMqttConfig(this.config, creds);
+    if (!mqtt.url) return;
+    if (creds && creds.hostId !== this.hostId) {
+      throw new ConfigError(
+        `the credentials in ${this.config.agent.state_dir} are for host "${creds.hostId}" but this agent is "${this.hostId}": set [agent] host_id`,
+        { hostId: this.hostId, joined: creds.hostId },
+      );
+    }
+    if (!isHostId(this.hostId)) {
+      throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
         hostId: this.hostId,
-        conn: this.conn,
-        db: this.db,
-        vms: this.vms,
-        registry: this.commands,
-        log: this.log,
-        images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
       });
     }
+    if (creds) trustSiteCa(readFileSync(siteCaPath(this.config.agent.state_dir), 'utf8'));
+    this.mqtt = new MqttAgent({
+      config: { ...this.config, mqtt },
+      hostId: this.hostId,
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      registry: this.commands,
+      log: this.log,
+      images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
+    });
+  }
+
+  /** First start of a packaged host: [join] url and token, and no credentials stored yet. */
+  private async joinIfAsked(): Promise<void> {
+    const j = this.config.join;
+    if (!j.token || this.mqtt || readCredentials(this.config.agent.state_dir)) return;
+    if (!j.url) throw new ConfigError('[join] token is set but [join] url is empty');
+    const creds = await joinSite({
+      url: j.url,
+      token: j.token,
+      hostId: this.hostId,
+      stateDir: this.config.agent.state_dir,
+    });
+    this.log.info({ controller: j.url, mqtt: creds.mqtt.url }, 'joined the site: credentials stored');
+    this.setupMqtt(creds);
   }
 
   /** Starts the API at once (it answers 503 while recovering), then connects and recovers. */
   async start(): Promise<void> {
     await ensureDir(this.config.agent.console_log_dir);
+    await this.joinIfAsked();
     await this.images.cache.init();
     await this.volumes.init();
+    const tcp = !this.config.api.listen.startsWith('unix:');
     const app = buildApp({
       vms: this.vms,
       ops: this.operations,
@@ -156,8 +191,12 @@ export class AgentDaemon {
       version: VERSION,
       images: { ...this.images, snapshots: this.snapshots, saveAs: this.saveAs },
       volumes: this.volumes,
+      ...(tcp ? { token: this.apiToken() } : {}),
     });
-    const { server, address } = await listen(app, this.config.api.listen);
+    const { server, address } = await listen(app, this.config.api.listen, {
+      group: this.config.api.socket_group,
+      log: this.log,
+    });
     this.server = server;
     this.apiAddress = address;
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
@@ -166,6 +205,14 @@ export class AgentDaemon {
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
+  }
+
+  /** The TCP API's bearer token: [api] token_file (0600, enforced), generated at the first start. */
+  private apiToken(): string {
+    const path = this.config.api.token_file || join(this.config.agent.state_dir, 'api.token');
+    const token = readOrCreateSecretFile(path, () => `sta_${randomBytes(24).toString('base64url')}`);
+    this.log.info({ path }, 'TCP API: requests need the bearer token of this file');
+    return token;
   }
 
   private async connectWithRetry(): Promise<void> {

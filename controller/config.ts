@@ -43,16 +43,34 @@ export const ControllerConfigSchema = Type.Object({
       tls_ca: S('', 'PEM file of the CA that signed the broker certificate (mqtts/wss)'),
       tls_cert: S('', 'PEM client certificate (mqtts/wss with client authentication)'),
       tls_key: S('', 'PEM client key'),
-      require_auth: B(
+      allow_anonymous: B(
         false,
-        'Embedded broker: require username/password (accounts in the controller database) and enforce the ACL',
+        'Embedded broker and generated mosquitto files: let clients without credentials connect, to read host telemetry (status, info, metrics, VM states) only; never commands, replies or events',
       ),
+      public_url: S(
+        '',
+        'Broker URL handed to hosts at join; empty: mqtt(s)://<host of the API public URL>:<port of listen>',
+        {
+          pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
+          errorMessage: 'must be empty or an mqtt(s):// or ws(s):// URL',
+        },
+      ),
+      join_token_ttl_s: I(3600, 'Seconds a join token of `stratus host add` stays valid', 60, 7 * 86_400),
       dashboard_ws_url: S(
         '',
         'WebSocket URL the dashboard connects to; empty means the /mqtt endpoint of this controller',
       ),
-      dashboard_username: S('', 'Read-only broker account handed to the dashboard page'),
-      dashboard_password: S('', 'Password of the read-only dashboard account'),
+      dashboard_ttl_s: I(
+        3600,
+        'Seconds a read-only broker account issued to a dashboard (GET /dashboard/config.json) is valid',
+        60,
+        86_400,
+      ),
+      dashboard_username: S(
+        '',
+        'External broker only: read-only account handed to authenticated dashboard users (the embedded broker issues short-lived ones)',
+      ),
+      dashboard_password: S('', 'Password of that read-only dashboard account'),
       host_down_grace_s: I(
         0,
         'Seconds after a host Last Will before it is reported down (0: at once, as the Will already waited 1.5 × keepalive)',
@@ -68,13 +86,20 @@ export const ControllerConfigSchema = Type.Object({
       history_raw_s: I(3600, 'Seconds of metrics kept at full resolution', 60, 7 * 86_400),
       history_bucket_s: I(300, 'Older metrics are downsampled into buckets of this many seconds', 10, 86_400),
       history_keep_s: I(7 * 86_400, 'Seconds of downsampled metrics kept', 600, 366 * 86_400),
+      token: S(
+        '',
+        'Bearer token Prometheus presents to scrape /metrics (compared in constant time); admin tokens are accepted too; empty: admin tokens only',
+      ),
     },
     { description: 'Metrics history in the controller database (bounded and downsampled)' },
   ),
   api: Type.Object(
     {
       listen: S('127.0.0.1:8480', 'REST API, dashboard and /metrics address: host:port'),
-      public_url: S('', 'URL agents use to reach this API (image downloads); empty means http://<listen>'),
+      public_url: S(
+        '',
+        'URL agents use to reach this API (join, image downloads); empty means http(s)://<listen> (https when the listener speaks TLS)',
+      ),
       admin_token: S('', 'Token of the first admin; empty: generated at first start into <state_dir>/admin.token'),
       capability_ttl_s: I(
         3600,
@@ -92,6 +117,27 @@ export const ControllerConfigSchema = Type.Object({
     },
     { description: 'HTTP API of the controller' },
   ),
+  tls: Type.Object(
+    {
+      mode: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+        default: 'auto',
+        description:
+          'Which listeners (API, MQTT, MQTT over WebSocket) speak TLS: auto = every one not bound to loopback; always; never = plain everywhere (an explicit choice, logged as a warning off loopback)',
+      }),
+      cert: S('', 'PEM certificate to serve instead of the one the site CA issues (with key and ca)'),
+      key: S('', 'PEM private key of that certificate'),
+      ca: S('', 'PEM of the CA that signed it (handed to hosts at join)'),
+      names: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:*-]+$' }), {
+        default: [],
+        description:
+          'Extra DNS names and IP addresses of the generated certificate (it always covers the hostname, localhost, loopback and the listen addresses)',
+      }),
+    },
+    {
+      description:
+        'TLS of the API and the embedded broker. At first start the controller creates a site CA in <state_dir>/tls/ (ca.pem; ca.key 0600) and a certificate for itself',
+    },
+  ),
   images: Type.Object(
     {
       max_upload_mib: I(65_536, 'Largest image upload accepted, in MiB (413 beyond)', 1, 1 << 30),
@@ -108,6 +154,17 @@ export const ControllerConfigSchema = Type.Object({
       ),
     },
     { description: 'Images kept by the controller: limits, quotas and inspection at the door' },
+  ),
+  audit: Type.Object(
+    {
+      keep_days: I(
+        365,
+        'Days audit entries (API calls, host commands) are kept in the controller database (0: forever)',
+        0,
+        36_500,
+      ),
+    },
+    { description: 'Audit log: who did what, when, with which outcome (GET /v1/audit, `stratus audit`)' },
   ),
   marketplace: Type.Object(
     {

@@ -2,6 +2,8 @@
 // and an agent (libvirt, QEMU/TCG), registers the test guest image with the CLI, launches a VM
 // through the REST API, waits until it runs and its console shows it booted, then prints the
 // dashboard URL and commands to try. `--once` then cleans up and exits 0; otherwise Ctrl-C does.
+// The host is enrolled as on a real site: `stratus host add demo-host` gives a one-time join token and
+// `stratus-agent join` redeems it for the host's own broker account (nothing connects anonymously).
 //
 // Ctrl-C at any moment cleans up for real: the daemons run in their own process group, so the
 // terminal's SIGINT reaches only this script, which deletes the demo's VMs (the agent confirms each
@@ -16,7 +18,6 @@ const root = new URL('..', import.meta.url).pathname;
 const dir = '/var/lib/stratus/demo';
 const API = '127.0.0.1:18480';
 const MQTT = '127.0.0.1:18883';
-const AGENT_API = '127.0.0.1:18470';
 const url = `http://${API}`;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 let token = '';
@@ -155,24 +156,35 @@ async function main(): Promise<void> {
   writeFileSync(
     join(dir, 'agent.toml'),
     `[agent]\nstate_dir = "${dir}/agent"\nconsole_log_dir = "${dir}/console"\nhost_id = "demo-host"\n` +
-      `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "${AGENT_API}"\n` +
-      `[mqtt]\nurl = "mqtt://${MQTT}"\nmetrics_interval_s = 5\n`,
+      `[libvirt]
+virt_type = "qemu"
+shutdown_timeout_s = 10
+[api]
+listen = "unix:${dir}/agent.sock"
+` +
+      `[mqtt]
+metrics_interval_s = 5
+`,
   );
   await stopLeftovers();
   say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
   const controller = daemon('controller', 'stratus-controller.js', join(dir, 'controller.toml'));
-  say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
-  const agent = daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml'));
+  let agent: ChildProcess | undefined;
   let cleaned = false;
   let problems: string[] = [];
   try {
-    await Promise.race([run(), interruption]);
+    await Promise.race([
+      run((a) => {
+        agent = a;
+      }),
+      interruption,
+    ]);
   } catch (err) {
     if (!(err instanceof Interrupted)) throw err;
   } finally {
     // the VM first (its agent must still run to remove the domain), then the daemons
     if (token) problems = await deleteDemoVms().catch((err: Error) => [`cannot list or delete VMs: ${err.message}`]);
-    const agentStopped = await stop(agent, 'agent');
+    const agentStopped = agent ? await stop(agent, 'agent') : true;
     const controllerStopped = await stop(controller, 'controller');
     if (!agentStopped) problems.push(`the agent did not stop cleanly (see ${dir}/agent.log)`);
     if (!controllerStopped) problems.push(`the controller did not stop cleanly (see ${dir}/controller.log)`);
@@ -182,7 +194,24 @@ async function main(): Promise<void> {
   say(once && !interrupted ? 'Cleaned up. Demo done.' : '\nCleaned up.');
 }
 
-async function run(): Promise<void> {
+/** Enrols demo-host once (its credentials stay in the agent's state directory). */
+function enrol(): void {
+  if (existsSync(join(dir, 'agent', 'credentials.json'))) return;
+  say('Enrolling demo-host: stratus host add demo-host, then stratus-agent join ...');
+  try {
+    stratus('host', 'revoke', 'demo-host'); // an earlier demo interrupted before its agent joined
+  } catch {
+    // nothing to revoke
+  }
+  const { token: joinToken } = JSON.parse(stratus('host', 'add', 'demo-host', '--json')) as { token: string };
+  execFileSync(
+    process.execPath,
+    [join(root, 'bin/stratus-agent.js'), '--config', join(dir, 'agent.toml'), 'join', url, joinToken],
+    { stdio: 'inherit' },
+  );
+}
+
+async function run(started: (agent: ChildProcess) => void): Promise<void> {
   {
     const tokenFile = join(dir, 'controller', 'admin.token');
     await waitFor(
@@ -191,6 +220,9 @@ async function run(): Promise<void> {
       60_000,
     );
     token = readFileSync(tokenFile, 'utf8').trim();
+    enrol();
+    say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
+    started(daemon('agent', 'stratus-agent.js', join(dir, 'agent.toml')));
     await waitFor(
       'the host to report',
       async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined),
@@ -287,7 +319,8 @@ async function run(): Promise<void> {
     say(stratus('net', 'leases', 'demo-net'));
     if (once) return;
     say(`
-Dashboard: ${url}/dashboard/
+Dashboard: ${url}/dashboard/ (log in with the admin token: cat ${tokenFile})
+Metrics:   curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/metrics
 Try:
   export STRATUS_URL=${url} STRATUS_TOKEN=$(cat ${tokenFile})
   node ${join(root, 'bin/stratus.js')} vm list

@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../common/errors.ts';
 import { VERSION } from '../../common/version.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import { encode, PROTOCOL_VERSION, topicMatches, topics } from '../../protocol/mqtt/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { Outbox } from './outbox.ts';
@@ -147,17 +148,17 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
     if (this.connected) this.client!.subscribe(filter, { qos: 1 });
   }
 
-  /** Publishes state if connected (it is republished on connect anyway); returns whether it went out. */
+  /** Publishes state (without secrets) if connected (republished on connect anyway); whether it went out. */
   publishState(topic: string, body: object | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): boolean {
     if (!this.connected) return false;
-    const payload = Buffer.isBuffer(body) ? body : encode(body);
+    const payload = Buffer.isBuffer(body) ? body : encode(redactSecrets(body));
     this.client!.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false });
     return true;
   }
 
-  /** Queues an event (with its envelope) for in-order, at-least-once delivery. */
+  /** Queues an event or reply (with its envelope, without secrets) for in-order, at-least-once delivery. */
   publishEvent(topic: string, body: object): void {
-    const msg = { ...this.envelope(), ...body };
+    const msg = { ...this.envelope(), ...redactSecrets(body) };
     this.outbox.push({ topic, payload: encode(msg), seq: msg.seq });
   }
 

@@ -33,7 +33,7 @@ t.test('agent killed with SIGKILL while guests run: restarted, it adopts them an
   t.teardown(() => virsh('undefine', `stratus-${stranger}`));
 
   await agent.kill('SIGKILL');
-  agent = await startAgent({ dir: agent.dir, port: Number(new URL(agent.url).port), resyncS: 300 });
+  agent = await startAgent({ dir: agent.dir, resyncS: 300 });
   // control requests wait until recovery is done: 503 with Retry-After, never a wrong answer
   const first = await waitFor('the restarted agent to answer', async () => {
     try {
