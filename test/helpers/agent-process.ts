@@ -134,11 +134,29 @@ ${opts.extraToml ?? ''}`,
       return startAgent({ ...opts, dir, ...(port ? { port } : {}) });
     },
     cleanup: async () => {
+      await deleteAgentVms(handle);
       await handle.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return handle;
+}
+
+/**
+ * Deletes every VM a running agent has (its domains, overlays, firewall chains), so that a test leaves
+ * nothing behind on the shared libvirtd; an agent stopped on purpose leaves its domains running.
+ */
+export async function deleteAgentVms(agent: AgentHandle): Promise<void> {
+  if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
+  try {
+    await agent.waitReady(20_000);
+    const list = await agent.request('GET', '/v1/vms');
+    for (const vm of (list.body?.items ?? []) as { id: string }[]) {
+      await agent.request('DELETE', `/v1/vms/${vm.id}`).catch(() => undefined);
+    }
+  } catch {
+    // the agent is broken: the leak check at the end of the suite names what stayed
+  }
 }
 
 /** Runs `stratus-agent --config CONFIG ARGS...` to completion (sub-commands such as join). */
