@@ -26,6 +26,8 @@ import { Reconciler } from './vm/reconciler.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
+import { OperationJournal } from './vm/journal.ts';
+import { OperationRecovery } from './vm/recovery.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
@@ -39,6 +41,8 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** Journal of multi-step operations, settled by recovery after a crash. */
+  readonly journal: OperationJournal;
   /** Image cache (inventory(), usage() for host reports), policy, instance disks, bundles. */
   readonly images: ImageStack;
   readonly volumes: VolumeAttacher;
@@ -70,6 +74,7 @@ export class AgentDaemon {
     });
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
+    this.journal = new OperationJournal(this.db.db);
     this.images = createImageStack(config, this.db, this.log);
     const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
@@ -97,6 +102,7 @@ export class AgentDaemon {
       paths,
       conn: this.conn,
       db: this.db,
+      journal: this.journal,
       log: this.log,
       hostId: this.hostId,
       virtType: config.libvirt.virt_type,
@@ -111,6 +117,8 @@ export class AgentDaemon {
       cache: this.images.cache,
       log: this.log,
     });
+    const event = (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) =>
+      this.mqtt?.event(kind, severity, message, data, vm);
     this.reconciler = new Reconciler({
       network: this.network,
       conn: this.conn,
@@ -118,6 +126,17 @@ export class AgentDaemon {
       vms: this.vms,
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
+      recovery: new OperationRecovery({
+        conn: this.conn,
+        db: this.db,
+        journal: this.journal,
+        vms: this.vms,
+        log: this.log,
+        event,
+      }),
+      hostId: this.hostId,
+      orphanGraceMs: config.agent.orphan_grace_s * 1000,
+      event,
     });
     this.operations = createOperations({
       vms: this.vms,
@@ -154,6 +173,7 @@ export class AgentDaemon {
       db: this.db,
       vms: this.vms,
       registry: this.commands,
+      reconciler: this.reconciler,
       log: this.log,
       images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
     });
@@ -233,6 +253,8 @@ export class AgentDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify.stopping();
+    // no new command from here on (they stay with the broker); those running finish while libvirt is up
+    await this.mqtt?.quiesce(Math.min(30_000, this.config.libvirt.shutdown_timeout_s * 1000));
     this.reconciler.stop();
     await this.mqtt?.stop();
     const server = this.server;

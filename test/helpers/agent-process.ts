@@ -47,6 +47,10 @@ export async function startAgent(
     port?: number;
     uri?: string;
     resyncS?: number;
+    /** Host id (default test-host). */
+    hostId?: string;
+    /** Grace period of unclaimed domains; default one day, so that concurrent tests never lose theirs. */
+    orphanGraceS?: number;
     extraToml?: string;
     env?: Record<string, string>;
     /** [agent] allowed_roots; default: the test guest's directory and the temporary directory. */
@@ -65,8 +69,9 @@ export async function startAgent(
     `[agent]
 state_dir = "${dir}/state"
 console_log_dir = "${dir}/console"
-host_id = "test-host"
+host_id = "${opts.hostId ?? 'test-host'}"
 resync_interval_s = ${opts.resyncS ?? 2}
+orphan_grace_s = ${opts.orphanGraceS ?? 86400}
 allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [GUEST_DIR, tmpdir()])}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
