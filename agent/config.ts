@@ -101,8 +101,21 @@ export const AgentConfigSchema = Type.Object({
       deny_checksums: SL('Image policy: checksums refused'),
       allow_url_prefixes: SL('Image policy: source URL prefixes allowed'),
       deny_url_prefixes: SL('Image policy: source URL prefixes refused'),
-      allow_endorsers: SL('Image policy: endorsers (from image metadata) allowed'),
+      allow_endorsers: SL(
+        'Image policy: endorsers allowed; only the endorser of a verified signed Marketplace entry matches (a claimed endorser string never does)',
+      ),
       deny_endorsers: SL('Image policy: endorsers refused'),
+      allow_marketplace_ids: SL('Image policy: Marketplace ids allowed (from verified entries)'),
+      deny_marketplace_ids: SL('Image policy: Marketplace ids refused'),
+      require_signed: Type.Boolean({
+        default: false,
+        description:
+          'Image policy: launch only images that come with a signed Marketplace entry the agent verifies (signature, expiry, image digests)',
+      }),
+      allowed_signers: S(
+        '',
+        "Image policy: file of trusted endorser keys in ssh-keygen allowed_signers format; when set, entries are verified against it (read at every check) instead of the key the controller's trust store vouches for",
+      ),
     },
     {
       description:

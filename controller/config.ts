@@ -184,6 +184,10 @@ export const ControllerConfigSchema = Type.Object({
         '',
         'E-mail address the site key signs saved images as (default stratus@<site>); the site key is <state_dir>/marketplace/site_ed25519 (0600), made at first start',
       ),
+      require_entry: B(
+        false,
+        'Launch only images that have a signed Marketplace entry on this site that passes the checks now (trusted key, not expired or deprecated)',
+      ),
       saved_image_valid_days: I(
         365,
         'Days the entries the site signs for saved images (save-as) stay valid',

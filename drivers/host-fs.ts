@@ -206,3 +206,8 @@ export function removeStaleSocket(path: string): void {
   if (!st.isSocket()) throw new Error(`${path} exists and is not a unix socket; not removing it`);
   unlinkSync(path);
 }
+
+/** A small text file read whole (configuration the daemons re-read at each use, e.g. allowed_signers). */
+export function readTextFileSync(path: string): string {
+  return readFileSync(path, 'utf8');
+}

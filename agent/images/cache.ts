@@ -46,6 +46,7 @@ export function refSubject(ref: ImageRef): PolicySubject {
     otherDigests: [ref.sha512, ref.sha1, ref.md5],
     url: ref.url === undefined ? undefined : redactUrls(ref.url), // kept in the policy audit: no capability token
     endorser: ref.endorser,
+    marketplace: ref.marketplace,
   };
 }
 
