@@ -150,3 +150,48 @@ t.test(
     }
   },
 );
+
+t.test('a delete that reaches a stopping agent is not failed for good: after the restart it runs', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.cleanup());
+  const host = `stopping-${randomUUID().slice(0, 8)}`;
+  const rec = await recorder(broker.url, [`stratus/v1/hosts/${host}/#`]);
+  t.teardown(() => rec.end());
+  const cmd = commander(rec, host);
+  const extraToml = `[mqtt]\nurl = "${broker.url}"\nkeepalive_s = 5\nreconnect_max_s = 1\n`;
+  let agent = await startAgent({ hostId: host, resyncS: 300, extraToml });
+  t.teardown(() => agent.cleanup());
+  await agent.waitReady();
+  await rec.waitFor('agent online', (m) => m.topic === topics.hostStatus(host) && m.json?.state === 'online');
+  const spec = guestSpec({ name: 'stopping' });
+  t.equal((await agent.request('POST', '/v1/vms', { spec })).status, 201);
+
+  // the delete arrives as the agent stops (frozen, then SIGTERM and the delete land together)
+  agent.proc.kill('SIGSTOP');
+  const first = cmd.send('delete', { vm: spec.id }, `delete:${spec.id}`);
+  await new Promise((r) => setTimeout(r, 500)); // let the broker send it to the frozen agent
+  const exited = new Promise((r) => agent.proc.once('exit', r));
+  agent.proc.kill('SIGTERM');
+  agent.proc.kill('SIGCONT');
+  await exited;
+  agent = await startAgent({
+    dir: agent.dir,
+    port: Number(new URL(agent.url).port),
+    hostId: host,
+    resyncS: 300,
+    extraToml,
+  });
+  await agent.waitReady();
+  // whichever way it went (run before the stop, or left with the broker and redelivered), the key's
+  // outcome is the real one: the same key sent again gets "deleted", never a recorded 503
+  const again = await cmd.result(cmd.send('delete', { vm: spec.id }, `delete:${spec.id}`));
+  t.equal(again.ok, true, `the delete succeeds: ${JSON.stringify(again.error ?? '')}`);
+  t.same(again.result, { deleted: spec.id });
+  const results = rec.messages.filter((m) => m.topic === topics.reply(host, first) && m.json?.type === 'result');
+  for (const r of results)
+    t.notOk(
+      r.json.ok === false && r.json.error?.status === 503 && !r.json.error.details?.transient,
+      'no untagged transient failure',
+    );
+  t.equal(domainState(spec.id), undefined, 'the domain is gone');
+});
