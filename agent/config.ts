@@ -101,8 +101,21 @@ export const AgentConfigSchema = Type.Object({
       deny_checksums: SL('Image policy: checksums refused'),
       allow_url_prefixes: SL('Image policy: source URL prefixes allowed'),
       deny_url_prefixes: SL('Image policy: source URL prefixes refused'),
-      allow_endorsers: SL('Image policy: endorsers (from image metadata) allowed'),
+      allow_endorsers: SL(
+        'Image policy: endorsers allowed; only the endorser of a verified signed Marketplace entry matches (a claimed endorser string never does)',
+      ),
       deny_endorsers: SL('Image policy: endorsers refused'),
+      allow_marketplace_ids: SL('Image policy: Marketplace ids allowed (from verified entries)'),
+      deny_marketplace_ids: SL('Image policy: Marketplace ids refused'),
+      require_signed: Type.Boolean({
+        default: false,
+        description:
+          'Image policy: launch only images that come with a signed Marketplace entry the agent verifies (signature, expiry, image digests)',
+      }),
+      allowed_signers: S(
+        '',
+        "Image policy: file of trusted endorser keys in ssh-keygen allowed_signers format; when set, entries are verified against it (read at every check) instead of the key the controller's trust store vouches for",
+      ),
     },
     {
       description:
@@ -155,9 +168,21 @@ export const AgentConfigSchema = Type.Object({
   ),
   api: Type.Object(
     {
-      listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),
+      listen: S(
+        'unix:/run/stratus/agent.sock',
+        'Local API address: unix:/path/to/socket (mode 0660, group `socket_group`), or a loopback host:port, which then needs the token of token_file',
+        {
+          pattern: '^unix:/.+$|^(127\\.[0-9.]+|\\[::1\\]|::1|localhost):[0-9]{1,5}$',
+          errorMessage: 'must be unix:/path or a loopback host:port',
+        },
+      ),
+      socket_group: S('stratus', 'Group given the unix socket (read-write for its members) when that group exists'),
+      token_file: S(
+        '',
+        'TCP listener only: file holding the bearer token every request but /v1/health must carry (created 0600 at first start); empty means <state_dir>/api.token',
+      ),
     },
-    { description: 'Local control API (never exposed off-host)' },
+    { description: 'Local control API (never exposed off-host): a unix socket by default' },
   ),
   log: Type.Object(
     {

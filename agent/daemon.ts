@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { ensureDir, readOrCreateSecretFile, resolveRealPath } from '../drivers/host-fs.ts';
+import { randomBytes } from 'node:crypto';
 import { HostPathGuard } from '../common/host-paths.ts';
 import { trustSiteCa } from '../drivers/http-fetch.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
@@ -26,6 +27,8 @@ import { VmMigration } from './vm/migration.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
+import { OperationJournal } from './vm/journal.ts';
+import { OperationRecovery } from './vm/recovery.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
@@ -39,6 +42,8 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** Journal of multi-step operations, settled by recovery after a crash. */
+  readonly journal: OperationJournal;
   /** Image cache (inventory(), usage() for host reports), policy, instance disks, bundles. */
   readonly images: ImageStack;
   readonly volumes: VolumeAttacher;
@@ -71,6 +76,7 @@ export class AgentDaemon {
     });
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
+    this.journal = new OperationJournal(this.db.db);
     this.images = createImageStack(config, this.db, this.log);
     const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
@@ -98,6 +104,7 @@ export class AgentDaemon {
       paths,
       conn: this.conn,
       db: this.db,
+      journal: this.journal,
       log: this.log,
       hostId: this.hostId,
       virtType: config.libvirt.virt_type,
@@ -140,6 +147,8 @@ export class AgentDaemon {
         return undefined;
       },
     });
+    const event = (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) =>
+      this.mqtt?.event(kind, severity, message, data, vm);
     this.reconciler = new Reconciler({
       incoming: () => this.migration.incomingSpecs(),
       network: this.network,
@@ -148,6 +157,17 @@ export class AgentDaemon {
       vms: this.vms,
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
+      recovery: new OperationRecovery({
+        conn: this.conn,
+        db: this.db,
+        journal: this.journal,
+        vms: this.vms,
+        log: this.log,
+        event,
+      }),
+      hostId: this.hostId,
+      orphanGraceMs: config.agent.orphan_grace_s * 1000,
+      event,
     });
     this.operations = createOperations({
       vms: this.vms,
@@ -185,6 +205,7 @@ export class AgentDaemon {
       db: this.db,
       vms: this.vms,
       registry: this.commands,
+      reconciler: this.reconciler,
       log: this.log,
       images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
     });
@@ -211,6 +232,7 @@ export class AgentDaemon {
     await this.joinIfAsked();
     await this.images.cache.init();
     await this.volumes.init();
+    const tcp = !this.config.api.listen.startsWith('unix:');
     const app = buildApp({
       vms: this.vms,
       ops: this.operations,
@@ -221,8 +243,12 @@ export class AgentDaemon {
       version: VERSION,
       images: { ...this.images, snapshots: this.snapshots, saveAs: this.saveAs },
       volumes: this.volumes,
+      ...(tcp ? { token: this.apiToken() } : {}),
     });
-    const { server, address } = await listen(app, this.config.api.listen);
+    const { server, address } = await listen(app, this.config.api.listen, {
+      group: this.config.api.socket_group,
+      log: this.log,
+    });
     this.server = server;
     this.apiAddress = address;
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
@@ -232,6 +258,14 @@ export class AgentDaemon {
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
+  }
+
+  /** The TCP API's bearer token: [api] token_file (0600, enforced), generated at the first start. */
+  private apiToken(): string {
+    const path = this.config.api.token_file || join(this.config.agent.state_dir, 'api.token');
+    const token = readOrCreateSecretFile(path, () => `sta_${randomBytes(24).toString('base64url')}`);
+    this.log.info({ path }, 'TCP API: requests need the bearer token of this file');
+    return token;
   }
 
   private async connectWithRetry(): Promise<void> {
@@ -252,6 +286,8 @@ export class AgentDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify.stopping();
+    // no new command from here on (they stay with the broker); those running finish while libvirt is up
+    await this.mqtt?.quiesce(Math.min(30_000, this.config.libvirt.shutdown_timeout_s * 1000));
     this.reconciler.stop();
     await this.mqtt?.stop();
     const server = this.server;

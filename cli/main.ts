@@ -6,6 +6,7 @@ import { VERSION } from '../common/version.ts';
 import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
+import { auditCommands } from './commands/audit.ts';
 import { diskCommands } from './commands/disk.ts';
 import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   ...diskCommands,
   ...adminCommands,
   ...migrateCommands,
+  ...auditCommands,
   ...enrolCommands,
 ];
 
@@ -61,9 +63,16 @@ function wordPositions(argv: string[]): number[] {
 }
 
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const at = wordPositions(argv);
-  const words = at.map((i) => argv[i]).join(' ');
-  const cmd = commands.find((c) => c.words === words);
+  let at = wordPositions(argv);
+  let words = at.map((i) => argv[i]).join(' ');
+  let cmd = commands.find((c) => c.words === words);
+  // one-word commands (`stratus audit --user alice`): the second word may be an option's value
+  const one = commands.find((c) => c.words === argv[at[0] ?? -1]);
+  if (!cmd && one) {
+    cmd = one;
+    at = at.slice(0, 1);
+    words = one.words;
+  }
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
       out(`stratus ${VERSION}`);

@@ -155,6 +155,17 @@ export const ControllerConfigSchema = Type.Object({
     },
     { description: 'Images kept by the controller: limits, quotas and inspection at the door' },
   ),
+  audit: Type.Object(
+    {
+      keep_days: I(
+        365,
+        'Days audit entries (API calls, host commands) are kept in the controller database (0: forever)',
+        0,
+        36_500,
+      ),
+    },
+    { description: 'Audit log: who did what, when, with which outcome (GET /v1/audit, `stratus audit`)' },
+  ),
   marketplace: Type.Object(
     {
       mirrors: Type.Array(Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }), {
@@ -172,6 +183,10 @@ export const ControllerConfigSchema = Type.Object({
       site_endorser: S(
         '',
         'E-mail address the site key signs saved images as (default stratus@<site>); the site key is <state_dir>/marketplace/site_ed25519 (0600), made at first start',
+      ),
+      require_entry: B(
+        false,
+        'Launch only images that have a signed Marketplace entry on this site that passes the checks now (trusted key, not expired or deprecated)',
       ),
       saved_image_valid_days: I(
         365,

@@ -1,7 +1,7 @@
 // Wires the controller together: configuration, database, the embedded MQTT broker (or a connection
 // to an external one), command dispatch over MQTT, the HTTP listener, and the features
 // (controller/feature.ts), built in one declared order, each from those before it:
-//   auth → fleet → images → keys → network → context → volumes → vms
+//   audit → auth → fleet → images → keys → network → context → volumes → vms
 // Their routes are mounted under /v1 behind authentication; they start in that order once the API
 // listens and MQTT is connected, and stop in the reverse order. `daemon.app` is the express app served
 // on [api] listen; the 404 and problem+json handlers are installed last, by start(). The dashboard
@@ -20,6 +20,7 @@ import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { filters } from '../protocol/mqtt/index.ts';
 import { Access, INTERNAL_USER } from './access.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { AuditFeature } from './audit/feature.ts';
 import { AuthFeature } from './auth/feature.ts';
 import type { ControllerConfig } from './config.ts';
 import { ContextFeature } from './context/feature.ts';
@@ -63,6 +64,8 @@ export class ControllerDaemon {
   readonly messages: MessageRouter;
   /** sd_notify for the Type=notify unit (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
   readonly notify = new SystemdNotifier();
+  /** The audit log: API calls and host commands (GET /v1/audit). */
+  readonly audit: AuditFeature;
   readonly auth: AuthFeature;
   readonly fleetFeature: FleetFeature;
   readonly images: ImagesFeature;
@@ -100,6 +103,7 @@ export class ControllerDaemon {
     this.access = new Access({ config, db, log: log.child({ part: 'access' }), accounts: this.accounts });
     // the VM records: images and volumes check them, the VM feature owns their life cycle
     const vmStore = new VmStore(db);
+    this.audit = new AuditFeature(config, db, log);
     this.auth = new AuthFeature(config, db, log);
     this.fleetFeature = new FleetFeature(config, db, log);
     this.ingest = this.fleetFeature.ingest;
@@ -109,6 +113,8 @@ export class ControllerDaemon {
       hostState: (id) => this.fleet.dispatchState(id),
       log: log.child({ part: 'dispatch' }),
     });
+    // every command to a host goes through the audit log
+    const dispatcher = this.audit.dispatcher(this.agents);
     this.messages = new MessageRouter({
       ingest: this.ingest,
       agents: this.agents,
@@ -116,7 +122,7 @@ export class ControllerDaemon {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
     this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
-    this.marketplace = new MarketplaceFeature({ config, db, log });
+    this.marketplace = new MarketplaceFeature({ config, db, log, registry: this.images.registry });
     this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
     const contexts = this.keys.contexts;
@@ -134,12 +140,13 @@ export class ControllerDaemon {
       config: config.volumes,
       paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
       hosts: controllerVolumeHosts({
-        dispatcher: this.agents,
+        dispatcher,
         vm: (id) => vmStore.find(id),
         timeoutMs: config.scheduler.action_timeout_s * 1000,
       }),
     });
     const before: ControllerFeature[] = [
+      this.audit,
       this.auth,
       this.fleetFeature,
       this.images,
@@ -156,12 +163,16 @@ export class ControllerDaemon {
       users: this.auth.users,
       images: this.images,
       fleet: this.fleet,
-      dispatcher: this.agents,
+      dispatcher,
       hooks: before.flatMap((f) => f.deployHooks ?? []),
       network: this.networks,
       volumes: this.volumes.service,
       extensions: [this.keys.createExtension],
-      viewExtras: [this.keys.viewExtra, (vm) => ({ addresses: this.networks.addresses(vm.id) })],
+      viewExtras: [
+        this.keys.viewExtra,
+        this.marketplace.viewExtra,
+        (vm) => ({ addresses: this.networks.addresses(vm.id) }),
+      ],
     });
     this.features = [...before, this.vms];
 
@@ -193,7 +204,8 @@ export class ControllerDaemon {
       res.json(openApiDocument());
     });
     // the REST API under /v1: bearer tokens from here on; each route declares its role
-    this.app.use('/v1', ...this.auth.middleware);
+    // audited first, so that calls refused by the failed-authentication limit or by authentication count
+    this.app.use('/v1', this.audit.middleware, ...this.auth.middleware);
     for (const f of this.features) {
       for (const r of f.rootRoutes ?? []) this.app.use(r);
       for (const r of f.routes ?? []) this.app.use('/v1', r);

@@ -18,7 +18,6 @@ const root = new URL('..', import.meta.url).pathname;
 const dir = '/var/lib/stratus/demo';
 const API = '127.0.0.1:18480';
 const MQTT = '127.0.0.1:18883';
-const AGENT_API = '127.0.0.1:18470';
 const url = `http://${API}`;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 let token = '';
@@ -157,8 +156,15 @@ async function main(): Promise<void> {
   writeFileSync(
     join(dir, 'agent.toml'),
     `[agent]\nstate_dir = "${dir}/agent"\nconsole_log_dir = "${dir}/console"\nhost_id = "demo-host"\n` +
-      `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "${AGENT_API}"\n` +
-      `[mqtt]\nmetrics_interval_s = 5\n`,
+      `[libvirt]
+virt_type = "qemu"
+shutdown_timeout_s = 10
+[api]
+listen = "unix:${dir}/agent.sock"
+` +
+      `[mqtt]
+metrics_interval_s = 5
+`,
   );
   await stopLeftovers();
   say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
