@@ -24,7 +24,8 @@ import { HostAdminStore } from './vms/host-admin.ts';
 import type { CommandDispatcher, Fleet } from './vms/ports.ts';
 import { ControllerVmService } from './vms/service.ts';
 import { type DeployHook, SpecBuilder } from './vms/spec-builder.ts';
-import { VmStore } from './vms/store.ts';
+import { type VmRecord, VmStore } from './vms/store.ts';
+import { ExtraDisks } from './vms/extra-disks.ts';
 import { type VmViewExtra, vmRoutes } from './vms/routes.ts';
 import { snapshotRoutes } from './vms/snapshot-routes.ts';
 
@@ -65,10 +66,12 @@ export class Cloud {
   readonly hooks: DeployHook[];
   /** Users' SSH keys (/v1/keys) and the context each VM is created with. */
   readonly keys: KeysFeature;
+  /** Read-only image disks a VM asks for at creation. */
+  readonly extraDisks: ExtraDisks;
 
   constructor(private readonly d: CloudDeps) {
     const c = d.config;
-    this.hooks = d.hooks ?? [];
+    this.hooks = [...(d.hooks ?? [])];
     this.users = new UserStore(d.db);
     this.types = new InstanceTypeStore(d.db);
     this.images = new ImageRegistry(d.db);
@@ -82,6 +85,8 @@ export class Cloud {
       publicUrl.replace(/\/$/, ''),
     );
     const specs = new SpecBuilder(this.images, this.content);
+    this.extraDisks = new ExtraDisks(d.db, this.images, specs);
+    this.hooks.push(this.extraDisks.deployHook);
     this.deployer = new Deployer({
       store: this.store,
       specs,
@@ -120,7 +125,7 @@ export class Cloud {
       kick: () => this.scheduler.kick(),
       ...(d.resolveNetwork ? { resolveNetwork: d.resolveNetwork } : {}),
       ...(d.checkVolume ? { checkVolume: d.checkVolume } : {}),
-      extensions: [this.keys.createExtension],
+      extensions: [this.keys.createExtension, this.extraDisks.createExtension],
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
     });
@@ -131,7 +136,8 @@ export class Cloud {
     d.app.use('/v1', authenticate(this.users));
     d.app.use('/v1', imageRoutes(this.images, this.content, this.store, d.log));
     d.app.use('/v1', snapshotRoutes(this.vms, this.images, this.content, c.scheduler.deploy_timeout_s * 1000));
-    d.app.use('/v1', vmRoutes(this.vms, this.store, [this.keys.viewExtra, ...(d.vmViewExtras ?? [])]));
+    const readonlyImages = (vm: VmRecord) => ({ readonlyImages: this.extraDisks.of(vm.id) });
+    d.app.use('/v1', vmRoutes(this.vms, this.store, [this.keys.viewExtra, readonlyImages, ...(d.vmViewExtras ?? [])]));
     d.app.use('/v1', this.keys.routes);
     d.app.use(
       '/v1',

@@ -1,10 +1,11 @@
 // `npm run demo`: a whole Stratus site on this host. Starts a controller (embedded MQTT broker, SQLite)
-// and an agent (libvirt, QEMU/TCG), registers the test guest image with the CLI, launches a VM
+// and an agent (libvirt, QEMU/TCG) and its own tgtd (persistent disks), registers the test guest image with the CLI, launches a VM
 // through the REST API, waits until it runs and its console shows it booted, then prints the
 // dashboard URL and commands to try. `--once` then cleans up and exits 0; otherwise Ctrl-C does.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Tgtadm } from '../drivers/tgtadm.ts';
 
 const once = process.argv.includes('--once');
 const root = new URL('..', import.meta.url).pathname;
@@ -12,6 +13,9 @@ const dir = '/var/lib/stratus/demo';
 const API = '127.0.0.1:18480';
 const MQTT = '127.0.0.1:18883';
 const AGENT_API = '127.0.0.1:18470';
+// the demo's own tgtd (iSCSI target daemon for persistent disks): its management port and portal
+const TGT_CONTROL_PORT = 18326;
+const TGT_PORTAL = '127.0.0.1:13260';
 const url = `http://${API}`;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 let token = '';
@@ -38,11 +42,20 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms: nu
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function stratus(...args: string[]): string {
-  return execFileSync(process.execPath, [join(root, 'bin/stratus.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, STRATUS_URL: url, STRATUS_TOKEN: token },
-  });
+/**
+ * Runs the CLI without blocking the event loop: a blocked loop would not see the controller close an
+ * idle keep-alive connection, and the next fetch would fail on it ("other side closed").
+ */
+function stratus(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      process.execPath,
+      [join(root, 'bin/stratus.js'), ...args],
+      { encoding: 'utf8', env: { ...process.env, STRATUS_URL: url, STRATUS_TOKEN: token } },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`stratus ${args.join(' ')}: ${stderr.trim()}`)) : resolve(stdout),
+    ),
+  );
 }
 
 function daemon(name: string, bin: string, config: string): ChildProcess {
@@ -58,6 +71,42 @@ async function stop(p: ChildProcess): Promise<void> {
   await exited;
 }
 
+/**
+ * Starts the demo's tgtd, as setup-host.sh starts libvirtd: a private instance (its own management port
+ * and portal) so that `stratus disk create` works. One left by an interrupted demo is reused.
+ */
+async function startTgtd(): Promise<ChildProcess | undefined> {
+  const tgt = new Tgtadm({ controlPort: TGT_CONTROL_PORT });
+  if (await tgt.ping()) return undefined;
+  const out = openSync(join(dir, 'tgtd.log'), 'a');
+  const p = spawn('tgtd', ['-f', '-C', String(TGT_CONTROL_PORT), '--iscsi', `portal=${TGT_PORTAL}`], {
+    stdio: ['ignore', out, out],
+  });
+  await waitFor(
+    'tgtd',
+    async () => {
+      if (p.exitCode !== null) throw new Error(`tgtd exited (${p.exitCode}); see ${dir}/tgtd.log`);
+      return (await tgt.ping()) ? true : undefined;
+    },
+    15_000,
+  );
+  return p;
+}
+
+/** tgtd ignores SIGTERM: it is asked to exit through its management port, and killed if it does not. */
+async function stopTgtd(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  try {
+    execFileSync('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'delete', '--mode', 'system'], { stdio: 'ignore' });
+  } catch {
+    // killed below
+  }
+  const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function main(): Promise<void> {
   mkdirSync(join(dir, 'controller'), { recursive: true });
   mkdirSync(join(dir, 'agent'), { recursive: true });
@@ -66,7 +115,8 @@ async function main(): Promise<void> {
   writeFileSync(
     join(dir, 'controller.toml'),
     `[controller]\nstate_dir = "${dir}/controller"\nsite = "demo"\n[mqtt]\nlisten = "${MQTT}"\n[api]\nlisten = "${API}"\n` +
-      `[network]\ndhcp_dir = "${dir}/dhcp"\ncontext_flavour = "nocloud"\ncontext_addressing = "dhcp"\n`,
+      `[network]\ndhcp_dir = "${dir}/dhcp"\ncontext_flavour = "nocloud"\ncontext_addressing = "dhcp"\n` +
+      `[volumes]\ntgt_control_port = ${TGT_CONTROL_PORT}\niscsi_portal = "${TGT_PORTAL}"\n`,
   );
   writeFileSync(
     join(dir, 'agent.toml'),
@@ -74,6 +124,10 @@ async function main(): Promise<void> {
       `[libvirt]\nvirt_type = "qemu"\nshutdown_timeout_s = 10\n[api]\nlisten = "${AGENT_API}"\n` +
       `[mqtt]\nurl = "mqtt://${MQTT}"\nmetrics_interval_s = 5\n`,
   );
+  say(
+    `Starting tgtd (iSCSI targets for persistent disks; management port ${TGT_CONTROL_PORT}, portal ${TGT_PORTAL}) ...`,
+  );
+  const tgtd = await startTgtd();
   say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
   const controller = daemon('controller', 'stratus-controller.js', join(dir, 'controller.toml'));
   say('Starting stratus-agent (libvirt qemu:///system, QEMU under TCG) ...');
@@ -91,7 +145,7 @@ async function main(): Promise<void> {
       async () => ((await call('GET', '/v1/hosts/demo-host')).up ? true : undefined),
       60_000,
     );
-    say(stratus('host', 'list'));
+    say(await stratus('host', 'list'));
 
     // a previous demo that was interrupted may have left its VM behind
     for (const vm of (await call('GET', '/v1/vms')).items as { id: string; name: string }[]) {
@@ -104,10 +158,11 @@ async function main(): Promise<void> {
       }).trim();
       const cmdline = (JSON.parse(readFileSync(join(g, 'manifest.json'), 'utf8')) as { cmdline: string }).cmdline;
       say('Registering the test guest (built from Debian packages) with the CLI ...');
-      const up = (...a: string[]) => JSON.parse(stratus('image', 'upload', ...a, '--public', '--json')).id as string;
-      const kernel = up(join(g, 'vmlinuz'), '--name', 'test-guest-kernel', '--format', 'kernel');
-      const initrd = up(join(g, 'initrd.img'), '--name', 'test-guest-initrd', '--format', 'ramdisk');
-      up(
+      const up = async (...a: string[]) =>
+        JSON.parse(await stratus('image', 'upload', ...a, '--public', '--json')).id as string;
+      const kernel = await up(join(g, 'vmlinuz'), '--name', 'test-guest-kernel', '--format', 'kernel');
+      const initrd = await up(join(g, 'initrd.img'), '--name', 'test-guest-initrd', '--format', 'ramdisk');
+      await up(
         join(g, 'disk.qcow2'),
         '--name',
         'test-guest',
@@ -123,12 +178,12 @@ async function main(): Promise<void> {
         'busybox',
       );
     }
-    say(stratus('image', 'list'));
+    say(await stratus('image', 'list'));
 
     const nets = (await call('GET', '/v1/networks')).items as { name: string }[];
     if (!nets.some((n) => n.name === 'demo-net')) {
       say('Creating network demo-net (bridge stratusdemo0, 10.231.7.0/24, DHCP by the controller) ...');
-      stratus(
+      await stratus(
         'net',
         'create',
         'demo-net',
@@ -179,9 +234,17 @@ async function main(): Promise<void> {
       120_000,
     );
     for (const l of lines) say(`  console: ${l.trim()}`);
-    say(stratus('net', 'leases', 'demo-net'));
+    say(await stratus('net', 'leases', 'demo-net'));
+    say('Creating a 1 GiB persistent disk on tgtd ...');
+    for (const d of (await call('GET', '/v1/volumes')).items as { id: string; name: string }[]) {
+      if (d.name === 'demo-disk') await call('DELETE', `/v1/volumes/${d.id}`);
+    }
+    say(await stratus('disk', 'create', 'demo-disk', '--size', '1'));
     if (once) {
       await call('DELETE', `/v1/vms/${vm!.id}`);
+      for (const d of (await call('GET', '/v1/volumes')).items as { id: string; name: string }[]) {
+        if (d.name === 'demo-disk') await call('DELETE', `/v1/volumes/${d.id}`);
+      }
       say('Cleaned up. Demo done.');
       return;
     }
@@ -193,20 +256,27 @@ Try:
   node ${join(root, 'bin/stratus.js')} vm show ${vm!.id}
   node ${join(root, 'bin/stratus.js')} vm console ${vm!.id}
   node ${join(root, 'bin/stratus.js')} vm create more --type t1.micro --image test-guest --count 2 --wait
-Logs: ${dir}/controller.log, ${dir}/agent.log.  Ctrl-C to clean up and stop.`);
+  node ${join(root, 'bin/stratus.js')} key add mykey ~/.ssh/id_ed25519.pub
+  node ${join(root, 'bin/stratus.js')} vm create web --type t1.micro --image test-guest --net demo-net --wait
+  node ${join(root, 'bin/stratus.js')} disk create d1 --size 1
+  node ${join(root, 'bin/stratus.js')} disk list
+Logs: ${dir}/controller.log, ${dir}/agent.log, ${dir}/tgtd.log.  Ctrl-C to clean up and stop.`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     await call('DELETE', `/v1/vms/${vm!.id}`).catch(() => undefined);
     say('\nCleaned up.');
   } finally {
     await stop(agent);
     await stop(controller);
+    if (tgtd) await stopTgtd(tgtd);
   }
 }
 
 main().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`demo failed: ${(err as Error).message} (logs in ${dir})\n`);
+    const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+    const why = cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})` : '';
+    process.stderr.write(`demo failed: ${(err as Error).message}${why} (logs in ${dir})\n`);
     process.exit(1);
   },
 );

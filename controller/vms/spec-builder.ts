@@ -26,7 +26,8 @@ export class SpecBuilder {
     private readonly content: ImageContent,
   ) {}
 
-  private ref(img: ImageRecord): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
+  /** What an agent needs to fetch and verify an image (its capability URL when stored here). */
+  ref(img: ImageRecord): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
     if (!img.sha256) throw new ValidationError(`image ${img.name} has no content yet`);
     const url = img.stored ? this.content.url(img.id, img.sha256) : img.sourceUrl;
     if (!url) throw new ValidationError(`image ${img.name} has no URL`);
