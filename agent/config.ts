@@ -19,6 +19,12 @@ export const AgentConfigSchema = Type.Object({
       state_dir: S('/var/lib/stratus/agent', 'Directory for the agent database and instance files'),
       console_log_dir: S('/var/log/stratus/console', 'Directory where each VM serial console is recorded'),
       resync_interval_s: I(30, 'Seconds between full comparisons of desired state with libvirt', 1, 3600),
+      allowed_roots: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), {
+        default: ['/var/lib/stratus', '/var/lib/libvirt/images'],
+        maxItems: 64,
+        description:
+          'Directories under which host paths named by VM specs and file volumes (disks, CD-ROMs, kernels) must lie, symlinks resolved; anything else is refused with 403',
+      }),
       orphan_grace_s: I(
         600,
         'Seconds a domain carrying this host id but without a record is kept for the controller to claim (vm.adopt, or the deploy resent with its key) before the agent removes it',

@@ -7,13 +7,13 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
 import { LibvirtConnection } from '../drivers/libvirt/index.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { buildApp, listen } from './api/server.ts';
 import { ConfigError } from '../common/errors.ts';
 import { isHostId } from '../protocol/mqtt/index.ts';
-import { registerBuiltinCommands } from './mqtt/builtin-commands.ts';
 import { CommandRegistry } from './mqtt/commands.ts';
 import { MqttAgent } from './mqtt/mqtt-agent.ts';
 import type { AgentConfig } from './config.ts';
@@ -24,8 +24,7 @@ import { SnapshotService } from './images/snapshots.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
-import { registerVolumeCommands } from './volumes/commands.ts';
-import { registerSaveAsCommand, registerSnapshotCommands } from './images/commands.ts';
+import { createOperations, type Operations } from './operations.ts';
 import { VmNetwork } from './network/vm-network.ts';
 
 export class AgentDaemon {
@@ -40,7 +39,9 @@ export class AgentDaemon {
   readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
   readonly saveAs: SaveAsService;
-  /** MQTT commands: features register theirs here (`commands.register(name, schema, handler)`). */
+  /** Every operation of the command catalogue (agent/operations.ts): MQTT and the local API call these. */
+  readonly operations: Operations;
+  /** MQTT commands: every catalogue operation is registered here (`commands.register(name, handler)`). */
   readonly commands = new CommandRegistry();
   /** The MQTT side (status, metrics, events, commands) when [mqtt] url is set. */
   mqtt: MqttAgent | undefined;
@@ -64,6 +65,7 @@ export class AgentDaemon {
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
     this.images = createImageStack(config, this.db, this.log);
+    const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
       log: this.log,
       table: config.network.firewall_table,
@@ -80,11 +82,13 @@ export class AgentDaemon {
       loginTimeoutMs: config.volumes.login_timeout_s * 1000,
       vmExists: (id) => this.db.get(id) !== undefined,
       runExclusive: (id, fn) => this.vms.locks.run(id, fn),
+      paths,
     });
     this.vms = new VmService({
       volumes: this.volumes,
       disks: this.images.disks,
       network: this.network,
+      paths,
       conn: this.conn,
       db: this.db,
       log: this.log,
@@ -109,10 +113,15 @@ export class AgentDaemon {
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
     });
-    registerBuiltinCommands(this.commands, this.vms, () => this.mqtt?.vmDeleted());
-    registerVolumeCommands(this.commands, this.volumes);
-    registerSnapshotCommands(this.commands, this.snapshots);
-    registerSaveAsCommand(this.commands, this.saveAs, this.images.cache);
+    this.operations = createOperations({
+      vms: this.vms,
+      snapshots: this.snapshots,
+      saveAs: this.saveAs,
+      cache: this.images.cache,
+      volumes: this.volumes,
+      afterDelete: () => this.mqtt?.vmDeleted(),
+    });
+    this.commands.registerAll(this.operations);
     if (config.mqtt.url) {
       if (!isHostId(this.hostId)) {
         throw new ConfigError(`host id "${this.hostId}" cannot be an MQTT topic level: set [agent] host_id`, {
@@ -139,6 +148,7 @@ export class AgentDaemon {
     await this.volumes.init();
     const app = buildApp({
       vms: this.vms,
+      ops: this.operations,
       reconciler: this.reconciler,
       conn: this.conn,
       log: this.log,

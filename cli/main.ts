@@ -8,6 +8,8 @@ import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
 import { diskCommands } from './commands/disk.ts';
 import { imageCommands } from './commands/image.ts';
+import { imageSignCommands } from './commands/image-sign.ts';
+import { marketCommands } from './commands/market.ts';
 import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
@@ -20,6 +22,8 @@ export const commands: Command[] = [
   ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
+  ...imageSignCommands,
+  ...marketCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
@@ -40,11 +44,21 @@ export function help(): string {
   ].join('\n');
 }
 
+/** Where the command's words ("vm", "create") are in argv: the first two arguments that are neither
+ * options nor the value of a global option given as a separate argument (`--url URL vm list`). */
+function wordPositions(argv: string[]): number[] {
+  const at: number[] = [];
+  for (let i = 0; i < argv.length && at.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--url' || a === '--token') i++;
+    else if (!a.startsWith('-')) at.push(i);
+  }
+  return at;
+}
+
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const words = argv
-    .filter((a) => !a.startsWith('-'))
-    .slice(0, 2)
-    .join(' ');
+  const at = wordPositions(argv);
+  const words = at.map((i) => argv[i]).join(' ');
   const cmd = commands.find((c) => c.words === words);
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
@@ -58,8 +72,7 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     err(`stratus: unknown command "${words}" (stratus --help lists them)`);
     return EXIT.usage;
   }
-  const rest = [...argv];
-  for (const w of cmd.words.split(' ')) rest.splice(rest.indexOf(w), 1);
+  const rest = argv.filter((_, i) => !at.includes(i));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

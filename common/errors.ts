@@ -53,6 +53,15 @@ export class NotReadyError extends StratusError {
   }
 }
 
+/** Too many requests (failed authentications from one address, ...): retry after `retryAfterSeconds`. */
+export class TooManyRequestsError extends StratusError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, details: ErrorDetails = {}) {
+    super('STRATUS_ERR_TOO_MANY_REQUESTS', message, { status: 429, details: { retryAfterSeconds, ...details } });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class ConfigError extends StratusError {
   constructor(message: string, details: ErrorDetails = {}) {
     super('STRATUS_ERR_CONFIG', message, { status: 500, details });

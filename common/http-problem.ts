@@ -9,7 +9,12 @@ function fromExpress(err: unknown): StratusError | undefined {
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.parse.failed') return new ValidationError(`request body is not valid JSON: ${e.message}`);
   if (e?.type === 'entity.too.large') {
-    return new StratusError('STRATUS_ERR_TOO_LARGE', 'request body is too large', { status: 413 });
+    const limit = (err as { limit?: number }).limit;
+    return new StratusError(
+      'STRATUS_ERR_TOO_LARGE',
+      limit ? `request body is too large (this request accepts at most ${limit} bytes)` : 'request body is too large',
+      { status: 413, ...(limit ? { details: { limitBytes: limit } } : {}) },
+    );
   }
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
     return new ValidationError(`unsupported request encoding: ${e.message}`);
@@ -22,7 +27,8 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     const e = fromExpress(err) ?? asStratusError(err);
     if (e.status >= 500 && !(e instanceof NotReadyError)) log.error({ err, path: req.path, code: e.code }, e.message);
     else log.info({ path: req.path, code: e.code, status: e.status }, e.message);
-    if (e instanceof NotReadyError) res.setHeader('Retry-After', String(e.retryAfterSeconds));
+    const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
     res
       .status(e.status)
       .type('application/problem+json')

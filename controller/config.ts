@@ -17,6 +17,12 @@ export const ControllerConfigSchema = Type.Object({
     {
       state_dir: S('/var/lib/stratus/controller', 'Directory for the controller database'),
       site: S('default', 'Name of this site (one controller per site)'),
+      allowed_roots: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' }), {
+        default: ['/var/lib/stratus'],
+        maxItems: 64,
+        description:
+          'Directories under which host paths the controller hands to agents (file volumes) must lie, symlinks resolved; agents check again against their own allowed_roots',
+      }),
     },
     { description: 'Controller identity and files' },
   ),
@@ -70,8 +76,38 @@ export const ControllerConfigSchema = Type.Object({
       listen: S('127.0.0.1:8480', 'REST API, dashboard and /metrics address: host:port'),
       public_url: S('', 'URL agents use to reach this API (image downloads); empty means http://<listen>'),
       admin_token: S('', 'Token of the first admin; empty: generated at first start into <state_dir>/admin.token'),
+      capability_ttl_s: I(
+        3600,
+        'Seconds a capability URL (image download or upload, context ISO) stays valid; keep it above scheduler.deploy_timeout_s',
+        60,
+        7 * 86_400,
+      ),
+      auth_failures_max: I(
+        20,
+        'Failed authentications from one address within auth_failures_window_s before it gets 429 (0: no limit)',
+        0,
+        1_000_000,
+      ),
+      auth_failures_window_s: I(60, 'Window of the failed-authentication limit, in seconds', 1, 86_400),
     },
     { description: 'HTTP API of the controller' },
+  ),
+  images: Type.Object(
+    {
+      max_upload_mib: I(65_536, 'Largest image upload accepted, in MiB (413 beyond)', 1, 1 << 30),
+      user_quota_mib: I(
+        102_400,
+        'MiB of image content each user may keep on the controller (uploads and saved disks) unless their quota says otherwise; admins are not limited (0: no limit)',
+        0,
+        1 << 30,
+      ),
+      max_virtual_size_gib: I(2048, 'Images whose virtual size is larger are refused at upload (422)', 1, 1_048_576),
+      inspect_registered: B(
+        true,
+        'Inspect images registered by URL (qemu-img reads their header over HTTP); when the URL cannot be read the image is accepted and agents inspect it at download',
+      ),
+    },
+    { description: 'Images kept by the controller: limits, quotas and inspection at the door' },
   ),
   scheduler: Type.Object(
     {

@@ -1,7 +1,10 @@
 // Wires the controller together: configuration, database, the embedded MQTT broker (or a connection
-// to an external one), the fleet ingest and command dispatch over MQTT, and the HTTP listener.
-// `daemon.app` is the express app served on [api] listen: other features mount their routes on it
-// before start(); the 404 and problem+json handlers are installed last, by start(). The dashboard
+// to an external one), command dispatch over MQTT, the HTTP listener, and the features
+// (controller/feature.ts), built in one declared order, each from those before it:
+//   auth → fleet → images → keys → network → context → volumes → vms
+// Their routes are mounted under /v1 behind authentication; they start in that order once the API
+// listens and MQTT is connected, and stop in the reverse order. `daemon.app` is the express app served
+// on [api] listen; the 404 and problem+json handlers are installed last, by start(). The dashboard
 // (/dashboard/) and Prometheus (/metrics) are mounted here.
 
 import { randomBytes } from 'node:crypto';
@@ -10,30 +13,38 @@ import express from 'express';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
-import { ConflictError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
-import { ensureDir } from '../drivers/host-fs.ts';
+import { HostPathGuard } from '../common/host-paths.ts';
+import { secretEquals } from '../common/secret-compare.ts';
+import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
+import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { filters } from '../protocol/mqtt/index.ts';
+import { openApiDocument } from './api/openapi.ts';
+import { AuthFeature } from './auth/feature.ts';
 import type { ControllerConfig } from './config.ts';
+import { ContextFeature } from './context/feature.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { ControllerDb } from './db.ts';
-import { Cloud } from './cloud.ts';
-import { SystemdNotifier } from '../drivers/systemd-notify.ts';
-import { FleetService } from './fleet/fleet.ts';
-import { FleetIngest } from './fleet/ingest.ts';
+import type { ControllerFeature } from './feature.ts';
+import { FleetFeature } from './fleet/feature.ts';
+import type { FleetService } from './fleet/fleet.ts';
+import type { FleetIngest } from './fleet/ingest.ts';
 import { renderPrometheus } from './fleet/prometheus.ts';
-import { FleetStore } from './fleet/store.ts';
 import { listenHttp } from './http-listen.ts';
+import { ImagesFeature } from './images/feature.ts';
+import { KeysFeature } from './keys/feature.ts';
 import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
 import { AccountAuth } from './mqtt/acl.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
+import { MessageRouter } from './mqtt/message-router.ts';
 import { NetworkFeature } from './network/feature.ts';
+import { VmFeature } from './vms/feature.ts';
+import { VmStore } from './vms/store.ts';
+import { controllerVolumeHosts } from './volumes/agent-commands.ts';
 import { VolumeFeature } from './volumes/feature.ts';
-import { controllerVolumeHosts, volumeDeployHook } from './volumes/hosts.ts';
-import { volumeRoutes } from './volumes/routes.ts';
 
 const INTERNAL_USER = 'stratus-controller';
 const DASHBOARD_USER = 'stratus-dashboard';
@@ -43,21 +54,32 @@ export class ControllerDaemon {
   readonly db: ControllerDb;
   /** The HTTP API: mount routes here before start(). */
   readonly app: express.Express;
-  /** What the hosts report (the `Fleet` port): hosts, VM states, 'host' and 'vm-state' events. */
+  /** What the hosts report (the `Fleet` view): hosts, VM states, 'host' and 'vm-state' events. */
   readonly fleet: FleetService;
-  /** Commands to agents (the `CommandDispatcher` port): `agents.dispatch(host, command, args, opts)`. */
+  /** Commands to agents (the `CommandDispatcher`): `agents.dispatch(host, command, args, opts)`. */
   readonly agents: AgentClient;
   /** Broker accounts (hosts, dashboards) for the embedded broker and the mosquitto files. */
   readonly accounts: MqttAccounts;
   readonly ingest: FleetIngest;
-  /** Users, images, instance types, VMs and the scheduler (controller/cloud.ts). */
-  readonly cloud: Cloud;
+  /** Replies to the agent client, the rest to the fleet ingest. */
+  readonly messages: MessageRouter;
   /** sd_notify for the Type=notify unit (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
   readonly notify = new SystemdNotifier();
-  /** Networks (IPAM, DHCP) and context CD-ROMs. */
+  readonly auth: AuthFeature;
+  readonly fleetFeature: FleetFeature;
+  readonly images: ImagesFeature;
+  /** Users' SSH keys and the context each VM is created with. */
+  readonly keys: KeysFeature;
+  /** Networks: IPAM and DHCP. */
   readonly networks: NetworkFeature;
+  /** Context CD-ROMs. */
+  readonly context: ContextFeature;
   /** Persistent volumes: tgtd targets or shared files, attached through the agents' volume.* commands. */
   readonly volumes: VolumeFeature;
+  /** Instance types, VMs, the scheduler and the deployer. */
+  readonly vms: VmFeature;
+  /** Every feature, in the order they were built and start. */
+  readonly features: readonly ControllerFeature[];
   broker: EmbeddedBroker | undefined;
   mqtt: MqttClient | undefined;
   apiAddress = '';
@@ -74,29 +96,79 @@ export class ControllerDaemon {
   ) {
     this.log = opts.log ?? createLogger('stratus-controller', config.log.level, { site: config.controller.site });
     this.db = ControllerDb.inStateDir(config.controller.state_dir);
-    const store = new FleetStore(this.db.db);
-    this.accounts = new MqttAccounts(this.db.db);
-    this.ingest = new FleetIngest({
-      store,
-      log: this.log.child({ part: 'ingest' }),
-      maxPayloadBytes: config.mqtt.max_payload_bytes,
-      downGraceS: config.mqtt.host_down_grace_s,
-      history: {
-        rawS: config.metrics.history_raw_s,
-        bucketS: config.metrics.history_bucket_s,
-        keepS: config.metrics.history_keep_s,
-      },
-    });
-    this.fleet = new FleetService(store, this.ingest);
+    const db = this.db.db;
+    const log = this.log;
+    const apiAddress = () => this.apiAddress;
+    this.accounts = new MqttAccounts(db);
+    // the VM records: images and volumes check them, the VM feature owns their life cycle
+    const vmStore = new VmStore(db);
+    this.auth = new AuthFeature(config, db, log);
+    this.fleetFeature = new FleetFeature(config, db, log);
+    this.ingest = this.fleetFeature.ingest;
+    this.fleet = this.fleetFeature.fleet;
     this.agents = new AgentClient({
       mqtt: () => this.mqtt,
       hostState: (id) => this.fleet.dispatchState(id),
-      log: this.log.child({ part: 'dispatch' }),
+      log: log.child({ part: 'dispatch' }),
     });
-    this.ingest.on('reply', (r) => this.agents.handleReply(r));
+    this.messages = new MessageRouter({
+      ingest: this.ingest,
+      agents: this.agents,
+      log: log.child({ part: 'mqtt' }),
+      maxPayloadBytes: config.mqtt.max_payload_bytes,
+    });
+    this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
+    this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
+    this.networks = new NetworkFeature({ config, db, log });
+    const contexts = this.keys.contexts;
+    this.context = new ContextFeature({
+      config,
+      db,
+      log,
+      ipam: this.networks.ipam,
+      apiAddress,
+      contextFor: (vm) => contexts.request(vm.id),
+    });
+    this.volumes = new VolumeFeature({
+      db,
+      log,
+      config: config.volumes,
+      paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
+      hosts: controllerVolumeHosts({
+        dispatcher: this.agents,
+        vm: (id) => vmStore.find(id),
+        timeoutMs: config.scheduler.action_timeout_s * 1000,
+      }),
+    });
+    const before: ControllerFeature[] = [
+      this.auth,
+      this.fleetFeature,
+      this.images,
+      this.keys,
+      this.networks,
+      this.context,
+      this.volumes,
+    ];
+    this.vms = new VmFeature({
+      config,
+      db,
+      log,
+      store: vmStore,
+      users: this.auth.users,
+      images: this.images,
+      fleet: this.fleet,
+      dispatcher: this.agents,
+      hooks: before.flatMap((f) => f.deployHooks ?? []),
+      network: this.networks,
+      volumes: this.volumes.service,
+      extensions: [this.keys.createExtension],
+      viewExtras: [this.keys.viewExtra, (vm) => ({ addresses: this.networks.addresses(vm.id) })],
+    });
+    this.features = [...before, this.vms];
+
     this.app = express();
     this.app.disable('x-powered-by');
-    this.app.use('/v1', express.json({ limit: '1mb', strict: true }));
+    // JSON bodies are parsed by each route with its own size limit (controller/api/route.ts)
     this.app.get('/v1/health', (_req, res) => {
       const mqttUp = this.mqtt?.connected ?? false;
       res.status(mqttUp ? 200 : 503).json({
@@ -108,47 +180,18 @@ export class ControllerDaemon {
       });
     });
     this.app.get('/metrics', async (_req, res) => {
-      res.type('text/plain; version=0.0.4').send(await renderPrometheus(store, this.ingest));
+      res.type('text/plain; version=0.0.4').send(await renderPrometheus(this.fleetFeature.store, this.ingest));
     });
-    this.app.use(dashboardRoutes(store, () => this.dashboardSettings()));
-    // users, images, instance types, VMs, scheduler: the REST API under /v1 (bearer tokens from here on)
-    // networks (IPAM, DHCP with dnsmasq) and context CD-ROMs: a deploy hook for the cloud, routes after it
-    this.networks = new NetworkFeature({
-      config,
-      db: this.db.db,
-      log: this.log,
-      apiAddress: () => this.apiAddress,
-      contextFor: (vm) => this.cloud.keys.contexts.request(vm.id),
+    this.app.use(dashboardRoutes(this.fleetFeature.store, () => this.dashboardSettings()));
+    this.app.get('/v1/openapi.json', (_req, res) => {
+      res.json(openApiDocument());
     });
-    this.cloud = new Cloud({
-      hooks: [this.networks.deployHook, volumeDeployHook(() => this.volumes.service)],
-      resolveNetwork: (n) => this.networks.ipam.getNetwork(n).id,
-      vmViewExtras: [(vm) => ({ addresses: this.networks.addresses(vm.id) })],
-      checkVolume: (id, who) => {
-        const v = this.volumes.service.get(id, who.role === 'admin' ? undefined : who.id);
-        if (v.state !== 'available' && !v.shareable) throw new ConflictError(`volume ${v.name} is ${v.state}`, { id });
-      },
-      config,
-      db: this.db.db,
-      app: this.app,
-      log: this.log,
-      fleet: this.fleet,
-      dispatcher: this.agents,
-      apiAddress: () => this.apiAddress,
-    });
-    this.networks.mount(this.app);
-    // volumes, under /v1 after authentication (the routes check roles and ownership)
-    this.volumes = new VolumeFeature({
-      db: this.db.db,
-      log: this.log,
-      config: config.volumes,
-      hosts: controllerVolumeHosts({
-        dispatcher: this.agents,
-        vm: (id) => this.cloud.store.find(id),
-        timeoutMs: config.scheduler.action_timeout_s * 1000,
-      }),
-    });
-    this.app.use('/v1', volumeRoutes(this.volumes.service));
+    // the REST API under /v1: bearer tokens from here on; each route declares its role
+    this.app.use('/v1', ...this.auth.middleware);
+    for (const f of this.features) {
+      for (const r of f.rootRoutes ?? []) this.app.use(r);
+      for (const r of f.routes ?? []) this.app.use('/v1', r);
+    }
   }
 
   private dashboardSettings() {
@@ -164,14 +207,12 @@ export class ControllerDaemon {
 
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
-    await this.networks.start();
-    await this.volumes.start();
     const m = this.config.mqtt;
     if (m.embedded) {
       const auth = m.require_auth
         ? new AccountAuth(
             (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
-            (pw, hash) => (hash === '' ? pw === this.dashboardSecret : verifyPassword(pw, hash)),
+            (pw, hash) => (hash === '' ? secretEquals(pw, this.dashboardSecret) : verifyPassword(pw, hash)),
             { username: INTERNAL_USER, secret: this.internalSecret },
           )
         : undefined;
@@ -190,13 +231,12 @@ export class ControllerDaemon {
     this.server = server;
     this.apiAddress = address;
     this.broker?.attach(server, '/mqtt');
-    this.ingest.start();
     this.mqtt = await connectController(this.config, this.mqttTarget());
     this.mqtt.on('error', (err) => this.log.warn({ err: err.message }, 'MQTT client error'));
-    this.mqtt.on('message', (topic, payload) => this.ingest.handle(topic, payload));
+    this.mqtt.on('message', (topic, payload) => this.messages.handle(topic, payload));
     this.mqtt.on('offline', () => this.log.warn('MQTT connection lost; reconnecting'));
     await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
-    this.cloud.start();
+    for (const f of this.features) await f.start?.();
     this.log.info({ api: address, version: VERSION, mqtt: this.mqttTarget().url }, 'controller started');
     this.notify.ready(`API on ${address}`);
   }
@@ -211,10 +251,10 @@ export class ControllerDaemon {
 
   async stop(): Promise<void> {
     this.notify.stopping();
-    this.cloud.stop();
+    // the VM service first (no new deploys), the others after the API and MQTT are closed
+    await this.vms.stop();
     this.agents.close();
     await this.mqtt?.endAsync(true).catch(() => undefined);
-    this.ingest.stop();
     const server = this.server;
     if (server) {
       const closed = new Promise<void>((r) => server.close(() => r()));
@@ -223,8 +263,7 @@ export class ControllerDaemon {
       await closed;
     }
     await this.broker?.stop();
-    await this.networks.stop();
-    await this.volumes.stop();
+    for (const f of [...this.features].reverse()) if (f !== this.vms) await f.stop?.();
     this.db.close();
     this.log.info('controller stopped');
     this.notify.close();

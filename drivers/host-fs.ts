@@ -1,9 +1,9 @@
 // Host filesystem access for the agent: checks that input files exist, directories, and reading the
 // tail of a log file. Small and policy-free like every driver.
 
-import { constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { access, mkdir, open, rm, stat } from 'node:fs/promises';
+import { chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { access, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
 
 export async function isReadableFile(path: string): Promise<boolean> {
   try {
@@ -68,7 +68,12 @@ export async function writeFileAtomicHashed(
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       size += chunk.length;
-      onBytes?.(size);
+      try {
+        onBytes?.(size); // may throw to abort the transfer (a size limit)
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
       cb(null, chunk);
     },
   });
@@ -86,17 +91,57 @@ export async function writeFileAtomicHashed(
   }
 }
 
-/** Reads a secret kept in a file (mode 0600), creating it with `make()` the first time. */
+/**
+ * The canonical path of `path` with every symlink resolved. A path that does not exist (yet) is resolved
+ * through its nearest existing ancestor, so a link anywhere above it still counts.
+ */
+export async function resolveRealPath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    const parent = dirname(path);
+    if (parent === path) return path;
+    return join(await resolveRealPath(parent), basename(path));
+  }
+}
+
+/**
+ * Makes a secret file readable by its owner only, whatever it was: a file created by hand, restored
+ * from a backup or written by an older version may be group- or world-readable. Returns whether the
+ * mode had to be changed.
+ */
+export function enforceSecretMode(path: string): boolean {
+  const mode = statSync(path).mode & 0o777;
+  if (mode === 0o600) return false;
+  chmodSync(path, 0o600);
+  return true;
+}
+
+/** Reads a secret kept in a file (mode 0600, enforced on every read), creating it with `make()` the first time. */
 export function readOrCreateSecretFile(path: string, make: () => string): string {
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  if (existsSync(path)) {
+    enforceSecretMode(path);
+    return readFileSync(path, 'utf8').trim();
+  }
   mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
   const value = make();
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  enforceSecretMode(path);
   return value;
 }
 
-/** Writes a secret to a file readable by its owner only. */
+/** Reads a secret file, making it 0600 first when it is not. */
+export function readSecretFile(path: string): string {
+  enforceSecretMode(path);
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** Writes a secret to a file readable by its owner only (also when the file already existed with another mode). */
 export function writeSecretFile(path: string, value: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  if (existsSync(path)) chmodSync(path, 0o600);
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  enforceSecretMode(path);
 }

@@ -1,4 +1,4 @@
-// `npm run package`: builds the Stratus packages, .deb for Debian/Ubuntu and .rpm for EL9, Fedora and
+// `npm run package`: installs the packaging tools when missing (packaging/setup.sh), then builds the Stratus packages, .deb for Debian/Ubuntu and .rpm for EL9, Fedora and
 // openSUSE, into build/packaging/out/<family>/. Stages every package once (stage.ts), checks that the
 // staged programs run, then hands the same trees to dpkg-deb and rpmbuild. Programs whose entry point
 // does not exist yet are skipped with a message. Options:
@@ -72,7 +72,9 @@ export async function buildPackages(opts: BuildOptions = {}): Promise<BuildResul
   if (formats.includes('rpm')) needed.push('rpmbuild', ...(opts.sign ? ['rpmsign'] : []));
   const missing = needed.filter((t) => !haveTool(t));
   if (missing.length > 0) {
-    throw new Error(`missing tools: ${missing.join(', ')}; run \`bash packaging/setup.sh\` first`);
+    throw new Error(
+      `missing tools: ${missing.join(', ')}; run \`bash packaging/setup.sh\` (as root) to install them, or use \`npm run package\`, which does`,
+    );
   }
   const pkgJson = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
   const out = resolve(opts.out ?? join(REPO, 'build/packaging'));

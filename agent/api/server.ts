@@ -15,6 +15,7 @@ import type { ImageBundles } from '../images/image-bundle.ts';
 import type { ImageCache } from '../images/cache.ts';
 import type { SaveAsService } from '../images/save-as.ts';
 import type { SnapshotService } from '../images/snapshots.ts';
+import type { Operations } from '../operations.ts';
 import { imageRoutes } from './image-routes.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
 import { vmRoutes } from './vm-routes.ts';
@@ -23,12 +24,14 @@ import { volumeRoutes } from './volume-routes.ts';
 
 export interface ApiDeps {
   vms: VmService;
+  /** The operations of the command catalogue (agent/operations.ts), shared with the MQTT commands. */
+  ops: Operations;
   reconciler: Reconciler;
   conn: LibvirtConnection;
   log: Logger;
   hostId: string;
   version: string;
-  /** Image cache, bundles, VM snapshots and save-as (agent/images/, agent/snapshots.ts, agent/save-as.ts). */
+  /** Image cache, bundles, VM snapshots and save-as (agent/images/). */
   images?: { cache: ImageCache; bundles: ImageBundles; snapshots: SnapshotService; saveAs: SaveAsService };
   /** Volume attachments (agent/volumes/attacher.ts). */
   volumes?: VolumeAttacher;
@@ -71,12 +74,12 @@ export function buildApp(d: ApiDeps): express.Express {
   });
   if (d.images) {
     // before the VM routes: their /vms/{id}/{action} would take /vms/{id}/snapshots and /save-as
-    app.use('/v1', readyForControl, snapshotRoutes(d.images.snapshots, d.images.saveAs));
+    app.use('/v1', readyForControl, snapshotRoutes(d.ops));
     app.use('/v1', readyForControl, imageRoutes({ cache: d.images.cache, bundles: d.images.bundles, log: d.log }));
   }
   // before the VM routes, whose /vms/{id}/{action} would take /vms/{id}/volumes
-  if (d.volumes) app.use('/v1', readyForControl, volumeRoutes(d.volumes));
-  app.use('/v1', readyForControl, vmRoutes(d.vms));
+  if (d.volumes) app.use('/v1', readyForControl, volumeRoutes(d.volumes, d.ops));
+  app.use('/v1', readyForControl, vmRoutes(d.vms, d.ops));
   app.use(notFoundRoute);
   app.use(problemHandler(d.log));
   return app;

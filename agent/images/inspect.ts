@@ -1,7 +1,9 @@
 // Inspection of every image before it is used, against hostile images: `qemu-img info` (under CPU and
 // memory limits) must find a known format, no backing file, no external data file, no encryption, a
-// virtual size within the configured limit and, for qcow2, a clean `qemu-img check`.
+// virtual size within the configured limit (the rules of common/image-verdict.ts, which the controller
+// applies at upload too) and, for qcow2, a clean `qemu-img check`.
 
+import { imageVerdict } from '../../common/image-verdict.ts';
 import { check, info } from '../../drivers/qemu-img.ts';
 import type { ImageFormat } from '../../protocol/image.ts';
 import { ImageRefusedError } from './errors.ts';
@@ -31,37 +33,10 @@ export async function inspectImage(path: string, o: InspectOptions): Promise<Ins
   } catch (err) {
     throw new ImageRefusedError(o.id, `qemu-img cannot read it (${(err as Error).message})`);
   }
-  const known = i.format === 'qcow2' || i.format === 'raw' || (o.allowConvertible && CONVERTIBLE_FORMATS.has(i.format));
-  if (!known) throw new ImageRefusedError(o.id, `unsupported image format ${i.format}`, { format: i.format });
-  if (o.expectedFormat && o.expectedFormat !== i.format) {
-    throw new ImageRefusedError(o.id, `declared as ${o.expectedFormat} but its content is ${i.format}`, {
-      declared: o.expectedFormat,
-      format: i.format,
-    });
-  }
-  if (i.backingFile) {
-    throw new ImageRefusedError(o.id, `it has a backing file (${i.backingFile}); images must be standalone`, {
-      backingFile: i.backingFile,
-    });
-  }
-  if (i.dataFile) {
-    throw new ImageRefusedError(o.id, `it has an external data file (${i.dataFile}); images must be standalone`, {
-      dataFile: i.dataFile,
-    });
-  }
-  if (i.encrypted) throw new ImageRefusedError(o.id, 'it is encrypted');
-  if (!Number.isFinite(i.virtualSize) || i.virtualSize <= 0) {
-    throw new ImageRefusedError(o.id, 'it has no valid virtual size');
-  }
-  if (i.virtualSize > o.maxVirtualSize) {
-    throw new ImageRefusedError(
-      o.id,
-      `its virtual size ${i.virtualSize} bytes exceeds the limit of ${o.maxVirtualSize} bytes`,
-      { virtualSize: i.virtualSize, maxVirtualSize: o.maxVirtualSize },
-    );
-  }
+  const formats = new Set(['qcow2', 'raw', ...(o.allowConvertible ? CONVERTIBLE_FORMATS : [])]);
+  const refusal = imageVerdict(i, { formats, expectedFormat: o.expectedFormat, maxVirtualSize: o.maxVirtualSize });
+  if (refusal) throw new ImageRefusedError(o.id, refusal.reason, refusal.details);
   if (i.format === 'qcow2') {
-    if (i.corrupt) throw new ImageRefusedError(o.id, 'the qcow2 image is marked corrupt');
     const c = await check(path).catch((err: Error) => {
       throw new ImageRefusedError(o.id, `qemu-img check failed (${err.message})`);
     });

@@ -1,5 +1,5 @@
-// Commands received over MQTT: a registry (`register(name, schema, handler)`, open to every agent
-// feature) and the executor, which runs each idempotency key at most once (agent database), answers
+// Commands received over MQTT: a registry typed by the command catalogue (`register(name, handler)`:
+// the schema comes from protocol/mqtt/command-catalogue.ts) and the executor, which runs each idempotency key at most once (agent database), answers
 // repeats with the recorded outcome, refuses commands past their deadline, and replies with the
 // result or a typed error; handlers report progress through their context.
 
@@ -7,8 +7,17 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
-import { Command, type CommandReply, decode, MalformedMessageError } from '../../protocol/mqtt/index.ts';
+import {
+  Command,
+  type CommandCatalogue,
+  type CommandDef,
+  type CommandReply,
+  commandCatalogue,
+  decode,
+  MalformedMessageError,
+} from '../../protocol/mqtt/index.ts';
 import type { CommandStore, Outcome } from './command-store.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import {
   CommandInterruptedError,
   DeadlineExceededError,
@@ -27,17 +36,38 @@ export interface CommandContext {
   progress(step: string, pct?: number): void;
 }
 
-export type CommandHandler<S extends TSchema> = (args: Static<S>, ctx: CommandContext) => Promise<unknown>;
+/** The handler of command K of catalogue C: the catalogue's argument type in, its result type out. */
+export type CommandHandler<C extends Record<string, CommandDef>, K extends keyof C> = (
+  args: Static<C[K]['args']>,
+  ctx: CommandContext,
+) => Promise<Static<C[K]['result']>>;
+type AnyHandler = (args: unknown, ctx: CommandContext) => Promise<unknown>;
 
 type ReplyBody = Omit<CommandReply, 'v' | 'ts' | 'host' | 'session' | 'seq'>;
 
-export class CommandRegistry {
-  private readonly handlers = new Map<string, { schema: TSchema; handler: CommandHandler<TSchema> }>();
+/** What the executor needs of a registry: a handler and its argument schema by name. */
+export interface CommandLookup {
+  get(name: string): { schema: TSchema; handler: AnyHandler } | undefined;
+  readonly names: string[];
+}
 
-  register<S extends TSchema>(name: string, schema: S, handler: CommandHandler<S>): void {
-    if (!/^[a-z][a-z0-9.-]*$/.test(name)) throw new Error(`invalid command name ${name}`);
+/** Handlers by command name (typed by the catalogue; tests may bring a catalogue of their own). */
+export class CommandRegistry<C extends Record<string, CommandDef> = CommandCatalogue> implements CommandLookup {
+  private readonly handlers = new Map<string, { schema: TSchema; handler: AnyHandler }>();
+
+  constructor(private readonly catalogue: C = commandCatalogue as unknown as C) {}
+
+  /** Registers the handler of a catalogue command; its arguments are validated with the catalogue's schema. */
+  register<K extends keyof C & string>(name: K, handler: CommandHandler<C, K>): void {
+    const def = Object.hasOwn(this.catalogue, name) ? this.catalogue[name] : undefined;
+    if (!def) throw new Error(`command ${name} is not in the command catalogue`);
     if (this.handlers.has(name)) throw new Error(`command ${name} is already registered`);
-    this.handlers.set(name, { schema, handler: handler as CommandHandler<TSchema> });
+    this.handlers.set(name, { schema: def.args, handler: handler as AnyHandler });
+  }
+
+  /** Registers one handler for every command of the catalogue. */
+  registerAll(handlers: { [K in keyof C & string]: CommandHandler<C, K> }): void {
+    for (const name of Object.keys(this.catalogue) as (keyof C & string)[]) this.register(name, handlers[name]);
   }
 
   get(name: string) {
@@ -50,7 +80,7 @@ export class CommandRegistry {
 }
 
 export interface ExecutorOptions {
-  registry: CommandRegistry;
+  registry: CommandLookup;
   store: CommandStore;
   log: Logger;
   /** Sends a reply (the link adds the envelope and queues it in order). */
@@ -166,10 +196,11 @@ export class CommandExecutor {
     };
     let outcome: Outcome;
     try {
+      // replies and events never carry capability URLs or secrets (a deploy's spec has both)
       const result = await entry.handler(args, ctx);
-      outcome = { ok: true, result: result ?? null };
+      outcome = { ok: true, result: redactSecrets(result ?? null) };
     } catch (err) {
-      outcome = { ok: false, error: asStratusError(err).toJSON() };
+      outcome = { ok: false, error: redactSecrets(asStratusError(err).toJSON()) };
     } finally {
       clearTimeout(timer);
       this.running.delete(cmd.key);

@@ -13,7 +13,7 @@ import { collectHostInfo, HostSampler, type ImageLister } from '../telemetry/hos
 import { VmSampler } from '../telemetry/vm-telemetry.ts';
 import type { VmService, VmView } from '../vm/vm-service.ts';
 import { CommandStore } from './command-store.ts';
-import { CommandExecutor, type CommandRegistry } from './commands.ts';
+import { CommandExecutor, type CommandLookup } from './commands.ts';
 import { MqttLink } from './link.ts';
 import { SessionStore } from './session-store.ts';
 
@@ -23,7 +23,7 @@ export interface MqttAgentOptions {
   conn: LibvirtConnection;
   db: AgentStateDb;
   vms: VmService;
-  registry: CommandRegistry;
+  registry: CommandLookup;
   log: Logger;
   images?: ImageLister;
 }

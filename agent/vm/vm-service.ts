@@ -10,31 +10,21 @@ import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import { validate } from '../../common/validate.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
 import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import type { VmView } from '../../protocol/agent-api.ts';
+import type { AttachedVolume } from '../../protocol/volume.ts';
 import { VmSpec } from '../../protocol/vm-spec.ts';
 import { buildDomainXml, domainName } from './domain-xml.ts';
 import { VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import { gracefulStop } from './graceful-stop.ts';
-import { checkSpecOnHost } from './vm-checks.ts';
+import { checkSpecOnHost, checkSpecPaths } from './vm-checks.ts';
+import type { HostPathGuard } from '../../common/host-paths.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
 
-export interface VmView {
-  id: string;
-  name: string;
-  domain: string;
-  desired: VmRecord['desired'];
-  state: string;
-  reason: string;
-  consoleLog: string;
-  createdAt: number;
-  updatedAt: number;
-  spec: VmSpec;
-  /** Volumes attached by this create (protocol/volume.ts AttachedVolume), when it attached any. */
-  volumes?: unknown[];
-}
+export type { VmView };
 
 export interface VmServiceOptions {
   conn: LibvirtConnection;
@@ -50,11 +40,13 @@ export interface VmServiceOptions {
   volumes?: VmVolumeHooks;
   /** Bridges of Stratus networks and per-NIC firewall rules (agent/network/vm-network.ts). */
   network?: VmNetwork;
+  /** Host paths of specs only under [agent] allowed_roots (symlinks resolved); unchecked when absent. */
+  paths?: HostPathGuard;
 }
 
 export interface VmVolumeHooks {
   /** Attaches to the defined, not yet started, domain; each step's undo goes to `r`. */
-  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<unknown[]>;
+  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<AttachedVolume[]>;
   /** The domain is gone: releases the secrets and sessions its volumes held on this host. */
   releaseVm(vmId: string): Promise<void>;
   /** A start that failed because of a volume (an iSCSI login refused) becomes an error that says so. */
@@ -139,8 +131,10 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
   /** `extra.volumes`: volume attachments (protocol/volume.ts VolumeAttachment) to attach before the start. */
   async create(input: unknown, start = true, extra: { volumes?: unknown[] } = {}): Promise<VmView> {
     let spec = validate(VmSpec, input, 'VM spec');
+    // the caller's paths, before the agent adds its own (context CD-ROM, instance overlays)
+    if (this.o.paths) await checkSpecPaths(spec, this.o.paths);
     const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
-    let attached: unknown[] = [];
+    let attached: AttachedVolume[] = [];
     const view = await this.locks.run(spec.id, async () => {
       if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
       if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');

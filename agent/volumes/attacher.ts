@@ -5,6 +5,7 @@
 // half-attached device. Operations on one VM are serialised with the VM's own operations.
 
 import type { Logger } from 'pino';
+import type { HostPathGuard } from '../../common/host-paths.ts';
 import { type Reverter, withReverter } from '../../common/reverter.ts';
 import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
@@ -42,6 +43,8 @@ export interface VolumeAttacherOptions {
   vmExists: (vmId: string) => boolean;
   /** Runs `fn` while no other operation runs on the VM. */
   runExclusive: <T>(vmId: string, fn: () => Promise<T>) => Promise<T>;
+  /** File volumes only under [agent] allowed_roots (symlinks resolved); unchecked when absent. */
+  paths?: HostPathGuard;
 }
 
 const ERR_NO_DOMAIN = 42;
@@ -109,6 +112,7 @@ export class VolumeAttacher {
     const list = inputs.map((i) => validate(VolumeAttachment, i, 'volume attachment'));
     const ids = list.map((a) => a.volumeId);
     if (new Set(ids).size !== ids.length) throw new ValidationError('a volume is listed twice', { volumeIds: ids });
+    for (const a of list) if (a.source.type === 'file') await this.o.paths?.check('file volume', a.source.path);
     const out: AttachedVolume[] = [];
     for (const a of list) out.push(await this.attachSteps(vmId, a, false, r));
     return out;
@@ -118,6 +122,7 @@ export class VolumeAttacher {
     const conn = this.o.conn;
     const log = this.o.log.child({ vm: vmId, volume: a.volumeId });
     const mode: AttachMode = a.source.type === 'file' ? 'file' : this.o.iscsiMode;
+    if (a.source.type === 'file') await this.o.paths?.check('file volume', a.source.path);
     const alias = volumeAlias(a.volumeId);
     const scope = { live, config: true };
     const [liveXml, configXml] = await Promise.all([

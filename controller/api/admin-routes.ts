@@ -7,7 +7,7 @@ import { Quota, Role, type UserStore, User, UserName } from '../auth/users.ts';
 import { InstanceType, type InstanceTypeStore, TypeName } from '../catalog/instance-types.ts';
 import type { SchedulerService } from '../scheduler/service.ts';
 import type { HostAdminStore } from '../vms/host-admin.ts';
-import type { Fleet } from '../vms/ports.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
 import { route } from './route.ts';
 
 const HostParam = Type.Object({

@@ -3,7 +3,7 @@
 // generates the OpenAPI 3.1 document, so the docs cannot drift from what the API accepts.
 
 import type { Static, TSchema } from '@sinclair/typebox';
-import type { NextFunction, Request, Response, Router } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { validate } from '../../common/validate.ts';
 import { ForbiddenError, UnauthorizedError } from '../auth/middleware.ts';
 import type { Principal } from '../auth/users.ts';
@@ -25,6 +25,22 @@ export interface RouteSpec<P extends TSchema, Q extends TSchema, B extends TSche
   status?: number;
   /** The body is raw bytes (uploads), not JSON. */
   rawBody?: boolean;
+  /** Largest JSON body accepted, in bytes (413 beyond); DEFAULT_BODY_LIMIT when absent. */
+  bodyLimit?: number;
+}
+
+/** JSON bodies larger than this get 413 unless a route says otherwise. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+const parsers = new Map<number, RequestHandler>();
+/** express.json with the route's limit (one parser per distinct limit). */
+function jsonParser(limit: number): RequestHandler {
+  let p = parsers.get(limit);
+  if (!p) {
+    p = express.json({ limit, strict: true });
+    parsers.set(limit, p);
+  }
+  return p;
 }
 
 export interface RouteContext<P extends TSchema, Q extends TSchema, B extends TSchema> {
@@ -57,15 +73,22 @@ export function route<P extends TSchema, Q extends TSchema, B extends TSchema>(
   handler: (ctx: RouteContext<P, Q, B>) => Promise<unknown> | unknown,
 ): void {
   registry.push(spec as unknown as RouteSpec<TSchema, TSchema, TSchema>);
-  router[spec.method](spec.path, async (req: Request, res: Response, next: NextFunction) => {
+  // who may call it first (an anonymous caller gets 401, whatever its body), then the JSON body with the
+  // route's own size limit (raw uploads stream instead), then validation and the handler
+  const authorize: RequestHandler = (_req, res, next) => {
+    const principal = res.locals['principal'] as Principal | undefined;
+    if (spec.role === 'public') return next();
+    if (!principal)
+      return next(new UnauthorizedError('this request needs a bearer token (Authorization: Bearer <token>)'));
+    if (spec.role === 'admin' && principal.role !== 'admin')
+      return next(new ForbiddenError('this request needs the admin role'));
+    next();
+  };
+  const parse: RequestHandler =
+    spec.body && !spec.rawBody ? jsonParser(spec.bodyLimit ?? DEFAULT_BODY_LIMIT) : (_q, _s, n) => n();
+  router[spec.method](spec.path, authorize, parse, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const principal = res.locals['principal'] as Principal | undefined;
-      if (spec.role !== 'public') {
-        if (!principal)
-          throw new UnauthorizedError('this request needs a bearer token (Authorization: Bearer <token>)');
-        if (spec.role === 'admin' && principal.role !== 'admin')
-          throw new ForbiddenError('this request needs the admin role');
-      }
       const params = spec.params ? validate(spec.params, req.params, 'path') : {};
       const query = spec.query
         ? validate(spec.query, coerceQuery(spec.query, req.query as Record<string, unknown>), 'query')

@@ -18,6 +18,13 @@ export const Quota = Type.Object(
       description: 'vCPUs at most, all VMs together',
     }),
     memoryMiB: Type.Integer({ minimum: 0, maximum: 1 << 30, default: 131_072, description: 'MiB of memory at most' }),
+    imagesMiB: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1 << 30,
+        description: 'MiB of image content kept on the controller (0: no limit); absent: [images] user_quota_mib',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -96,6 +103,11 @@ export class UserStore {
     const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as Row | undefined;
     if (!r) throw new NotFoundError('user', id);
     return toUser(r);
+  }
+
+  find(id: string): User | undefined {
+    const r = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as Row | undefined;
+    return r && toUser(r);
   }
 
   byName(name: string): User | undefined {

@@ -1,16 +1,18 @@
 // REST routes for context CD-ROMs (mounted under /v1): admins (VM creation) build a VM's ISO and get its
 // download URL; agents download it from that URL, which carries the per-VM token (a capability URL, like
-// image content: agents hold no user credentials). A wrong or stale token is a 403.
+// image content: agents hold no user credentials). A wrong, stale or expired token, or one presented for
+// another host than the ISO was built for, is a 403.
 
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { StratusError } from '../../common/errors.ts';
 import { ContextRequest } from '../../protocol/context.ts';
+import { Uuid } from '../../protocol/ids.ts';
 import { route } from '../api/route.ts';
 import type { ContextService } from './service.ts';
 
 const VmParam = Type.Object({
-  vmId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+  vmId: Uuid,
 });
 
 export function contextRoutes(ctx: ContextService): Router {
@@ -24,10 +26,12 @@ export function contextRoutes(ctx: ContextService): Router {
       tag: 'context',
       role: 'admin',
       body: ContextRequest,
+      // user data and start scripts of 256 KiB each, SSH keys, variables
+      bodyLimit: 2 * 1024 * 1024,
       status: 201,
     },
     async ({ body }) => {
-      const { path: _path, ...iso } = await ctx.build(body);
+      const { path: _path, token: _token, ...iso } = await ctx.build(body);
       return iso;
     },
   );
@@ -40,14 +44,15 @@ export function contextRoutes(ctx: ContextService): Router {
       tag: 'context',
       role: 'public',
       params: VmParam,
-      query: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }),
+      query: Type.Object({
+        token: Type.String({ minLength: 1, maxLength: 128 }),
+        host: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+      }),
     },
     async ({ params, query, res }) => {
-      if (!ctx.checkToken(params.vmId, query.token)) {
-        throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid context URL (wrong or outdated token)', {
-          status: 403,
-        });
-      }
+      const why = ctx.refusal(params.vmId, query.token, query.host);
+      res.locals['authFailed'] = why !== undefined; // counts towards the failed-authentication limit
+      if (why) throw new StratusError('STRATUS_ERR_FORBIDDEN', `invalid context URL: ${why}`, { status: 403 });
       await new Promise<void>((resolve, reject) =>
         res.sendFile(
           ctx.path(params.vmId),

@@ -1,7 +1,8 @@
 // Builds each VM's context CD-ROM on the controller and guards its download: the NICs come from the VM's
 // IPAM leases (address, mask, gateway, DNS, IPv6 by DHCPv6 or SLAAC), the files from the chosen flavour,
 // the ISO from drivers/iso.ts. Each build gets a fresh random token; only its SHA-256 is stored (table
-// `context_isos`, feature `context`), and the agent presents the token in the ISO's URL.
+// `context_isos`, feature `context`), with the host the ISO was built for and when the URL expires; the
+// agent presents the token (and its host) in the ISO's URL.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { type ContextIso, type ContextNic, ContextRequest } from '../../protocol
 import type { IpamService } from '../network/ipam.ts';
 import { nocloudFiles } from './nocloud.ts';
 import { renderContextSh } from './opennebula.ts';
+import { isUuid } from '../../protocol/ids.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE context_isos (
@@ -25,6 +27,9 @@ const MIGRATIONS = [
      sha256 TEXT NOT NULL,
      created_at INTEGER NOT NULL
    )`,
+  // capability URLs expire and are bound to the host they were issued for (NULL: any host, admin builds)
+  `ALTER TABLE context_isos ADD COLUMN host_id TEXT;
+   ALTER TABLE context_isos ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0`,
 ];
 
 interface Row {
@@ -33,6 +38,8 @@ interface Row {
   token_sha256: string;
   size: number;
   sha256: string;
+  host_id: string | null;
+  expires_at: number;
 }
 
 export interface ContextServiceOptions {
@@ -42,6 +49,9 @@ export interface ContextServiceOptions {
   dir: string;
   ipam?: IpamService;
   tool?: IsoTool;
+  /** Seconds a download URL stays valid ([api] capability_ttl_s). */
+  ttlS?: number;
+  now?: () => number;
 }
 
 const hash = (token: string) => createHash('sha256').update(token).digest();
@@ -52,7 +62,7 @@ export class ContextService {
   }
 
   path(vmId: string): string {
-    if (!/^[0-9a-f-]{36}$/.test(vmId)) throw new RangeError(`bad VM id ${vmId}`);
+    if (!isUuid(vmId)) throw new RangeError(`bad VM id ${vmId}`);
     return join(this.o.dir, `${vmId}.iso`);
   }
 
@@ -85,7 +95,11 @@ export class ContextService {
    * Builds (or rebuilds) the VM's context ISO. `nics` defaults to the VM's leases. Returns the ISO's
    * description with `token` and `url` (relative to /v1): the only time the token is known.
    */
-  async build(input: unknown, nics?: ContextNic[]): Promise<ContextIso & { token: string; url: string }> {
+  async build(
+    input: unknown,
+    nics?: ContextNic[],
+    hostId?: string,
+  ): Promise<ContextIso & { token: string; url: string; expiresAt: number }> {
     const req = validate(ContextRequest, input, 'context request');
     const list = nics ?? this.nicsFromLeases(req.vmId);
     const label = req.flavour === 'nocloud' ? 'cidata' : 'CONTEXT';
@@ -94,13 +108,17 @@ export class ContextService {
     const path = this.path(req.vmId);
     const { size, sha256 } = await buildIso({ label, files, out: path, tool: this.o.tool, mode: 0o600 });
     const token = randomBytes(32).toString('base64url');
+    const now = (this.o.now ?? Date.now)();
+    const expiresAt = now + (this.o.ttlS ?? 3600) * 1000;
     this.o.db
       .prepare(
-        `INSERT INTO context_isos (vm_id, flavour, token_sha256, size, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO context_isos (vm_id, flavour, token_sha256, size, sha256, created_at, host_id, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (vm_id) DO UPDATE SET flavour = excluded.flavour, token_sha256 = excluded.token_sha256,
-           size = excluded.size, sha256 = excluded.sha256, created_at = excluded.created_at`,
+           size = excluded.size, sha256 = excluded.sha256, created_at = excluded.created_at,
+           host_id = excluded.host_id, expires_at = excluded.expires_at`,
       )
-      .run(req.vmId, req.flavour, hash(token).toString('hex'), size, sha256, Date.now());
+      .run(req.vmId, req.flavour, hash(token).toString('hex'), size, sha256, now, hostId ?? null, expiresAt);
     this.o.log.info({ vm: req.vmId, flavour: req.flavour, size, nics: list.length }, 'context ISO built');
     return {
       vmId: req.vmId,
@@ -110,7 +128,8 @@ export class ContextService {
       sha256,
       path,
       token,
-      url: `/context/${req.vmId}.iso?token=${token}`,
+      expiresAt,
+      url: `/context/${req.vmId}.iso?${new URLSearchParams({ ...(hostId ? { host: hostId } : {}), token })}`,
     };
   }
 
@@ -121,13 +140,23 @@ export class ContextService {
     return { vmId: r.vm_id, flavour: r.flavour, label, size: r.size, sha256: r.sha256, path: this.path(r.vm_id) };
   }
 
-  /** Whether `token` is the current token of the VM's ISO (constant-time comparison). */
-  checkToken(vmId: string, token: string): boolean {
-    const r = this.o.db.prepare('SELECT token_sha256 FROM context_isos WHERE vm_id = ?').get(vmId) as
-      | Pick<Row, 'token_sha256'>
-      | undefined;
-    if (!r) return false;
-    return timingSafeEqual(Buffer.from(r.token_sha256, 'hex'), hash(token));
+  /**
+   * Why `token` (presented by `host`) may not download the VM's ISO, or undefined when it may: it must be
+   * the current token (constant-time comparison), unexpired, and presented for the host it was built for.
+   */
+  refusal(vmId: string, token: string, host: string | undefined): string | undefined {
+    const r = this.o.db
+      .prepare('SELECT token_sha256, host_id, expires_at FROM context_isos WHERE vm_id = ?')
+      .get(vmId) as Pick<Row, 'token_sha256' | 'host_id' | 'expires_at'> | undefined;
+    if (!r || !timingSafeEqual(Buffer.from(r.token_sha256, 'hex'), hash(token))) return 'wrong or outdated token';
+    if (r.expires_at <= (this.o.now ?? Date.now)()) return `expired at ${new Date(r.expires_at).toISOString()}`;
+    if (r.host_id !== null && r.host_id !== host) return `issued for another host than ${host ?? '(none)'}`;
+    return undefined;
+  }
+
+  /** Whether `token` may download the VM's ISO now (see refusal). */
+  checkToken(vmId: string, token: string, host?: string): boolean {
+    return this.refusal(vmId, token, host) === undefined;
   }
 
   /** Forgets the VM's ISO (VM deleted). */

@@ -9,6 +9,7 @@ import express, { type Router } from 'express';
 import { ValidationError } from '../../common/errors.ts';
 import { isHostId, ROOT } from '../../protocol/mqtt/index.ts';
 import type { FleetStore } from '../fleet/store.ts';
+import { isUuid } from '../../protocol/ids.ts';
 
 export interface DashboardSettings {
   /** '' lets the page use ws(s)://<its own host>/mqtt. */
@@ -20,7 +21,6 @@ export interface DashboardSettings {
 
 const publicDir = new URL('./public/', import.meta.url).pathname;
 const mqttBundle = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist', 'mqtt.esm.js');
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function dashboardRoutes(store: FleetStore, settings: () => DashboardSettings): Router {
   const r = express.Router();
@@ -39,7 +39,7 @@ export function dashboardRoutes(store: FleetStore, settings: () => DashboardSett
     const vm = String(req.query['vm'] ?? '');
     const minutes = Math.min(24 * 60, Math.max(1, Number(req.query['minutes'] ?? 30) || 30));
     if (!isHostId(host)) throw new ValidationError('host must be a host id');
-    if (vm && !UUID_RE.test(vm)) throw new ValidationError('vm must be a VM UUID');
+    if (vm && !isUuid(vm)) throw new ValidationError('vm must be a VM UUID');
     res.json({ host, vm, points: store.history(host, vm, Date.now() - minutes * 60_000) });
   });
   r.get('/dashboard/events.json', (req, res) => {

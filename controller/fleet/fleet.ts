@@ -3,7 +3,7 @@
 // stored; 'host' and 'vm-state' events as the agents report changes.
 
 import { EventEmitter } from 'node:events';
-import type { FleetHost, FleetVmState } from '../vms/ports.ts';
+import type { FleetHost, FleetVmState } from './fleet-view.ts';
 import type { FleetIngest } from './ingest.ts';
 import type { FleetStore, HostRow } from './store.ts';
 

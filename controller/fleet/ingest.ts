@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import {
-  CommandReply,
   decode,
   HostEvent,
   HostInfo,
@@ -33,7 +32,6 @@ export interface IngestEvents {
   host: [HostRow];
   'vm-state': [{ host: string; vm: string; state: string; body: VmState | undefined }];
   event: [HostEvent];
-  reply: [CommandReply];
   'host-metrics': [HostMetrics];
   'vm-metrics': [VmMetricsBatch];
 }
@@ -97,7 +95,8 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   /** Handles one message; never throws. */
   handle(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
-    if (!t || t.kind === 'command') return;
+    // commands are the controller's own; replies are routed to the agent client (mqtt/message-router.ts)
+    if (!t || t.kind === 'command' || t.kind === 'reply') return;
     try {
       if (payload.length === 0) {
         if (t.kind === 'vm-state' && t.id) this.vmGone(t.host, t.id);
@@ -123,12 +122,6 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
         case 'events':
           this.event(decode(HostEvent, payload, max), t.host);
           break;
-        case 'reply': {
-          const r = decode(CommandReply, payload, max);
-          this.checkHost(r, t.host);
-          this.emit('reply', r);
-          break;
-        }
       }
       this.count(this.received, t.kind);
     } catch (err) {

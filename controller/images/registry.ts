@@ -202,6 +202,16 @@ export class ImageRegistry {
     return this.get(id);
   }
 
+  /** Bytes of image content the user keeps on the controller (uploads and saved disks). */
+  storedBytes(ownerId: string, except?: string): number {
+    const r = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(size_bytes), 0) AS n FROM images WHERE owner_id = ? AND stored = 1 AND state = 'available' AND id != ?",
+      )
+      .get(ownerId, except ?? '') as { n: number };
+    return r.n;
+  }
+
   forget(id: string): void {
     this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
   }

@@ -1,22 +1,101 @@
 // REST routes for images: register by URL + checksum, upload (raw body, hashed, with progress in the
-// logs), list, show, delete, and the content URL agents download from.
+// logs), list, show, delete, and the content URL agents download from. Uploads are limited in size and
+// by the owner's image quota, and inspected before they become available (controller/images/inspect.ts):
+// a refused or oversized upload leaves neither a record nor bytes behind.
 
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, StratusError } from '../../common/errors.ts';
+import type { Request, Response } from 'express';
 import { route } from '../api/route.ts';
 import type { VmStore } from '../vms/store.ts';
-import type { ImageContent } from './content.ts';
-import { Image, type ImageRegistry, RegisterImageRequest, UploadImageQuery } from './registry.ts';
+import { type CapabilityQuery, type ImageContent, ImageQuotaExceededError, UploadTooLargeError } from './content.ts';
+import { inspectImage } from './inspect.ts';
+import { Image, type ImageRecord, type ImageRegistry, RegisterImageRequest, UploadImageQuery } from './registry.ts';
 
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
-export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: VmStore, log: Logger): Router {
+/** Limits of image content kept by the controller ([images] in the configuration). */
+export interface ImageLimits {
+  maxUploadBytes: number;
+  /** The owner's image quota in bytes; undefined: no limit (admins, or a quota of 0). */
+  quotaBytes: (ownerId: string) => number | undefined;
+  maxVirtualSize: number;
+  /** Inspect images registered by URL (their header, over HTTP). */
+  inspectRegistered: boolean;
+  /** Capability URLs name a host: it must be one the controller knows. */
+  hostKnown: (hostId: string) => boolean;
+}
+
+const CapabilityQuerySchema = Type.Object({
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  exp: Type.Integer({ minimum: 0, maximum: 2 ** 40 }),
+  token: Type.String({ minLength: 1, maxLength: 128 }),
+});
+
+export function imageRoutes(
+  images: ImageRegistry,
+  content: ImageContent,
+  vms: VmStore,
+  log: Logger,
+  limits: ImageLimits,
+): Router {
   const r = Router();
   const view = (img: ReturnType<ImageRegistry['get']>) => {
     const { ownerId: _o, ...rest } = img;
     return rest;
+  };
+
+  /**
+   * Receives the body of an upload into the image `img` (state uploading), within the size limit and
+   * the owner's quota, inspects it, and makes the image available; on any failure nothing is kept.
+   */
+  const receive = async (img: ImageRecord, req: Request, res: Response, expectedSha256?: string) => {
+    const quota = limits.quotaBytes(img.ownerId);
+    const used = quota === undefined ? 0 : images.storedBytes(img.ownerId, img.id);
+    const room = quota === undefined ? Number.POSITIVE_INFINITY : Math.max(0, quota - used);
+    const maxBytes = Math.min(limits.maxUploadBytes, room);
+    const tooLarge = (asked?: number) =>
+      room < limits.maxUploadBytes
+        ? new ImageQuotaExceededError(used, asked, quota ?? 0)
+        : new UploadTooLargeError(limits.maxUploadBytes);
+    const total = Number(req.headers['content-length'] ?? Number.NaN);
+    let lastPct = -1;
+    try {
+      // refused before a byte is read when the client says how much it sends
+      if (Number.isFinite(total) && total > maxBytes) throw tooLarge(total);
+      const { sha256, size } = await content.store(img.id, req, {
+        expectedSha256,
+        maxBytes,
+        tooLarge: () => tooLarge(),
+        onBytes: (n) => {
+          const pct = Number.isFinite(total) && total > 0 ? Math.floor((n * 100) / total) : -1;
+          if (pct >= lastPct + 25) {
+            lastPct = pct;
+            log.info({ image: img.id, bytes: n, pct }, 'image upload progress');
+          }
+        },
+      });
+      const found = await inspectImage(content.path(img.id), {
+        name: img.name,
+        declaredFormat: img.format,
+        maxVirtualSize: limits.maxVirtualSize,
+        deep: true,
+      });
+      // uploads of the same owner running at the same time: the quota holds when they finish
+      const now = quota === undefined ? 0 : images.storedBytes(img.ownerId, img.id);
+      if (quota !== undefined && now + size > quota) throw new ImageQuotaExceededError(now, size, quota);
+      log.info({ image: img.id, sha256, size, format: found.format, virtualSize: found.virtualSize }, 'image uploaded');
+      return view(images.finishUpload(img.id, sha256, size));
+    } catch (err) {
+      // the client may still be sending: answer, then close the connection
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+      await content.remove(img.id);
+      images.forget(img.id);
+      log.warn({ image: img.id, err: (err as Error).message }, 'image upload refused; nothing kept');
+      throw err;
+    }
   };
 
   route(
@@ -39,14 +118,29 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     {
       method: 'post',
       path: '/images',
-      summary: 'Register an image by URL and sha256',
+      summary: 'Register an image by URL and sha256 (its header is inspected when the URL can be read)',
       tag: 'images',
       role: 'user',
       body: RegisterImageRequest,
       response: Image,
       status: 201,
     },
-    ({ body, principal }) => view(images.register(body, principal)),
+    async ({ body, principal }) => {
+      if (limits.inspectRegistered) {
+        await inspectImage(
+          body.url,
+          { name: body.name, declaredFormat: body.format, maxVirtualSize: limits.maxVirtualSize, deep: false },
+          (err) => {
+            // not readable from here (no Range support, a network only hosts reach, ...): agents inspect it
+            log.warn({ url: body.url.replace(/\?.*$/, ''), err: err.message }, 'registered image not inspected');
+            return new InspectSkipped();
+          },
+        ).catch((err) => {
+          if (!(err instanceof InspectSkipped)) throw err;
+        });
+      }
+      return view(images.register(body, principal));
+    },
   );
 
   route(
@@ -54,7 +148,7 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     {
       method: 'post',
       path: '/images/upload',
-      summary: 'Upload an image (raw body); optional sha256 is verified',
+      summary: 'Upload an image (raw body); optional sha256 is verified; size, quota and content are checked',
       tag: 'images',
       role: 'user',
       query: UploadImageQuery,
@@ -62,24 +156,9 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
       response: Image,
       status: 201,
     },
-    async ({ query, principal, req }) => {
+    async ({ query, principal, req, res }) => {
       const img = images.beginUpload(query, principal);
-      const total = Number(req.headers['content-length'] ?? 0);
-      let lastPct = -1;
-      try {
-        const { sha256, size } = await content.store(img.id, req, query.sha256, (n) => {
-          const pct = total ? Math.floor((n * 100) / total) : -1;
-          if (pct >= lastPct + 25) {
-            lastPct = pct;
-            log.info({ image: img.id, bytes: n, pct }, 'image upload progress');
-          }
-        });
-        log.info({ image: img.id, sha256, size }, 'image uploaded');
-        return view(images.finishUpload(img.id, sha256, size));
-      } catch (err) {
-        images.forget(img.id);
-        throw err;
-      }
+      return receive(img, req, res, query.sha256);
     },
   );
 
@@ -118,27 +197,36 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     },
   );
 
+  const checkHost = (q: CapabilityQuery) => {
+    if (!limits.hostKnown(q.host))
+      throw new StratusError('STRATUS_ERR_FORBIDDEN', `invalid image URL: host ${q.host} is not known`, {
+        status: 403,
+      });
+  };
+
   route(
     r,
     {
       method: 'put',
       path: '/images/:id/content',
-      summary: 'Upload the content of an image being saved (capability URL for agents, save-as)',
+      summary: 'Upload the content of an image being saved (capability URL for the agent of one host, save-as)',
       tag: 'images',
       role: 'public',
       params: IdParam,
-      query: Type.Object({ token: Type.String({ maxLength: 128 }) }),
+      query: CapabilityQuerySchema,
       rawBody: true,
       response: Image,
     },
-    async ({ params, query, req }) => {
+    async ({ params, query, req, res }) => {
+      res.locals['authFailed'] = true; // until the capability checks pass (counts towards the 429 limit)
       const img = images.find(params.id);
-      if (img?.state !== 'uploading' || !content.checkUploadToken(img.id, query.token)) {
+      if (img?.state !== 'uploading')
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image upload URL', { status: 403 });
-      }
-      const { sha256, size } = await content.store(img.id, req);
-      log.info({ image: img.id, sha256, size }, 'image content received');
-      return view(images.finishUpload(img.id, sha256, size));
+      content.checkUpload(img.id, query);
+      checkHost(query);
+      res.locals['authFailed'] = false;
+      log.info({ image: img.id, host: query.host }, 'image content arriving');
+      return receive(img, req, res);
     },
   );
 
@@ -147,24 +235,32 @@ export function imageRoutes(images: ImageRegistry, content: ImageContent, vms: V
     {
       method: 'get',
       path: '/images/:id/content',
-      summary: 'Download stored image content (capability URL for agents)',
+      summary: 'Download stored image content (capability URL for the agent of one host, expires)',
       tag: 'images',
       role: 'public',
       params: IdParam,
-      query: Type.Object({ token: Type.String({ maxLength: 128 }) }),
+      query: CapabilityQuerySchema,
     },
     async ({ params, query, res }) => {
+      res.locals['authFailed'] = true; // until the capability checks pass (counts towards the 429 limit)
       const img = images.find(params.id);
-      if (!img?.stored || !img.sha256 || !content.checkToken(img.id, img.sha256, query.token)) {
+      if (!img?.stored || !img.sha256)
         throw new StratusError('STRATUS_ERR_FORBIDDEN', 'invalid image content URL', { status: 403 });
-      }
+      content.checkDownload(img.id, img.sha256, query);
+      checkHost(query);
+      res.locals['authFailed'] = false;
       // sendFile answers Range requests, so an agent can resume an interrupted download
       await new Promise<void>((resolve, reject) =>
-        res.sendFile(content.path(img.id), { headers: { 'Content-Type': 'application/octet-stream' } }, (err) =>
-          err && !res.headersSent ? reject(err) : resolve(),
+        res.sendFile(
+          content.path(img.id),
+          { headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' } },
+          (err) => (err && !res.headersSent ? reject(err) : resolve()),
         ),
       );
     },
   );
   return r;
 }
+
+/** Marks a registration whose URL could not be inspected (accepted; agents inspect at download). */
+class InspectSkipped extends Error {}

@@ -4,6 +4,7 @@
 
 import { filters, ROOT, topicMatches, topics } from '../../protocol/mqtt/index.ts';
 import type { BrokerAuth, BrokerPrincipal, BrokerRole } from './broker.ts';
+import { secretEquals } from '../../common/secret-compare.ts';
 
 export interface Rules {
   write: string[];
@@ -82,7 +83,7 @@ export class AccountAuth implements BrokerAuth {
   authenticate(username: string | undefined, password: Buffer | undefined): BrokerPrincipal | undefined {
     if (!username || !password) return undefined;
     const pw = password.toString('utf8');
-    if (username === this.internal.username && pw === this.internal.secret) {
+    if (username === this.internal.username && secretEquals(pw, this.internal.secret)) {
       return { username, role: 'controller' };
     }
     const a = this.lookup(username);

@@ -7,8 +7,9 @@
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
-import type { CommandDispatcher } from './ports.ts';
-import type { DeployHook, SpecBuilder } from './spec-builder.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
+import type { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
 
 export interface DeployerOptions {
@@ -69,14 +70,14 @@ export class Deployer {
       vm = this.o.store.transition(id, 'deploying', `deploying on ${host}`, { attempts: attempt });
     const prepared: DeployHook[] = [];
     try {
-      let spec: VmSpec = this.o.specs.build(vm);
+      let spec: VmSpec = this.o.specs.build(vm, host);
       let extra: Record<string, unknown> = {};
       for (const hook of this.o.hooks) {
         spec = await hook.prepare(vm, host, spec);
         prepared.push(hook);
         if (hook.deployArgs) extra = { ...extra, ...(await hook.deployArgs(vm, host)) };
       }
-      const result = (await this.o.dispatcher.dispatch(
+      const result = await this.o.dispatcher.dispatch(
         host,
         'deploy',
         { spec, start: true, ...extra },
@@ -92,7 +93,7 @@ export class Deployer {
               );
           },
         },
-      )) as { state?: string } | undefined;
+      );
       const current = this.o.store.get(id);
       if (current.state !== 'deploying') return; // deleted meanwhile: the delete path cleans up
       for (const hook of this.o.hooks) await hook.deployed?.(current, (result ?? {}) as Record<string, unknown>);

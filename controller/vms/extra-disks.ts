@@ -8,7 +8,8 @@ import { type Db, migrate } from '../../common/sqlite.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import type { ImageRegistry } from '../images/registry.ts';
 import type { VmCreateExtension } from './service.ts';
-import type { DeployHook, SpecBuilder } from './spec-builder.ts';
+import type { DeployHook } from './deploy-hook.ts';
+import type { SpecBuilder } from './spec-builder.ts';
 import type { VmRecord } from './store.ts';
 
 const MIGRATIONS = [
@@ -50,12 +51,15 @@ export class ExtraDisks {
     };
     this.deployHook = {
       name: 'extra-disks',
-      prepare: (vm: VmRecord, _host: string, spec: VmSpec): VmSpec => {
+      prepare: (vm: VmRecord, hostId: string, spec: VmSpec): VmSpec => {
         const rows = this.db
           .prepare('SELECT image_id, readonly FROM vm_extra_disks WHERE vm_id = ? ORDER BY position')
           .all(vm.id) as { image_id: string; readonly: number }[];
         if (rows.length === 0) return spec;
-        const disks = rows.map((r) => ({ image: specs.ref(images.get(r.image_id)), readonly: r.readonly === 1 }));
+        const disks = rows.map((r) => ({
+          image: specs.ref(images.get(r.image_id), hostId),
+          readonly: r.readonly === 1,
+        }));
         return { ...spec, disks: [...spec.disks, ...disks] };
       },
     };

@@ -11,10 +11,15 @@ import type { Principal, UserStore } from '../auth/users.ts';
 import type { InstanceTypeStore } from '../catalog/instance-types.ts';
 import type { ImageRegistry } from '../images/registry.ts';
 import { type Deployer, controllerState } from './deployer.ts';
-import type { CommandDispatcher, Fleet, FleetHost, FleetVmState } from './ports.ts';
-import type { DeployHook } from './spec-builder.ts';
+import type { Fleet, FleetHost, FleetVmState } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
 import { HOLDS_CAPACITY } from './states.ts';
 import type { VmRecord, VmStore } from './store.ts';
+import type { CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+
+/** Commands about one VM that the API relays to its host (snapshots, save-as). */
+export type VmHostCommand = 'snapshot.list' | 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete' | 'save-as';
 
 export interface CreateVmInput {
   name: string;
@@ -198,11 +203,11 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
     const args = { vm: id, ...(action === 'stop' && opts.force ? { force: true } : {}) };
-    const res = (await this.o.dispatcher.dispatch(host, action, args, {
+    const res = await this.o.dispatcher.dispatch(host, action, args, {
       key: `${action}:${id}:${Date.now()}`,
       timeoutMs: this.o.actionTimeoutMs,
-    })) as { state?: string };
-    const to = controllerState(res?.state ?? '');
+    });
+    const to = controllerState(res.state);
     if (to) this.o.store.transition(id, to, `${action} by ${who.name}`);
     this.o.kick();
     return this.o.store.get(id);
@@ -212,20 +217,21 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
    * Sends a command about a VM to its host (snapshots, save-as): reads need the VM to be visible to
    * the caller (404 otherwise), actions need it to be theirs (403).
    */
-  async hostCommand(
+  async hostCommand<K extends VmHostCommand>(
     id: string,
     who: Principal,
-    command: string,
-    args: Record<string, unknown>,
+    command: K,
+    args: Omit<CommandArgs<K>, 'vm'>,
     mutating: boolean,
     timeoutMs = this.o.actionTimeoutMs,
-  ): Promise<unknown> {
+  ): Promise<CommandResult<K>> {
     const vm = mutating ? this.owned(id, who) : this.visible(id, who);
     const host = this.hostUp(vm);
     return this.o.dispatcher.dispatch(
       host,
       command,
-      { vm: id, ...args },
+      // every VmHostCommand's arguments are { vm, ...rest }
+      { vm: id, ...args } as CommandArgs<K>,
       {
         key: `${command}:${id}:${Date.now()}`,
         timeoutMs,
@@ -236,13 +242,13 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   async console(id: string, who: Principal, bytes: number): Promise<string> {
     const vm = this.visible(id, who);
     const host = this.hostUp(vm);
-    const res = (await this.o.dispatcher.dispatch(
+    const res = await this.o.dispatcher.dispatch(
       host,
       'console',
       { vm: id, bytes },
       { key: `console:${id}:${Date.now()}`, timeoutMs: this.o.actionTimeoutMs },
-    )) as { text?: string };
-    return res?.text ?? '';
+    );
+    return res.text;
   }
 
   async delete(id: string, who: Principal): Promise<void> {

@@ -9,16 +9,6 @@ import type { ImageRecord, ImageRegistry } from '../images/registry.ts';
 import type { VmRecord } from './store.ts';
 
 /** A feature that adds to a VM's spec at deploy time and can undo what it reserved. */
-export interface DeployHook {
-  name: string;
-  prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> | VmSpec;
-  /** Releases what prepare reserved (the deploy failed, or the VM is deleted). */
-  release?(vm: VmRecord): Promise<void> | void;
-  /** Extra arguments of the deploy command (e.g. volumes to attach), reserved for this host. */
-  deployArgs?(vm: VmRecord, hostId: string): Promise<Record<string, unknown>> | Record<string, unknown>;
-  /** The deploy succeeded: what the agent answered. */
-  deployed?(vm: VmRecord, result: Record<string, unknown>): Promise<void> | void;
-}
 
 export class SpecBuilder {
   constructor(
@@ -26,24 +16,25 @@ export class SpecBuilder {
     private readonly content: ImageContent,
   ) {}
 
-  /** What an agent needs to fetch and verify an image (its capability URL when stored here). */
-  ref(img: ImageRecord): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
+  /** The image as a host fetches it: stored content through a capability URL issued for that host. */
+  ref(img: ImageRecord, hostId: string): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
     if (!img.sha256) throw new ValidationError(`image ${img.name} has no content yet`);
-    const url = img.stored ? this.content.url(img.id, img.sha256) : img.sourceUrl;
+    const url = img.stored ? this.content.url(img.id, img.sha256, hostId) : img.sourceUrl;
     if (!url) throw new ValidationError(`image ${img.name} has no URL`);
     return img.format === 'qcow2' || img.format === 'raw'
       ? { sha256: img.sha256, url, format: img.format }
       : { sha256: img.sha256, url };
   }
 
-  build(vm: VmRecord): VmSpec {
+  /** The spec of `vm` for host `hostId` (its capability URLs are valid for that host only). */
+  build(vm: VmRecord, hostId: string): VmSpec {
     const img = this.images.get(vm.imageId);
     const spec: VmSpec = {
       id: vm.id,
       name: vm.name,
       vcpus: vm.vcpus,
       memoryMiB: vm.memoryMiB,
-      disks: [{ image: this.ref(img), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
+      disks: [{ image: this.ref(img, hostId), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
       cdroms: [],
       nics: [],
       labels: { owner: vm.ownerName, type: vm.type },
@@ -52,8 +43,8 @@ export class SpecBuilder {
       const kernel = this.images.get(img.kernelImage);
       const ramdisk = img.ramdiskImage ? this.images.get(img.ramdiskImage) : undefined;
       (spec as { boot?: unknown }).boot = {
-        kernel: { image: this.ref(kernel) },
-        ...(ramdisk ? { initrd: { image: this.ref(ramdisk) } } : {}),
+        kernel: { image: this.ref(kernel, hostId) },
+        ...(ramdisk ? { initrd: { image: this.ref(ramdisk, hostId) } } : {}),
         ...(img.cmdline ? { cmdline: img.cmdline } : {}),
       };
     }

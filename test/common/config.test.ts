@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// tier: unit
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -7,6 +8,7 @@ import { loadConfig, renderConfigExample } from '../../common/config.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-config-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);

@@ -1,3 +1,4 @@
+// tier: unit
 // IPv4/IPv6 parsing and formatting, CIDR checks and the EUI-64 identifiers SLAAC derives from MACs.
 
 import t from 'tap';

@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { Reverter, withReverter } from '../../common/reverter.ts';
 

@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';

@@ -1,3 +1,4 @@
+// tier: unit
 // drivers/http-fetch.ts against a real HTTP server: Range with If-Range, redirects, errors.
 import { createServer } from 'node:http';
 import t from 'tap';

@@ -7,7 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.ts';
+import { GUEST_DIR } from './guest.ts';
 import { type HttpAnswer, httpRequest } from './http-client.ts';
+import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -41,8 +43,11 @@ export async function startAgent(
     resyncS?: number;
     extraToml?: string;
     env?: Record<string, string>;
+    /** [agent] allowed_roots; default: the test guest's directory and the temporary directory. */
+    allowedRoots?: string[];
   } = {},
 ): Promise<AgentHandle> {
+  integrationOnly('startAgent (libvirt)');
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-agent-test-'));
   const port = opts.port ?? (await freePort());
   const config = join(dir, 'agent.toml');
@@ -53,6 +58,7 @@ state_dir = "${dir}/state"
 console_log_dir = "${dir}/console"
 host_id = "test-host"
 resync_interval_s = ${opts.resyncS ?? 2}
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [GUEST_DIR, tmpdir()])}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
 virt_type = "qemu"

@@ -34,9 +34,13 @@ export interface ControllerOptions {
   mqttPort?: number;
   /** Extra TOML appended to the [scheduler] section, e.g. 'policy = "striping"'. */
   scheduler?: string;
+  /** Extra TOML appended to the [api] section, e.g. 'auth_failures_max = 3'. */
+  api?: string;
   agents?: AgentHandle[];
   /** Extra TOML sections appended to the configuration, e.g. '[volumes]\niscsi_portal = "..."'. */
   extraToml?: string;
+  /** [controller] allowed_roots; default: the temporary directory. */
+  allowedRoots?: string[];
 }
 
 export async function startController(opts: ControllerOptions = {}): Promise<ControllerHandle> {
@@ -50,12 +54,14 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     `[controller]
 state_dir = "${dir}/state"
 site = "test"
+allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [tmpdir()])}
 [mqtt]
 listen = "127.0.0.1:${mqttPort}"
 host_down_grace_s = 0
 [api]
 listen = "127.0.0.1:${apiPort}"
 admin_token = "${ADMIN_TOKEN}"
+${opts.api ?? ''}
 [scheduler]
 deploy_timeout_s = 300
 ${opts.scheduler ?? ''}

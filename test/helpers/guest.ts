@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
+import { integrationOnly } from './tier.ts';
 
 export const GUEST_DIR = process.env['STRATUS_GUEST_DIR'] ?? '/var/cache/stratus/test-guest';
 const root = new URL('../..', import.meta.url).pathname;
@@ -21,6 +22,7 @@ let cached: GuestFiles | undefined;
 
 /** Builds the guest if needed (cached between runs) and returns its files. */
 export function testGuest(): GuestFiles {
+  integrationOnly('the test guest');
   if (cached) return cached;
   if (!existsSync(join(GUEST_DIR, 'manifest.json'))) {
     execFileSync('bash', [join(root, 'scripts/build-test-guest.sh')], { stdio: 'inherit' });

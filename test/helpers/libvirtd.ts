@@ -2,6 +2,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { waitFor } from './wait.ts';
+import { integrationOnly } from './tier.ts';
 
 function pids(name: string): number[] {
   try {
@@ -12,11 +13,13 @@ function pids(name: string): number[] {
 }
 
 export function virsh(...args: string[]): string {
+  integrationOnly('virsh (the host libvirtd)');
   return execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 }
 
 /** Stops libvirtd (SIGTERM; running QEMU guests survive) and starts it again. */
 export async function restartLibvirtd(): Promise<void> {
+  integrationOnly('restartLibvirtd');
   for (const p of pids('libvirtd')) process.kill(p, 'SIGTERM');
   await waitFor('libvirtd to exit', () => pids('libvirtd').length === 0, 20_000);
   execFileSync('/usr/sbin/libvirtd', ['-d']);

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './agent-process.ts';
+import { integrationOnly } from './tier.ts';
 
 export interface MosquittoHandle {
   port: number;
@@ -37,6 +38,7 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
 
 /** `authConf`: lines such as the controller's generated stratus.conf (password_file, acl_file). */
 export async function startMosquitto(opts: { authConf?: string } = {}): Promise<MosquittoHandle> {
+  integrationOnly('startMosquitto');
   const dir = mkdtempSync(join(tmpdir(), 'stratus-mosquitto-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');

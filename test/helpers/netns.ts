@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { addNetns, addVeth, deleteLink, deleteNetns, ip, linkUp, setMaster } from '../../drivers/net-links.ts';
+import { integrationOnly } from './tier.ts';
 
 const run = promisify(execFile);
 
@@ -43,6 +44,7 @@ chmodSync(DHCLIENT, 0o755);
 
 /** A namespace with `eth0` (MAC `mac`), whose host end is plugged into `bridge` when given. */
 export async function nsClient(mac: string, bridge?: string): Promise<NsClient> {
+  integrationOnly('nsClient (network namespaces)');
   const s = suffix();
   const ns = `stratus-t-${s}`;
   const hostDev = `sv${s}`;

@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { Tgtadm } from '../../drivers/tgtadm.ts';
 import { freePort } from './agent-process.ts';
+import { integrationOnly } from './tier.ts';
 
 export interface TgtdHandle {
   controlPort: number;
@@ -29,6 +30,7 @@ function freeControlPort(): number {
 }
 
 export async function startTgtd(): Promise<TgtdHandle> {
+  integrationOnly('startTgtd');
   const controlPort = freeControlPort();
   const iscsiPort = await freePort();
   const tgt = new Tgtadm({ controlPort });

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { type BuildResult, buildPackages } from '../../packaging/build.ts';
-import type { Family } from '../../packaging/families.ts';
+import { FAMILIES, type Family } from '../../packaging/families.ts';
+import { PROGRAMS, RUNTIME } from '../../packaging/packages.ts';
 import { freePort } from '../helpers/agent-process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -33,7 +34,7 @@ function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?
   return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
 }
 
-const setup = sh('bash', [join(repo, 'packaging/setup.sh')]);
+const setup = sh('bash', [join(repo, 'packaging/setup.sh'), '--with-apt-lists']);
 if (setup.code !== 0) throw new Error(`packaging/setup.sh failed:\n${setup.out}`);
 
 const work = mkdtempSync(join(tmpdir(), 'stratus-pkgtest-'));
@@ -116,24 +117,39 @@ async function getOk(url: string): Promise<Response | undefined> {
   return r?.status === 200 ? r : undefined;
 }
 
-t.test('npm run package builds the runtime and every present program as .deb and as .rpm per family', async (t) => {
-  const pkgJson = JSON.parse(sh('cat', [join(repo, 'package.json')]).out) as { scripts: Record<string, string> };
-  t.equal(pkgJson.scripts['package'], 'tsx packaging/build.ts', 'npm run package runs packaging/build.ts');
-  for (const s of b1.skipped) t.comment(`declared but skipped: ${s}`);
-  t.ok(b1.built.includes('stratus-runtime') && b1.built.includes('stratus-agent'), 'runtime and agent built');
-  for (const family of ['debian', 'el9', 'fedora', 'suse'] as Family[]) {
-    const names = files(b1, family).map((f) => f.split('/').pop()!);
-    t.equal(names.length, b1.built.length, `${family}: one package per built name (${names.join(', ')})`);
-  }
-  t.ok(
-    files(b1, 'debian').some((f) => f.endsWith(`stratus-agent_${V}-1_all.deb`)),
-    'the agent .deb is architecture-independent (the runtime carries the native parts)',
-  );
-  t.ok(
-    files(b1, 'el9').some((f) => f.endsWith(`stratus-runtime-${V}-1.el9.x86_64.rpm`)),
-    'the runtime .rpm is x86_64',
-  );
-});
+t.test(
+  'npm run package builds the runtime and every declared program as .deb and as .rpm for every family',
+  async (t) => {
+    const pkgJson = JSON.parse(sh('cat', [join(repo, 'package.json')]).out) as { scripts: Record<string, string> };
+    t.equal(
+      pkgJson.scripts['package'],
+      'bash packaging/setup.sh && tsx packaging/build.ts',
+      'npm run package installs its tools (packaging/setup.sh), then runs packaging/build.ts',
+    );
+    // every declared package is built for every family: none may silently drop out (a moved entry point
+    // makes build.ts skip a program, and this is where that must fail)
+    const declared = [RUNTIME.name, ...PROGRAMS.map((p) => p.name)];
+    t.same(b1.skipped, [], 'no declared program skipped');
+    t.same([...b1.built].sort(), [...declared].sort(), `built: ${declared.join(', ')}`);
+    t.same(Object.keys(b1.files).sort(), Object.keys(FAMILIES).sort(), 'packages for every family');
+    for (const family of Object.keys(FAMILIES) as Family[]) {
+      const names = files(b1, family).map((f) => f.split('/').pop()!);
+      for (const name of declared) {
+        const re = new RegExp(`^${name}[-_]${V.replace(/\./g, '\\.')}-1[._]`);
+        t.equal(names.filter((n) => re.test(n)).length, 1, `${family}: one ${name} package`);
+      }
+      t.equal(names.length, declared.length, `${family}: nothing else (${names.join(', ')})`);
+    }
+    t.ok(
+      files(b1, 'debian').some((f) => f.endsWith(`stratus-agent_${V}-1_all.deb`)),
+      'the agent .deb is architecture-independent (the runtime carries the native parts)',
+    );
+    t.ok(
+      files(b1, 'el9').some((f) => f.endsWith(`stratus-runtime-${V}-1.el9.x86_64.rpm`)),
+      'the runtime .rpm is x86_64',
+    );
+  },
+);
 
 t.test('lintian reports no errors on any .deb', async (t) => {
   const r = sh('lintian', ['--tag-display-limit', '0', ...files(b1, 'debian')]);

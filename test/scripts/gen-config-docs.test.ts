@@ -1,3 +1,4 @@
+// tier: unit
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { render } from '../../scripts/gen-config-docs.ts';

@@ -1,3 +1,4 @@
+// tier: unit
 // The image policy's decisions: deny lists win, allow lists (any of checksum, URL prefix, endorser)
 // must match when set, and refusals are audited.
 import t from 'tap';

@@ -1,25 +1,40 @@
+// tier: unit
 // The command executor without a broker: idempotency, deadlines, typed errors, progress, restarts.
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import { pino } from 'pino';
 import t from 'tap';
 import { CommandStore } from '../../../agent/mqtt/command-store.ts';
 import { CommandExecutor, CommandRegistry } from '../../../agent/mqtt/commands.ts';
 import { openDatabase } from '../../../common/sqlite.ts';
 import { ConflictError } from '../../../common/errors.ts';
+import type { CommandDef } from '../../../protocol/mqtt/index.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 
+// a catalogue of the test's own: the executor does not depend on the agent's real commands
+const def = <A extends TSchema, R extends TSchema>(args: A, result: R): CommandDef<A, R> => ({
+  args,
+  result,
+  description: 'test',
+  progress: true,
+  senders: ['controller'],
+});
+const testCatalogue = {
+  count: def(Type.Object({ n: Type.Integer() }), Type.Object({ n: Type.Integer(), runs: Type.Integer() })),
+  fail: def(Type.Object({}), Type.Null()),
+};
+
 function setup(db = openDatabase(':memory:')) {
-  const registry = new CommandRegistry();
+  const registry = new CommandRegistry(testCatalogue);
   let runs = 0;
-  registry.register('count', Type.Object({ n: Type.Integer() }), async (args, ctx) => {
+  registry.register('count', async (args, ctx) => {
     runs++;
     ctx.progress('counting', 50);
     await new Promise((r) => setTimeout(r, 20));
     return { n: args.n, runs };
   });
-  registry.register('fail', Type.Object({}), async () => {
+  registry.register('fail', async () => {
     throw new ConflictError('no way', { why: 'test' });
   });
   const replies: any[] = [];

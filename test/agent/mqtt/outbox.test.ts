@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { Outbox, type OutboxItem } from '../../../agent/mqtt/outbox.ts';
 

@@ -1,40 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// tier: unit
+// The libvirt domain XML of a VM spec: every shape carries the Stratus metadata, the name and no graphics
+// device; every value is escaped; tap names fit IFNAMSIZ. domain-xml-schema.test.ts checks the same shapes
+// against libvirt's schema with virt-xml-validate.
 import t from 'tap';
 import { buildDomainXml, hasStratusMetadata, tapName } from '../../../agent/vm/domain-xml.ts';
 import { validate } from '../../../common/validate.ts';
 import { VmSpec } from '../../../protocol/vm-spec.ts';
-
-const dir = mkdtempSync(join(tmpdir(), 'stratus-xml-'));
-const base = { id: '3f1c2a9e-1b2c-4d5e-8f90-1234567890ab', name: 'vm-1', vcpus: 2, memoryMiB: 256 };
-const shapes: Record<string, unknown> = {
-  minimal: base,
-  'direct boot': { ...base, boot: { kernel: '/k', initrd: '/i', cmdline: "console=ttyS0 a='<x>' & b" } },
-  'disks, cdroms and nics': {
-    ...base,
-    disks: [
-      { path: '/var/lib/d0.qcow2', format: 'qcow2' },
-      { path: '/var/lib/d1.raw', format: 'raw', readonly: true, serial: 'data-1' },
-    ],
-    cdroms: [{ path: '/var/lib/context.iso' }],
-    nics: [
-      { bridge: 'br0', mac: '52:54:00:00:00:01' },
-      { bridge: 'br1', mac: '52:54:00:00:00:02', model: 'e1000' },
-    ],
-  },
-  'labels and q35': { ...base, machine: 'q35', labels: { owner: 'alice & <bob>', project: "o'neil" } },
-};
+import { base, shapes } from '../../helpers/domain-shapes.ts';
 
 for (const [shape, input] of Object.entries(shapes)) {
-  t.test(`XML for a spec with ${shape} passes virt-xml-validate`, async (t) => {
+  t.test(`XML for a spec with ${shape}: metadata, name, no graphics, for qemu and kvm`, async (t) => {
     const spec = validate(VmSpec, input);
     for (const virtType of ['qemu', 'kvm'] as const) {
       const xml = buildDomainXml(spec, { virtType, consoleLogPath: '/var/log/stratus/console/x.log', hostId: 'h&1' });
-      const p = join(dir, `${shape.replace(/\W+/g, '-')}-${virtType}.xml`);
-      writeFileSync(p, xml);
-      t.doesNotThrow(() => execFileSync('virt-xml-validate', [p, 'domain'], { stdio: 'pipe' }), `${virtType} valid`);
+      t.match(xml, new RegExp(`^<domain type='${virtType}'`));
       t.ok(hasStratusMetadata(xml));
       t.match(xml, `<name>stratus-${spec.id}</name>`);
       t.notMatch(xml, /<graphics/, 'no graphics device');

@@ -1,3 +1,4 @@
+// tier: unit
 // The <disk> of an attached volume for each attach mode, device naming, and alias detection.
 import t from 'tap';
 import { hasAlias, nextDevice, usedDevices, volumeDiskXml, volumeSerial } from '../../../agent/volumes/disk-xml.ts';

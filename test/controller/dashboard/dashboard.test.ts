@@ -8,7 +8,7 @@ import { chromium } from 'playwright-core';
 import t from 'tap';
 import { startAgent } from '../../helpers/agent-process.ts';
 import { guestSpec } from '../../helpers/guest.ts';
-import { startController } from '../../helpers/mqtt.ts';
+import { recorder, startController } from '../../helpers/mqtt.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const HOST = 'test-host';
@@ -74,11 +74,52 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
   t.same(problems, [], 'no script errors on the page');
 
-  // the dashboard's account is read-only: publishing from the page is dropped by the broker
-  const denied = await page.evaluate(`new Promise((resolve) =>
-    window.stratusDashboard.client.publish('stratus/v1/hosts/${HOST}/status', 'forged', { qos: 1 }, () => resolve(true)))`);
-  t.ok(denied, 'publish acknowledged (and dropped)');
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal(c.daemon.fleet.host(HOST)?.up, true, 'the forged status changed nothing');
-  t.ok(c.logs().some((l) => l.msg === 'MQTT publish denied' && l.user === 'stratus-dashboard'));
+  // The dashboard's account is read-only. An observer with the controller's rights sees everything under
+  // stratus/v1/; the page publishes a well-formed "offline" status for the host (which would mark it down
+  // if it got through), then the observer publishes a marker: the broker routes in order, so the forged
+  // message, had it been let through, would reach the observer before its own marker.
+  const observerAccount = c.daemon.accounts.add('dash-observer', 'controller');
+  const observer = await recorder(c.mqttUrl, ['stratus/v1/#'], {
+    username: observerAccount.username,
+    password: observerAccount.password,
+  });
+  t.teardown(() => observer.end());
+  const forged = JSON.stringify({
+    v: 1,
+    ts: Date.now(),
+    host: HOST,
+    session: 2 ** 31,
+    seq: 1,
+    state: 'offline',
+    reason: 'shutdown',
+    agentVersion: 'forged',
+    keepaliveS: 10,
+    metricsIntervalS: 10,
+  });
+  const acked = await page.evaluate(`new Promise((resolve) =>
+    window.stratusDashboard.client.publish('stratus/v1/hosts/${HOST}/status', ${JSON.stringify(forged)}, { qos: 1 },
+      (err) => resolve(err ? String(err) : 'acked')))`);
+  t.equal(acked, 'acked', 'the broker acknowledges the publish (and drops it, as mosquitto does)');
+  const granted = await page.evaluate(`new Promise((resolve) =>
+    window.stratusDashboard.client.subscribe('stratus/v1/cmd/#', { qos: 1 }, (err) => resolve(err ? 'refused: ' + err.message : 'granted')))`);
+  t.match(granted, /^refused: /, 'subscribing to commands is refused');
+  await observer.client.publishAsync('stratus/v1/cmd/dash-marker/noop', 'marker', { qos: 1 });
+  await observer.waitFor('the marker', (m) => m.topic === 'stratus/v1/cmd/dash-marker/noop');
+  t.notOk(
+    observer.messages.some((m) => m.payload.toString() === forged),
+    'the forged status reached no subscriber',
+  );
+  t.equal(c.daemon.fleet.host(HOST)?.up, true, 'the host is still up');
+  t.ok(
+    c
+      .logs()
+      .some(
+        (l) =>
+          l.msg === 'MQTT publish denied' &&
+          l.user === 'stratus-dashboard' &&
+          l.topic === `stratus/v1/hosts/${HOST}/status`,
+      ),
+    'the denial is logged with the account and topic',
+  );
+  t.equal(await page.textContent('[data-testid="connection"]'), 'live', 'the page stays connected');
 });

@@ -1,3 +1,4 @@
+// tier: unit
 // Address management on a real SQLite file: allocation, uniqueness under concurrency (100 requests at
 // once through the REST routes, and several processes writing the same database), release with the VM,
 // holds, exhaustion, restart, and bad input.

@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { schedule } from '../../../controller/scheduler/scheduler.ts';
 import { DEFAULT_POLICY, type HostView, type VmRequest } from '../../../controller/scheduler/types.ts';

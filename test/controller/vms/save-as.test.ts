@@ -45,6 +45,9 @@ t.test('save-as of a running VM gives an image from which a new VM boots with th
     (await c.request('GET', '/v1/images')).body.items.some((i: { name: string }) => i.name === 'stolen'),
     'nothing half-made',
   );
-  const forged = await fetch(`${c.url}/v1/images/${img.id}/content?token=forged`, { method: 'PUT', body: 'x' });
+  const forged = await fetch(`${c.url}/v1/images/${img.id}/content?host=test-host&exp=9999999999&token=forged`, {
+    method: 'PUT',
+    body: 'x',
+  });
   t.equal(forged.status, 403, 'the upload URL needs its token');
 });

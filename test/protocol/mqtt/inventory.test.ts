@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { decode, encode, HostInventory, specHash } from '../../../protocol/mqtt/index.ts';
 

@@ -1,3 +1,4 @@
+// tier: unit
 import t from 'tap';
 import { filterCovered } from '../../../controller/mqtt/acl.ts';
 import {

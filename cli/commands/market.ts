@@ -1,0 +1,1 @@
+export const marketCommands: import('../command.ts').Command[] = [];
