@@ -22,6 +22,8 @@ import type { VolumeAttacher } from './volumes/attacher.ts';
 export interface OperationContext {
   /** Milliseconds since the epoch after which the caller no longer waits (none for the local API). */
   deadline?: number;
+  /** The command's idempotency key (MQTT): deploy and delete journal it, so a crash is settled by it. */
+  key?: string;
   progress(step: string, pct?: number): void;
 }
 
@@ -68,15 +70,22 @@ export function createOperations(s: OperationServices): Operations {
     ...power,
     deploy: async (args, ctx) => {
       ctx.progress('creating', 10);
-      const view = await s.vms.create(args.spec, args.start ?? true, args.volumes ? { volumes: args.volumes } : {});
+      const view = await s.vms.create(args.spec, args.start ?? true, {
+        ...(ctx.key ? { key: ctx.key } : {}),
+        ...(args.volumes ? { volumes: args.volumes } : {}),
+      });
       ctx.progress(args.start === false ? 'defined' : 'started', 100);
       return view;
     },
     delete: async (args, ctx) => {
       ctx.progress('deleting', 0);
-      await s.vms.delete(args.vm);
+      await s.vms.delete(args.vm, ctx.key);
       s.afterDelete?.(args.vm);
       return { deleted: args.vm };
+    },
+    'vm.adopt': async (args, ctx) => {
+      ctx.progress('adopting', 0);
+      return s.vms.adopt(args.spec, ctx.key);
     },
     console: async (args) => ({ text: await readTail(s.vms.get(args.vm).consoleLog, args.bytes ?? 65536) }),
     'snapshot.list': async (args) => ({ items: await s.snapshots.list(args.vm) }),

@@ -5,7 +5,7 @@
 // key copy and the padding are verified, so a damaged file is reported instead of producing bad
 // signatures.
 
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { ValidationError } from './errors.ts';
 import { fromBigInt, toBigInt, WireReader, WireWriter } from './ssh-wire.ts';
 
@@ -103,4 +103,36 @@ export function parseOpensshPrivateKey(text: string): SshPrivateKey {
   if (!pad.every((b, i) => b === i + 1)) throw bad('bad padding (damaged file)');
   if (!rebuilt.equals(publicBlob)) throw bad('the public key does not match the private key');
   return { algorithm, key, publicBlob, comment };
+}
+
+/** A new Ed25519 key written in the OpenSSH format (unencrypted), as `ssh-keygen -t ed25519 -N ''` does. */
+export function generateOpensshEd25519(comment: string): string {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' }) as { d: string; x: string };
+  const seed = Buffer.from(jwk.d, 'base64url');
+  const pub = Buffer.from(jwk.x, 'base64url');
+  const publicBlob = new WireWriter().string('ssh-ed25519').string(pub).toBuffer();
+  const check = randomBytes(4).readUInt32BE(0);
+  const body = new WireWriter()
+    .uint32(check)
+    .uint32(check)
+    .string('ssh-ed25519')
+    .string(pub)
+    .string(Buffer.concat([seed, pub]))
+    .string(comment)
+    .toBuffer();
+  const padLen = (8 - (body.length % 8)) % 8;
+  const priv = Buffer.concat([body, Buffer.from(Array.from({ length: padLen }, (_, i) => i + 1))]);
+  const file = new WireWriter()
+    .raw(Buffer.from(MAGIC, 'latin1'))
+    .string('none')
+    .string('none')
+    .string('')
+    .uint32(1)
+    .string(publicBlob)
+    .string(priv)
+    .toBuffer()
+    .toString('base64');
+  const lines = file.match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----`;
 }

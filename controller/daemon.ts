@@ -1,13 +1,12 @@
 // Wires the controller together: configuration, database, the embedded MQTT broker (or a connection
 // to an external one), command dispatch over MQTT, the HTTP listener, and the features
 // (controller/feature.ts), built in one declared order, each from those before it:
-//   auth → fleet → images → keys → network → context → volumes → vms
+//   audit → auth → fleet → images → keys → network → context → volumes → vms
 // Their routes are mounted under /v1 behind authentication; they start in that order once the API
 // listens and MQTT is connected, and stop in the reverse order. `daemon.app` is the express app served
 // on [api] listen; the 404 and problem+json handlers are installed last, by start(). The dashboard
 // (/dashboard/) and Prometheus (/metrics) are mounted here.
 
-import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import express from 'express';
 import type { MqttClient } from 'mqtt';
@@ -16,11 +15,12 @@ import { notFoundRoute, problemHandler } from '../common/http-problem.ts';
 import { createLogger } from '../common/logger.ts';
 import { VERSION } from '../common/version.ts';
 import { HostPathGuard } from '../common/host-paths.ts';
-import { secretEquals } from '../common/secret-compare.ts';
 import { ensureDir, resolveRealPath } from '../drivers/host-fs.ts';
 import { SystemdNotifier } from '../drivers/systemd-notify.ts';
 import { filters } from '../protocol/mqtt/index.ts';
+import { Access, INTERNAL_USER } from './access.ts';
 import { openApiDocument } from './api/openapi.ts';
+import { AuditFeature } from './audit/feature.ts';
 import { AuthFeature } from './auth/feature.ts';
 import type { ControllerConfig } from './config.ts';
 import { ContextFeature } from './context/feature.ts';
@@ -34,8 +34,8 @@ import { renderPrometheus } from './fleet/prometheus.ts';
 import { listenHttp } from './http-listen.ts';
 import { ImagesFeature } from './images/feature.ts';
 import { KeysFeature } from './keys/feature.ts';
-import { MqttAccounts, verifyPassword } from './mqtt/accounts.ts';
-import { AccountAuth } from './mqtt/acl.ts';
+import { MarketplaceFeature } from './marketplace/feature.ts';
+import { MqttAccounts } from './mqtt/accounts.ts';
 import { AgentClient } from './mqtt/agent-client.ts';
 import { EmbeddedBroker } from './mqtt/broker.ts';
 import { connectController } from './mqtt/client.ts';
@@ -45,9 +45,6 @@ import { VmFeature } from './vms/feature.ts';
 import { VmStore } from './vms/store.ts';
 import { controllerVolumeHosts } from './volumes/agent-commands.ts';
 import { VolumeFeature } from './volumes/feature.ts';
-
-const INTERNAL_USER = 'stratus-controller';
-const DASHBOARD_USER = 'stratus-dashboard';
 
 export class ControllerDaemon {
   readonly log: Logger;
@@ -60,14 +57,20 @@ export class ControllerDaemon {
   readonly agents: AgentClient;
   /** Broker accounts (hosts, dashboards) for the embedded broker and the mosquitto files. */
   readonly accounts: MqttAccounts;
+  /** TLS material, host enrolment, broker authentication, dashboard accounts, the /metrics guard. */
+  readonly access: Access;
   readonly ingest: FleetIngest;
   /** Replies to the agent client, the rest to the fleet ingest. */
   readonly messages: MessageRouter;
   /** sd_notify for the Type=notify unit (READY, WATCHDOG, STATUS, STOPPING); a no-op outside systemd. */
   readonly notify = new SystemdNotifier();
+  /** The audit log: API calls and host commands (GET /v1/audit). */
+  readonly audit: AuditFeature;
   readonly auth: AuthFeature;
   readonly fleetFeature: FleetFeature;
   readonly images: ImagesFeature;
+  /** The site Marketplace: signed entries, trusted endorser keys, replication. */
+  readonly marketplace: MarketplaceFeature;
   /** Users' SSH keys and the context each VM is created with. */
   readonly keys: KeysFeature;
   /** Networks: IPAM and DHCP. */
@@ -85,9 +88,6 @@ export class ControllerDaemon {
   apiAddress = '';
   private server: Server | undefined;
   private readonly startedAt = Date.now();
-  /** Secrets of the controller's own session and of dashboards on the embedded broker (per start). */
-  private readonly internalSecret = randomBytes(24).toString('base64url');
-  private readonly dashboardSecret = randomBytes(24).toString('base64url');
 
   /** `opts.log` replaces the stdout logger (tests capture what the controller logs). */
   constructor(
@@ -100,8 +100,10 @@ export class ControllerDaemon {
     const log = this.log;
     const apiAddress = () => this.apiAddress;
     this.accounts = new MqttAccounts(db);
+    this.access = new Access({ config, db, log: log.child({ part: 'access' }), accounts: this.accounts });
     // the VM records: images and volumes check them, the VM feature owns their life cycle
     const vmStore = new VmStore(db);
+    this.audit = new AuditFeature(config, db, log);
     this.auth = new AuthFeature(config, db, log);
     this.fleetFeature = new FleetFeature(config, db, log);
     this.ingest = this.fleetFeature.ingest;
@@ -111,6 +113,8 @@ export class ControllerDaemon {
       hostState: (id) => this.fleet.dispatchState(id),
       log: log.child({ part: 'dispatch' }),
     });
+    // every command to a host goes through the audit log
+    const dispatcher = this.audit.dispatcher(this.agents);
     this.messages = new MessageRouter({
       ingest: this.ingest,
       agents: this.agents,
@@ -118,6 +122,7 @@ export class ControllerDaemon {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
     this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
+    this.marketplace = new MarketplaceFeature({ config, db, log, registry: this.images.registry });
     this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
     const contexts = this.keys.contexts;
@@ -135,16 +140,18 @@ export class ControllerDaemon {
       config: config.volumes,
       paths: new HostPathGuard(config.controller.allowed_roots, resolveRealPath),
       hosts: controllerVolumeHosts({
-        dispatcher: this.agents,
+        dispatcher,
         vm: (id) => vmStore.find(id),
         timeoutMs: config.scheduler.action_timeout_s * 1000,
       }),
     });
     const before: ControllerFeature[] = [
+      this.audit,
       this.auth,
       this.fleetFeature,
       this.images,
       this.keys,
+      this.marketplace,
       this.networks,
       this.context,
       this.volumes,
@@ -157,12 +164,16 @@ export class ControllerDaemon {
       users: this.auth.users,
       images: this.images,
       fleet: this.fleet,
-      dispatcher: this.agents,
+      dispatcher,
       hooks: before.flatMap((f) => f.deployHooks ?? []),
       network: this.networks,
       volumes: this.volumes.service,
       extensions: [this.keys.createExtension],
-      viewExtras: [this.keys.viewExtra, (vm) => ({ addresses: this.networks.addresses(vm.id) })],
+      viewExtras: [
+        this.keys.viewExtra,
+        this.marketplace.viewExtra,
+        (vm) => ({ addresses: this.networks.addresses(vm.id) }),
+      ],
     });
     this.features = [...before, this.vms];
 
@@ -179,55 +190,60 @@ export class ControllerDaemon {
         mqtt: { embedded: config.mqtt.embedded, connected: mqttUp },
       });
     });
-    this.app.get('/metrics', async (_req, res) => {
-      res.type('text/plain; version=0.0.4').send(await renderPrometheus(this.fleetFeature.store, this.ingest));
-    });
-    this.app.use(dashboardRoutes(this.fleetFeature.store, () => this.dashboardSettings()));
+    // /metrics: an admin token or the [metrics] token; the dashboard's data: any user's token
+    this.app.get(
+      '/metrics',
+      this.access.metricsGuard(() => this.auth.users),
+      async (_req, res) => {
+        res.type('text/plain; version=0.0.4').send(await renderPrometheus(this.fleetFeature.store, this.ingest));
+      },
+    );
+    this.app.use(
+      dashboardRoutes(this.fleetFeature.store, (who) => this.access.dashboardSettings(who), this.auth.middleware),
+    );
     this.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());
     });
     // the REST API under /v1: bearer tokens from here on; each route declares its role
-    this.app.use('/v1', ...this.auth.middleware);
+    // audited first, so that calls refused by the failed-authentication limit or by authentication count
+    this.app.use('/v1', this.audit.middleware, ...this.auth.middleware);
     for (const f of this.features) {
       for (const r of f.rootRoutes ?? []) this.app.use(r);
       for (const r of f.routes ?? []) this.app.use('/v1', r);
     }
-  }
-
-  private dashboardSettings() {
-    const m = this.config.mqtt;
-    const internal = m.embedded && m.require_auth && !m.dashboard_username;
-    return {
-      wsUrl: m.dashboard_ws_url,
-      username: internal ? DASHBOARD_USER : m.dashboard_username,
-      password: internal ? this.dashboardSecret : m.dashboard_password,
-      site: this.config.controller.site,
-    };
+    // host enrolment (POST /v1/hosts, /v1/hosts/{id}/revoke, /v1/join)
+    this.app.use(
+      '/v1',
+      this.access.routes({
+        broker: () => this.broker,
+        addresses: () => ({ api: this.apiAddress || config.api.listen, mqtt: this.broker?.tcpAddress ?? '' }),
+      }),
+    );
   }
 
   async start(): Promise<void> {
     await ensureDir(this.config.controller.state_dir);
     const m = this.config.mqtt;
+    await this.access.start(() => this.broker);
+    const tls = this.access.tls!;
+    // the chain ends with the site CA, so that a joining agent can pin it by its fingerprint
+    const pair = { key: tls.key, cert: Buffer.concat([tls.cert, Buffer.from(`\n${tls.caPem}`)]) };
     if (m.embedded) {
-      const auth = m.require_auth
-        ? new AccountAuth(
-            (u) => (u === DASHBOARD_USER ? { username: u, role: 'dashboard', hash: '' } : this.accounts.get(u)),
-            (pw, hash) => (hash === '' ? secretEquals(pw, this.dashboardSecret) : verifyPassword(pw, hash)),
-            { username: INTERNAL_USER, secret: this.internalSecret },
-          )
-        : undefined;
       this.broker = new EmbeddedBroker({
         log: this.log.child({ part: 'broker' }),
         listen: m.listen,
         wsListen: m.ws_listen,
         maxPayloadBytes: 4 * m.max_payload_bytes,
-        auth,
+        auth: this.access.brokerAuth(),
+        tcpTls: m.listen && this.access.tlsOn(m.listen) ? pair : undefined,
+        wsTls: m.ws_listen && this.access.tlsOn(m.ws_listen) ? pair : undefined,
       });
       await this.broker.start();
     }
     this.app.use(notFoundRoute);
     this.app.use(problemHandler(this.log));
-    const { server, address } = await listenHttp(this.app, this.config.api.listen);
+    const apiTls = this.access.tlsOn(this.config.api.listen);
+    const { server, address } = await listenHttp(this.app, this.config.api.listen, apiTls ? pair : undefined);
     this.server = server;
     this.apiAddress = address;
     this.broker?.attach(server, '/mqtt');
@@ -242,11 +258,15 @@ export class ControllerDaemon {
   }
 
   /** Where the controller's own client connects. */
-  private mqttTarget(): { url: string; username?: string; password?: string } {
+  private mqttTarget(): { url: string; username?: string; password?: string; ca?: string } {
     const m = this.config.mqtt;
     if (!m.embedded || m.url) return { url: m.url, username: m.username, password: m.password };
-    const url = this.broker?.tcpAddress ? `mqtt://${this.broker.tcpAddress}` : `ws://${this.apiAddress}/mqtt`;
-    return { url, username: INTERNAL_USER, password: this.internalSecret };
+    // its own broker, over loopback (the certificate names 127.0.0.1 when the listener speaks TLS)
+    const port = (a: string) => a.slice(a.lastIndexOf(':') + 1);
+    const url = this.broker?.tcpAddress
+      ? `${this.access.tlsOn(m.listen) ? 'mqtts' : 'mqtt'}://127.0.0.1:${port(this.broker.tcpAddress)}`
+      : `${this.access.tlsOn(this.config.api.listen) ? 'wss' : 'ws'}://127.0.0.1:${port(this.apiAddress)}/mqtt`;
+    return { url, username: INTERNAL_USER, password: this.access.internalSecret, ca: this.access.tls?.caPem };
   }
 
   async stop(): Promise<void> {
@@ -263,6 +283,7 @@ export class ControllerDaemon {
       await closed;
     }
     await this.broker?.stop();
+    this.access.stop();
     for (const f of [...this.features].reverse()) if (f !== this.vms) await f.stop?.();
     this.db.close();
     this.log.info('controller stopped');

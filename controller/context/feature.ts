@@ -2,6 +2,7 @@
 // per-VM download tokens stored hashed), the deploy hook that gives every VM its ISO, and the
 // /v1/context routes (build on request; the token-authenticated download agents use).
 
+import { listenerTls, urlOf } from '../tls/site-tls.ts';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
@@ -46,7 +47,9 @@ export class ContextFeature implements ControllerFeature {
     this.deployHooks = [
       new ContextDeployHook({
         context: this.service,
-        publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
+        publicUrl: () =>
+          d.config.api.public_url ||
+          urlOf(listenerTls(d.config.tls.mode, d.config.api.listen) ? 'https' : 'http', d.apiAddress()),
         flavour: c.context_flavour,
         addressing: c.context_addressing,
         ...(d.contextFor ? { contextFor: d.contextFor } : {}),

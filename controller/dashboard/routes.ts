@@ -1,15 +1,20 @@
 // The live dashboard: a static page (plain ES modules, no build step) that connects to the broker
 // over MQTT/WebSocket with a read-only account and renders hosts, VMs, charts and events as they
-// are published. The controller serves the page, the browser bundle of mqtt.js, the connection
-// settings and a short metrics history to fill the charts on load.
+// are published. The controller serves the page and the browser bundle of mqtt.js to anyone; the
+// connection settings (a short-lived read-only broker account issued to the user), the metrics
+// history and the events only to a caller with a bearer token (the page asks for one and keeps it
+// in sessionStorage).
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import { ValidationError } from '../../common/errors.ts';
 import { isHostId, ROOT } from '../../protocol/mqtt/index.ts';
+import { UnauthorizedError } from '../auth/middleware.ts';
+import type { Principal } from '../auth/users.ts';
 import type { FleetStore } from '../fleet/store.ts';
 import { isUuid } from '../../protocol/ids.ts';
+import { readFilters } from '../mqtt/acl.ts';
 
 export interface DashboardSettings {
   /** '' lets the page use ws(s)://<its own host>/mqtt. */
@@ -17,22 +22,35 @@ export interface DashboardSettings {
   username: string;
   password: string;
   site: string;
+  /** When the account stops working (ms since the epoch); 0: not known (external broker). */
+  expiresAt: number;
 }
+
+/** 401 unless `authenticate` (mounted before) found a principal. */
+const needsLogin: RequestHandler = (_req, res, next) => {
+  if (!res.locals['principal']) return next(new UnauthorizedError('log in: this needs a bearer token'));
+  next();
+};
 
 const publicDir = new URL('./public/', import.meta.url).pathname;
 const mqttBundle = join(dirname(createRequire(import.meta.url).resolve('mqtt/package.json')), 'dist', 'mqtt.esm.js');
 
-export function dashboardRoutes(store: FleetStore, settings: () => DashboardSettings): Router {
+export function dashboardRoutes(
+  store: FleetStore,
+  settings: (who: Principal) => DashboardSettings,
+  authenticate: readonly RequestHandler[],
+): Router {
   const r = express.Router();
   r.get('/', (_req, res) => res.redirect(302, '/dashboard/'));
   r.get('/dashboard/vendor/mqtt.esm.js', (_req, res) => {
     res.type('text/javascript').setHeader('Cache-Control', 'public, max-age=3600');
     res.sendFile(mqttBundle);
   });
+  r.use(['/dashboard/config.json', '/dashboard/history.json', '/dashboard/events.json'], ...authenticate, needsLogin);
   r.get('/dashboard/config.json', (_req, res) => {
-    const s = settings();
+    const s = settings(res.locals['principal'] as Principal);
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ ...s, root: ROOT });
+    res.json({ ...s, root: ROOT, filters: readFilters('dashboard') });
   });
   r.get('/dashboard/history.json', (req, res) => {
     const host = String(req.query['host'] ?? '');

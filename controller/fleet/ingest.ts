@@ -10,6 +10,7 @@ import {
   decode,
   HostEvent,
   HostInfo,
+  HostInventory,
   HostMetrics,
   HostStatus,
   MalformedMessageError,
@@ -31,6 +32,7 @@ export interface IngestOptions {
 export interface IngestEvents {
   host: [HostRow];
   'vm-state': [{ host: string; vm: string; state: string; body: VmState | undefined }];
+  inventory: [HostInventory];
   event: [HostEvent];
   'host-metrics': [HostMetrics];
   'vm-metrics': [VmMetricsBatch];
@@ -41,6 +43,8 @@ const LAG_SAMPLES = 4096;
 export class FleetIngest extends EventEmitter<IngestEvents> {
   readonly hostMetrics = new Map<string, HostMetrics>();
   readonly vmMetrics = new Map<string, VmMetricsBatch>();
+  /** The last inventory of each host. */
+  readonly inventories = new Map<string, HostInventory>();
   readonly received = new Map<string, number>();
   readonly dropped = new Map<string, number>();
   /** Recent ingest lags (ms from the agent's timestamp to applied), a ring buffer. */
@@ -121,6 +125,9 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
           break;
         case 'events':
           this.event(decode(HostEvent, payload, max), t.host);
+          break;
+        case 'inventory':
+          this.inventory(decode(HostInventory, payload, 16 * max), t.host);
           break;
       }
       this.count(this.received, t.kind);
@@ -264,6 +271,18 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     }
     this.o.store.putVm(s);
     this.emit('vm-state', { host, vm, state: s.state, body: s });
+  }
+
+  /** The host's whole inventory; an older one (session, then generation) than the last applied is ignored. */
+  private inventory(i: HostInventory, host: string): void {
+    this.checkHost(i, host);
+    const last = this.inventories.get(host);
+    if (last && (i.session < last.session || (i.session === last.session && i.generation < last.generation))) {
+      this.duplicates++;
+      return;
+    }
+    this.inventories.set(host, i);
+    this.emit('inventory', i);
   }
 
   private vmGone(host: string, vm: string): void {

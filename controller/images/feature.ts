@@ -2,6 +2,7 @@
 // content store that serves uploaded images to agents through capability URLs signed with a secret
 // kept in the state directory (so they survive restarts), and the /v1/images routes.
 
+import { listenerTls, urlOf } from '../tls/site-tls.ts';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Router } from 'express';
@@ -50,7 +51,10 @@ export class ImagesFeature implements ControllerFeature {
     this.content = new ImageContent(
       join(c.controller.state_dir, 'images'),
       persistentSecret(c.controller.state_dir),
-      (c.api.public_url || `http://${c.api.listen}`).replace(/\/$/, ''),
+      (c.api.public_url || urlOf(listenerTls(c.tls.mode, c.api.listen) ? 'https' : 'http', c.api.listen)).replace(
+        /\/$/,
+        '',
+      ),
       c.api.capability_ttl_s,
     );
     this.routes = [

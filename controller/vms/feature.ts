@@ -77,6 +77,8 @@ export class VmFeature implements ControllerFeature {
       log: d.log,
       maxAttempts: c.scheduler.max_deploy_attempts,
       deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      hostExclusionMs: c.scheduler.host_exclusion_s * 1000,
+      onUnknown: (id, host, code) => this.service.reconciler.unresolved(id, host, code),
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });
@@ -119,7 +121,7 @@ export class VmFeature implements ControllerFeature {
           }
         : {}),
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
-      deployTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      reconcileIntervalMs: c.scheduler.reconcile_interval_s * 1000,
     });
     this.routes = [
       snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),

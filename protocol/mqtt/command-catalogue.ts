@@ -7,6 +7,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { CreateVmRequest, VmActionRequest, VmView } from '../agent-api.ts';
 import { Uuid } from '../ids.ts';
+import { VmSpec } from '../vm-spec.ts';
 import {
   CreateSnapshotRequest,
   ImageView,
@@ -46,6 +47,8 @@ export const ConsoleArgs = Type.Object(
   { vm: Uuid, bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, default: 65536 })) },
   strict,
 );
+/** vm.adopt: the spec must hash (protocol/mqtt/inventory.ts specHash) to the one in the domain metadata. */
+export const AdoptArgs = Type.Object({ spec: VmSpec }, strict);
 export const SnapshotListArgs = Type.Object({ vm: Uuid }, strict);
 export const SnapshotCreateArgs = Type.Composite([Type.Object({ vm: Uuid }), CreateSnapshotRequest], strict);
 export const SnapshotRevertArgs = Type.Composite(
@@ -87,6 +90,12 @@ export const commandCatalogue = {
     DeleteArgs,
     Type.Object({ deleted: Uuid }),
     'Delete a VM: destroy, undefine, remove its disks and forget it',
+    true,
+  ),
+  'vm.adopt': def(
+    AdoptArgs,
+    VmView,
+    'Take over an unclaimed domain of this host (listed in its inventory) whose metadata matches the spec hash; a deploy resent with the key that created such a domain adopts it too',
     true,
   ),
   console: def(ConsoleArgs, Type.Object({ text: Type.String() }), 'The tail of a VM serial console log'),
@@ -135,5 +144,6 @@ export type DeployArgs = CommandArgs<'deploy'>;
 export type VmActionArgs = CommandArgs<'start'>;
 export type DeleteArgs = CommandArgs<'delete'>;
 export type ConsoleArgs = CommandArgs<'console'>;
+export type AdoptArgs = CommandArgs<'vm.adopt'>;
 export type VolumeAttachArgs = CommandArgs<'volume.attach'>;
 export type VolumeDetachArgs = CommandArgs<'volume.detach'>;

@@ -84,3 +84,16 @@ t.test('ECDSA keys are refused for signing with the supported types named', asyn
   t.throws(() => parseOpensshPrivateKey(readFileSync(key, 'utf8')), /unsupported key type ecdsa-sha2-nistp256/);
   t.throws(() => signingKeyFromLine(readFileSync(`${key}.pub`, 'utf8')), /unsupported key type/);
 });
+
+t.test('a generated site key is an OpenSSH key ssh-keygen reads', async (t) => {
+  const { generateOpensshEd25519 } = await import('../../common/openssh-private-key.ts');
+  const file = join(dir, 'site');
+  writeFileSync(file, `${generateOpensshEd25519('stratus@site')}\n`, { mode: 0o600 });
+  const pub = execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' });
+  const k = parseOpensshPrivateKey(readFileSync(file, 'utf8'));
+  t.equal(
+    signingKeyFromLine(pub).fingerprint,
+    signingKeyFromLine(`ssh-ed25519 ${k.publicBlob.toString('base64')}`).fingerprint,
+  );
+  t.equal(k.comment, 'stratus@site');
+});

@@ -19,10 +19,11 @@ const created: string[] = [];
 
 t.before(async () => {
   c = await startController();
-  rec = await recorder(c.mqttUrl, [`${topics.hostPrefix(HOST)}/#`]);
+  rec = await recorder(c.mqttUrl, [`${topics.hostPrefix(HOST)}/#`], c.observer());
+  const host = c.account(HOST);
   agent = await startAgent({
     resyncS: 300, // state changes seen within a second came from libvirt events
-    extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nkeepalive_s = ${KEEPALIVE_S}\nmetrics_interval_s = ${INTERVAL_S}\nreconnect_max_s = 1\n`,
+    extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nusername = "${host.username}"\npassword = "${host.password}"\nkeepalive_s = ${KEEPALIVE_S}\nmetrics_interval_s = ${INTERVAL_S}\nreconnect_max_s = 1\n`,
   });
   await agent.waitReady();
   await waitFor('host online at the controller', () => c.daemon.fleet.host(HOST)?.up, 20_000);

@@ -26,7 +26,7 @@ t.test('dispatch resolves with the result, relays progress, and rejects with the
   const c = await startController();
   t.teardown(() => c.cleanup());
   const h = new SimHost(`ac-${randomUUID().slice(0, 8)}`);
-  await h.connect(c.mqttUrl);
+  await h.connect(c.mqttUrl, c.account(h.id));
   t.teardown(() => h.client!.endAsync(true));
   const seen: any[] = [];
   h.client!.on('message', (_topic, payload) => {
