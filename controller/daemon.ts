@@ -150,6 +150,7 @@ export class ControllerDaemon {
       this.auth,
       this.fleetFeature,
       this.images,
+      this.keys,
       this.marketplace,
       this.networks,
       this.context,

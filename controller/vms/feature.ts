@@ -20,6 +20,7 @@ import { SchedulerService } from '../scheduler/service.ts';
 import type { VolumeService } from '../volumes/service.ts';
 import type { DeployHook } from './deploy-hook.ts';
 import { Deployer } from './deployer.ts';
+import { ExtraDisks } from './extra-disks.ts';
 import { HostAdminStore } from './host-admin.ts';
 import { migrationRoutes } from './migration-routes.ts';
 import { VmMigrator } from './migrator.ts';
@@ -60,16 +61,20 @@ export class VmFeature implements ControllerFeature {
   readonly service: ControllerVmService;
   readonly migrator: VmMigrator;
   readonly routes: readonly Router[];
+  /** Read-only image disks VMs ask for at creation (`readonlyImages`). */
+  readonly extraDisks: ExtraDisks;
 
   constructor(d: VmFeatureDeps) {
     const c = d.config;
-    const hooks = [...d.hooks];
+    const specs = new SpecBuilder(d.images.registry, d.images.content);
+    this.extraDisks = new ExtraDisks(d.db, d.images.registry, specs);
+    const hooks = [...d.hooks, this.extraDisks.deployHook];
     this.store = d.store;
     this.types = new InstanceTypeStore(d.db);
     this.hostAdmin = new HostAdminStore(d.db);
     this.deployer = new Deployer({
       store: this.store,
-      specs: new SpecBuilder(d.images.registry, d.images.content),
+      specs,
       dispatcher: d.dispatcher,
       hooks,
       log: d.log,
@@ -108,7 +113,7 @@ export class VmFeature implements ControllerFeature {
       hooks,
       log: d.log,
       kick: () => this.scheduler.kick(),
-      extensions: [...(d.extensions ?? [])],
+      extensions: [...(d.extensions ?? []), this.extraDisks.createExtension],
       ...(network ? { resolveNetwork: (n: string) => network.resolve(n) } : {}),
       ...(volumes
         ? {
@@ -139,7 +144,10 @@ export class VmFeature implements ControllerFeature {
     this.routes = [
       migrationRoutes(this.migrator),
       snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),
-      vmRoutes(this.service, this.store, [...(d.viewExtras ?? [])]),
+      vmRoutes(this.service, this.store, [
+        ...(d.viewExtras ?? []),
+        (vm) => ({ readonlyImages: this.extraDisks.of(vm.id) }),
+      ]),
       adminRoutes({
         fleet: d.fleet,
         hostAdmin: this.hostAdmin,

@@ -35,6 +35,10 @@ export interface CreateVmInput {
   nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
   /** Volume ids attached before the VM starts. */
   volumes?: string[] | undefined;
+  /** Root disk size in GiB (grows the image's virtual size); default: the type's. */
+  diskGiB?: number | undefined;
+  /** Images attached read-only after the root disk (ids or names). */
+  readonlyImages?: string[] | undefined;
   /** Keys, user data, start script, login user, context method, variables (controller/context/vm-context.ts). */
   context?: VmContextInput | undefined;
 }
@@ -159,7 +163,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
           type: type.name,
           vcpus: type.vcpus,
           memoryMiB: type.memoryMiB,
-          diskGiB: type.diskGiB,
+          diskGiB: input.diskGiB ?? type.diskGiB,
           imageId: image.id,
           placement,
         },
