@@ -101,8 +101,21 @@ export const AgentConfigSchema = Type.Object({
       deny_checksums: SL('Image policy: checksums refused'),
       allow_url_prefixes: SL('Image policy: source URL prefixes allowed'),
       deny_url_prefixes: SL('Image policy: source URL prefixes refused'),
-      allow_endorsers: SL('Image policy: endorsers (from image metadata) allowed'),
+      allow_endorsers: SL(
+        'Image policy: endorsers allowed; only the endorser of a verified signed Marketplace entry matches (a claimed endorser string never does)',
+      ),
       deny_endorsers: SL('Image policy: endorsers refused'),
+      allow_marketplace_ids: SL('Image policy: Marketplace ids allowed (from verified entries)'),
+      deny_marketplace_ids: SL('Image policy: Marketplace ids refused'),
+      require_signed: Type.Boolean({
+        default: false,
+        description:
+          'Image policy: launch only images that come with a signed Marketplace entry the agent verifies (signature, expiry, image digests)',
+      }),
+      allowed_signers: S(
+        '',
+        "Image policy: file of trusted endorser keys in ssh-keygen allowed_signers format; when set, entries are verified against it (read at every check) instead of the key the controller's trust store vouches for",
+      ),
     },
     {
       description:
@@ -132,6 +145,26 @@ export const AgentConfigSchema = Type.Object({
       }),
     },
     { description: 'Networks on this host: bridges of Stratus networks, per-VM firewall rules' },
+  ),
+  migration: Type.Object(
+    {
+      peer_uri: S(
+        '',
+        "libvirt URI other hosts' libvirtd use to reach this host's for peer-to-peer migration; empty: qemu+tls://<host_id>/system",
+      ),
+      address: S(
+        '',
+        'Address other hosts send migration data to (memory stream, NBD disk copy); empty: the host id as a name',
+      ),
+      downtime_ms: I(500, 'Longest pause of a live-migrated guest at the switch-over, in ms', 1, 60_000),
+      bandwidth_mibs: I(0, 'Bandwidth cap of one migration in MiB/s (0: unlimited)', 0, 1_000_000),
+      auto_converge: Type.Boolean({
+        default: true,
+        description: 'Throttle the vCPUs of a guest that dirties memory faster than it can be sent',
+      }),
+      timeout_s: I(1800, 'A migration still running after this many seconds is cancelled; the VM stays', 10, 86_400),
+    },
+    { description: 'Live and cold migration of VMs to and from this host (see docs/migration.md)' },
   ),
   api: Type.Object(
     {

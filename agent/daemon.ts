@@ -23,9 +23,12 @@ import { effectiveMqttConfig, readCredentials, type StoredCredentials, siteCaPat
 import { joinSite } from './enrolment/join.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './vm/reconciler.ts';
+import { VmMigration } from './vm/migration.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
+import { OperationJournal } from './vm/journal.ts';
+import { OperationRecovery } from './vm/recovery.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
@@ -39,10 +42,13 @@ export class AgentDaemon {
   readonly db: AgentStateDb;
   readonly vms: VmService;
   readonly reconciler: Reconciler;
+  /** Journal of multi-step operations, settled by recovery after a crash. */
+  readonly journal: OperationJournal;
   /** Image cache (inventory(), usage() for host reports), policy, instance disks, bundles. */
   readonly images: ImageStack;
   readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
+  readonly migration: VmMigration;
   readonly saveAs: SaveAsService;
   /** Every operation of the command catalogue (agent/operations.ts): MQTT and the local API call these. */
   readonly operations: Operations;
@@ -70,6 +76,7 @@ export class AgentDaemon {
     });
     this.conn.on('error', (err) => this.log.error({ err }, 'libvirt connection error'));
     this.db = new AgentStateDb(join(config.agent.state_dir, 'agent.db'));
+    this.journal = new OperationJournal(this.db.db);
     this.images = createImageStack(config, this.db, this.log);
     const paths = new HostPathGuard(config.agent.allowed_roots, resolveRealPath);
     this.network = new VmNetwork({
@@ -97,6 +104,7 @@ export class AgentDaemon {
       paths,
       conn: this.conn,
       db: this.db,
+      journal: this.journal,
       log: this.log,
       hostId: this.hostId,
       virtType: config.libvirt.virt_type,
@@ -111,13 +119,55 @@ export class AgentDaemon {
       cache: this.images.cache,
       log: this.log,
     });
+    const m = config.migration;
+    this.migration = new VmMigration({
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      log: this.log,
+      hostId: this.hostId,
+      disks: this.images.disks,
+      network: this.network,
+      settings: {
+        peerUri: m.peer_uri || `qemu+tls://${this.hostId}/system`,
+        migrateUri: `tcp://${m.address || this.hostId}`,
+        downtimeMs: m.downtime_ms,
+        bandwidthMiBs: m.bandwidth_mibs,
+        autoConverge: m.auto_converge,
+        timeoutMs: m.timeout_s * 1000,
+      },
+      refusal: async (id) => {
+        const snaps = this.db.db.prepare('SELECT COUNT(*) AS n FROM vm_snapshots WHERE vm_id = ?').get(id) as {
+          n: number;
+        };
+        if (snaps.n > 0)
+          return `it has ${snaps.n} snapshot(s), which live inside its disks and are not migrated: delete them first`;
+        const vols = this.volumes.list(id);
+        if (vols.length > 0) return `it has ${vols.length} attached volume(s): detach them first`;
+        return undefined;
+      },
+    });
+    const event = (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) =>
+      this.mqtt?.event(kind, severity, message, data, vm);
     this.reconciler = new Reconciler({
+      incoming: () => this.migration.incomingSpecs(),
       network: this.network,
       conn: this.conn,
       db: this.db,
       vms: this.vms,
       log: this.log,
       intervalMs: config.agent.resync_interval_s * 1000,
+      recovery: new OperationRecovery({
+        conn: this.conn,
+        db: this.db,
+        journal: this.journal,
+        vms: this.vms,
+        log: this.log,
+        event,
+      }),
+      hostId: this.hostId,
+      orphanGraceMs: config.agent.orphan_grace_s * 1000,
+      event,
     });
     this.operations = createOperations({
       vms: this.vms,
@@ -125,6 +175,7 @@ export class AgentDaemon {
       saveAs: this.saveAs,
       cache: this.images.cache,
       volumes: this.volumes,
+      migration: this.migration,
       afterDelete: () => this.mqtt?.vmDeleted(),
     });
     this.commands.registerAll(this.operations);
@@ -154,6 +205,7 @@ export class AgentDaemon {
       db: this.db,
       vms: this.vms,
       registry: this.commands,
+      reconciler: this.reconciler,
       log: this.log,
       images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
     });
@@ -202,6 +254,7 @@ export class AgentDaemon {
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
     this.notify.ready(`API on ${address}; connecting to libvirt`);
     await this.connectWithRetry();
+    await this.migration.recover();
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
@@ -233,6 +286,8 @@ export class AgentDaemon {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify.stopping();
+    // no new command from here on (they stay with the broker); those running finish while libvirt is up
+    await this.mqtt?.quiesce(Math.min(30_000, this.config.libvirt.shutdown_timeout_s * 1000));
     this.reconciler.stop();
     await this.mqtt?.stop();
     const server = this.server;

@@ -15,6 +15,7 @@ import {
 import type { ImageCache } from './images/cache.ts';
 import type { SaveAsService } from './images/save-as.ts';
 import type { SnapshotService } from './images/snapshots.ts';
+import type { VmMigration } from './vm/migration.ts';
 import type { VmService } from './vm/vm-service.ts';
 import type { VolumeAttacher } from './volumes/attacher.ts';
 
@@ -22,6 +23,8 @@ import type { VolumeAttacher } from './volumes/attacher.ts';
 export interface OperationContext {
   /** Milliseconds since the epoch after which the caller no longer waits (none for the local API). */
   deadline?: number;
+  /** The command's idempotency key (MQTT): deploy and delete journal it, so a crash is settled by it. */
+  key?: string;
   progress(step: string, pct?: number): void;
 }
 
@@ -37,7 +40,8 @@ export interface OperationServices {
   saveAs: SaveAsService;
   cache: ImageCache;
   volumes: VolumeAttacher;
-  /** Called after a VM is deleted (the MQTT side clears its retained state). */
+  migration: VmMigration;
+  /** Called after a VM is deleted (or migrated away) (the MQTT side clears its retained state). */
   afterDelete?: (id: string) => void;
 }
 
@@ -68,15 +72,22 @@ export function createOperations(s: OperationServices): Operations {
     ...power,
     deploy: async (args, ctx) => {
       ctx.progress('creating', 10);
-      const view = await s.vms.create(args.spec, args.start ?? true, args.volumes ? { volumes: args.volumes } : {});
+      const view = await s.vms.create(args.spec, args.start ?? true, {
+        ...(ctx.key ? { key: ctx.key } : {}),
+        ...(args.volumes ? { volumes: args.volumes } : {}),
+      });
       ctx.progress(args.start === false ? 'defined' : 'started', 100);
       return view;
     },
     delete: async (args, ctx) => {
       ctx.progress('deleting', 0);
-      await s.vms.delete(args.vm);
+      await s.vms.delete(args.vm, ctx.key);
       s.afterDelete?.(args.vm);
       return { deleted: args.vm };
+    },
+    'vm.adopt': async (args, ctx) => {
+      ctx.progress('adopting', 0);
+      return s.vms.adopt(args.spec, ctx.key);
     },
     console: async (args) => ({ text: await readTail(s.vms.get(args.vm).consoleLog, args.bytes ?? 65536) }),
     'snapshot.list': async (args) => ({ items: await s.snapshots.list(args.vm) }),
@@ -112,5 +123,17 @@ export function createOperations(s: OperationServices): Operations {
       ctx.progress('detaching', 10);
       return s.volumes.detach(args.vm, args.volume);
     },
+    'migrate.check': async (args) => s.migration.check(args.vm),
+    'migrate.prepare': async (args, ctx) => {
+      ctx.progress('preparing', 10);
+      return s.migration.prepare(args.spec, args.source);
+    },
+    'migrate.perform': async (args, ctx) => {
+      const res = await s.migration.perform(args.vm, args.target, (step, pct) => ctx.progress(step, pct));
+      s.afterDelete?.(args.vm);
+      return res;
+    },
+    'migrate.finish': async (args) => s.migration.finish(args.vm, args.desired),
+    'migrate.abort': async (args) => s.migration.abort(args.vm),
   };
 }

@@ -184,6 +184,10 @@ export const ControllerConfigSchema = Type.Object({
         '',
         'E-mail address the site key signs saved images as (default stratus@<site>); the site key is <state_dir>/marketplace/site_ed25519 (0600), made at first start',
       ),
+      require_entry: B(
+        false,
+        'Launch only images that have a signed Marketplace entry on this site that passes the checks now (trusted key, not expired or deprecated)',
+      ),
       saved_image_valid_days: I(
         365,
         'Days the entries the site signs for saved images (save-as) stay valid',
@@ -210,6 +214,13 @@ export const ControllerConfigSchema = Type.Object({
       max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
       deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
       action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),
+      migrate_timeout_s: I(
+        1800,
+        'Seconds a migration may take before the controller gives up waiting (the agent cancels at its own [migration] timeout_s)',
+        10,
+        86_400,
+      ),
+      evacuate_parallel: I(2, 'Migrations a host evacuation runs at once', 1, 64),
       host_exclusion_s: I(
         600,
         'Seconds a host where a deploy of a VM failed is avoided for that VM (the failure may be transient)',

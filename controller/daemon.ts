@@ -122,7 +122,7 @@ export class ControllerDaemon {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
     });
     this.images = new ImagesFeature({ config, db, log, vms: vmStore, users: this.auth.users, fleet: this.fleet });
-    this.marketplace = new MarketplaceFeature({ config, db, log });
+    this.marketplace = new MarketplaceFeature({ config, db, log, registry: this.images.registry });
     this.keys = new KeysFeature({ db, siteMethod: () => config.network.context_flavour });
     this.networks = new NetworkFeature({ config, db, log });
     const contexts = this.keys.contexts;
@@ -150,6 +150,7 @@ export class ControllerDaemon {
       this.auth,
       this.fleetFeature,
       this.images,
+      this.keys,
       this.marketplace,
       this.networks,
       this.context,
@@ -168,7 +169,11 @@ export class ControllerDaemon {
       network: this.networks,
       volumes: this.volumes.service,
       extensions: [this.keys.createExtension],
-      viewExtras: [this.keys.viewExtra, (vm) => ({ addresses: this.networks.addresses(vm.id) })],
+      viewExtras: [
+        this.keys.viewExtra,
+        this.marketplace.viewExtra,
+        (vm) => ({ addresses: this.networks.addresses(vm.id) }),
+      ],
     });
     this.features = [...before, this.vms];
 

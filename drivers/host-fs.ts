@@ -185,6 +185,11 @@ export function groupId(name: string): number | undefined {
   return undefined;
 }
 
+/** Sets the mode of `path` (a socket, a directory). */
+export function setMode(path: string, mode: number): void {
+  chmodSync(path, mode);
+}
+
 /** Gives `path` to group `gid` (owner unchanged). */
 export function chownGroup(path: string, gid: number): void {
   chownSync(path, -1, gid);
@@ -200,4 +205,9 @@ export function removeStaleSocket(path: string): void {
   }
   if (!st.isSocket()) throw new Error(`${path} exists and is not a unix socket; not removing it`);
   unlinkSync(path);
+}
+
+/** A small text file read whole (configuration the daemons re-read at each use, e.g. allowed_signers). */
+export function readTextFileSync(path: string): string {
+  return readFileSync(path, 'utf8');
 }

@@ -6,10 +6,13 @@ import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { StratusError } from '../common/errors.ts';
+import { redactUrls } from '../common/redact.ts';
 
 export class HttpFetchError extends StratusError {
-  constructor(url: string, message: string, details: Record<string, unknown> = {}) {
-    super('STRATUS_ERR_DOWNLOAD', `download of ${url} failed: ${message}`, {
+  constructor(rawUrl: string, message: string, details: Record<string, unknown> = {}) {
+    // capability URLs carry their token in the query: never in an error (replies, logs)
+    const url = redactUrls(rawUrl);
+    super('STRATUS_ERR_DOWNLOAD', `download of ${url} failed: ${redactUrls(message)}`, {
       status: 502,
       details: { url, ...details },
     });

@@ -53,5 +53,9 @@ export const VmView = Type.Object({
   updatedAt: Type.Integer(),
   spec: VmSpec,
   volumes: Type.Optional(Type.Array(AttachedVolume, { description: 'Volumes attached by this create' })),
+  key: Type.Optional(Type.String({ description: 'Idempotency key (attempt) of the deploy that created the VM' })),
+  specHash: Type.Optional(
+    Type.String({ description: 'specHash() of the spec the deploy carried (protocol/mqtt/inventory.ts)' }),
+  ),
 });
 export type VmView = Static<typeof VmView>;

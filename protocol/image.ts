@@ -2,6 +2,7 @@
 // should be), the requests of the image, snapshot, save-as and import endpoints, and what they return.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { Email, KeyFingerprint, MarketplaceEntry } from './marketplace.ts';
 import { Uuid } from './ids.ts';
 
 const hex = (n: number, what: string) =>
@@ -33,6 +34,22 @@ export const Endorser = Type.String({
   description: 'Who vouches for the image (Marketplace metadata: the endorser e-mail or DN)',
 });
 
+/**
+ * The signed Marketplace entry that vouches for an image, as the controller sends it with a deploy:
+ * the entry, its SSH signature, and the key the site trust store holds for the endorser at deploy time.
+ * The agent verifies the signature, the expiry and that the entry is for this image itself, before
+ * every use of the image, cached or not (agent/images/policy.ts).
+ */
+export const MarketplaceProof = Type.Object(
+  {
+    entry: MarketplaceEntry,
+    signature: Type.String({ maxLength: 16384 }),
+    trust: Type.Object({ email: Email, fingerprint: KeyFingerprint }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export type MarketplaceProof = Static<typeof MarketplaceProof>;
+
 /** An image: its sha256 (required), and what is needed to fetch and trust it when it is not cached. */
 export const ImageRef = Type.Object(
   {
@@ -44,6 +61,7 @@ export const ImageRef = Type.Object(
     md5: Type.Optional(hex(32, 'md5')),
     endorser: Type.Optional(Endorser),
     name: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f]*$' })),
+    marketplace: Type.Optional(MarketplaceProof),
   },
   {
     additionalProperties: false,

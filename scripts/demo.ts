@@ -14,6 +14,9 @@ import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 
 const once = process.argv.includes('--once');
+// the demo's own tgtd (iSCSI targets of persistent disks): its management port and portal
+const TGT_CONTROL_PORT = 18326;
+const TGT_PORTAL = '127.0.0.1:13260';
 const root = new URL('..', import.meta.url).pathname;
 const dir = '/var/lib/stratus/demo';
 const API = '127.0.0.1:18480';
@@ -143,6 +146,50 @@ async function deleteDemoVms(): Promise<string[]> {
   return problems.length ? problems : ['demo VMs still listed after three rounds of deletes'];
 }
 
+/**
+ * Starts the demo's tgtd, so that `stratus disk create` works: a private instance (its own management
+ * port and portal, in its own process group). One left by an interrupted demo is reused.
+ */
+async function startTgtd(): Promise<ChildProcess | undefined> {
+  const ping = () => {
+    try {
+      execFileSync('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--mode', 'system', '--op', 'show'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (ping()) return undefined;
+  const out = openSync(join(dir, 'tgtd.log'), 'a');
+  const p = spawn('tgtd', ['-f', '-C', String(TGT_CONTROL_PORT), '--iscsi', `portal=${TGT_PORTAL}`], {
+    stdio: ['ignore', out, out],
+    detached: true,
+  });
+  await waitFor(
+    'tgtd',
+    async () => {
+      if (p.exitCode !== null) throw new Error(`tgtd exited (${p.exitCode}); see ${dir}/tgtd.log`);
+      return ping() ? true : undefined;
+    },
+    15_000,
+  );
+  return p;
+}
+
+/** tgtd ignores SIGTERM: it is asked to exit through its management port, and killed if it does not. */
+async function stopTgtd(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  try {
+    execFileSync('tgtadm', ['-C', String(TGT_CONTROL_PORT), '--op', 'delete', '--mode', 'system'], { stdio: 'ignore' });
+  } catch {
+    // killed below
+  }
+  const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function main(): Promise<void> {
   mkdirSync(join(dir, 'controller'), { recursive: true });
   mkdirSync(join(dir, 'agent'), { recursive: true });
@@ -151,7 +198,8 @@ async function main(): Promise<void> {
   writeFileSync(
     join(dir, 'controller.toml'),
     `[controller]\nstate_dir = "${dir}/controller"\nsite = "demo"\n[mqtt]\nlisten = "${MQTT}"\n[api]\nlisten = "${API}"\n` +
-      `[network]\ndhcp_dir = "${dir}/dhcp"\ncontext_flavour = "nocloud"\ncontext_addressing = "dhcp"\n`,
+      `[network]\ndhcp_dir = "${dir}/dhcp"\ncontext_flavour = "nocloud"\ncontext_addressing = "dhcp"\n` +
+      `[volumes]\ntgt_control_port = ${TGT_CONTROL_PORT}\niscsi_portal = "${TGT_PORTAL}"\n`,
   );
   writeFileSync(
     join(dir, 'agent.toml'),
@@ -167,6 +215,8 @@ metrics_interval_s = 5
 `,
   );
   await stopLeftovers();
+  say(`Starting tgtd (persistent disks; management port ${TGT_CONTROL_PORT}, portal ${TGT_PORTAL}) ...`);
+  const tgtd = await startTgtd();
   say('Starting stratus-controller (REST API, embedded MQTT broker, SQLite) ...');
   const controller = daemon('controller', 'stratus-controller.js', join(dir, 'controller.toml'));
   let agent: ChildProcess | undefined;
@@ -186,6 +236,7 @@ metrics_interval_s = 5
     if (token) problems = await deleteDemoVms().catch((err: Error) => [`cannot list or delete VMs: ${err.message}`]);
     const agentStopped = agent ? await stop(agent, 'agent') : true;
     const controllerStopped = await stop(controller, 'controller');
+    if (tgtd) await stopTgtd(tgtd);
     if (!agentStopped) problems.push(`the agent did not stop cleanly (see ${dir}/agent.log)`);
     if (!controllerStopped) problems.push(`the controller did not stop cleanly (see ${dir}/controller.log)`);
     cleaned = problems.length === 0;
@@ -327,7 +378,10 @@ Try:
   node ${join(root, 'bin/stratus.js')} vm show ${vm!.id}
   node ${join(root, 'bin/stratus.js')} vm console ${vm!.id}
   node ${join(root, 'bin/stratus.js')} vm create more --type t1.micro --image test-guest --count 2 --wait
-Logs: ${dir}/controller.log, ${dir}/agent.log.  Ctrl-C to clean up and stop.`);
+  node ${join(root, 'bin/stratus.js')} key add mykey ~/.ssh/id_ed25519.pub
+  node ${join(root, 'bin/stratus.js')} vm create web --type t1.micro --image test-guest --net demo-net --wait
+  node ${join(root, 'bin/stratus.js')} disk create d1 --size 1
+Logs: ${dir}/controller.log, ${dir}/agent.log, ${dir}/tgtd.log.  Ctrl-C to clean up and stop.`);
     await interruption;
   }
 }

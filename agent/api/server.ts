@@ -4,14 +4,13 @@
 // Mutating requests get 503 with Retry-After until the agent has finished recovering its VMs after a start.
 
 import { randomUUID } from 'node:crypto';
-import { chmodSync } from 'node:fs';
 import type { Server } from 'node:http';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { dirname } from 'node:path';
 import { NotReadyError, StratusError } from '../../common/errors.ts';
 import { secretEquals } from '../../common/secret-compare.ts';
-import { chownGroup, ensureDir, groupId, removeStaleSocket } from '../../drivers/host-fs.ts';
+import { chownGroup, ensureDir, groupId, removeStaleSocket, setMode } from '../../drivers/host-fs.ts';
 import { notFoundRoute, problemHandler } from '../../common/http-problem.ts';
 import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
 import type { Reconciler } from '../vm/reconciler.ts';
@@ -129,7 +128,7 @@ export async function listen(
       const s = app.listen(path, () => resolve(s));
       s.once('error', reject);
     });
-    chmodSync(path, 0o660);
+    setMode(path, 0o660);
     const gid = opts.group ? groupId(opts.group) : undefined;
     if (gid !== undefined) {
       try {

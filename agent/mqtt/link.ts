@@ -23,7 +23,8 @@ export interface LinkOptions {
   log: Logger;
 }
 
-type Handler = (topic: string, payload: Buffer) => void;
+/** Handles a message; returning false withholds its PUBACK (the broker redelivers it to the next session). */
+type Handler = (topic: string, payload: Buffer) => boolean | undefined;
 
 function pem(path: string, key: string): Buffer | undefined {
   if (!path) return undefined;
@@ -112,7 +113,12 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
       this.client.on('connect', () => this.onConnect());
       this.client.on('close', () => this.onClose());
       this.client.on('error', (err) => this.o.log.debug({ err: err.message }, 'MQTT error'));
-      this.client.on('message', (topic, payload) => this.dispatch(topic, payload));
+      // messages are handled before their PUBACK is sent: a handler that declines one (the agent is
+      // stopping) leaves it unacknowledged, and the persistent session redelivers it after reconnect
+      this.client.handleMessage = (packet, callback) => {
+        const accepted = this.dispatch(packet.topic, packet.payload as Buffer);
+        callback(accepted ? undefined : new Error('message declined; left for redelivery'));
+      };
     } else {
       this.client.options.will = will;
       this.client.reconnect();
@@ -138,8 +144,11 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
     this.timer = setTimeout(() => this.attempt(), delay);
   }
 
-  private dispatch(topic: string, payload: Buffer): void {
-    for (const [filter, h] of this.subs) if (topicMatches(filter, topic)) h(topic, payload);
+  private dispatch(topic: string, payload: Buffer): boolean {
+    let accepted = true;
+    for (const [filter, h] of this.subs)
+      if (topicMatches(filter, topic) && h(topic, payload) === false) accepted = false;
+    return accepted;
   }
 
   /** Subscribes (now and after every reconnect) with QoS 1. */

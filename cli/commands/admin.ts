@@ -81,6 +81,7 @@ export const adminCommands: Command[] = [
           ['vcpus', 'VCPUS'],
           ['memoryMiB', 'MEM MiB'],
           ['diskGiB', 'DISK GiB'],
+          ['swapMiB', 'SWAP MiB'],
         ]),
         json: r,
       };
@@ -88,7 +89,7 @@ export const adminCommands: Command[] = [
   },
   {
     words: 'type create',
-    usage: 'stratus type create NAME --vcpus N --memory MiB --disk GiB',
+    usage: 'stratus type create NAME --vcpus N --memory MiB [--disk GiB] [--swap MiB]',
     summary: 'Create an instance type (admin)',
     args: 1,
     options: {
@@ -103,6 +104,7 @@ export const adminCommands: Command[] = [
         vcpus: num(values['vcpus'], 'vcpus'),
         memoryMiB: num(values['memory'], 'memory'),
         diskGiB: num(values['disk'] ?? '0', 'disk'),
+        swapMiB: num(values['swap'] ?? '0', 'swap'),
       });
       return { human: `${positionals[0]} created`, json: t };
     },

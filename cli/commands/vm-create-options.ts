@@ -26,6 +26,8 @@ export const createOptions: Record<string, OptionSpec> = {
     value: 'opennebula|nocloud',
     help: "Context CD-ROM flavour (default: the site's)",
   },
+  disk: { type: 'string', value: 'GiB', help: "Root disk size in GiB, larger than the image (default: the type's)" },
+  'readonly-disk': { type: 'string', value: 'IMAGE', multiple: true, help: 'Attach this image read-only' },
   group: { type: 'string', value: 'G', help: 'Anti-affinity group: VMs of one group never share a host' },
   cluster: { type: 'string', value: 'C', help: 'Only hosts of this cluster' },
   feature: { type: 'string', value: 'F', multiple: true, help: 'Only hosts with this feature' },

@@ -58,6 +58,12 @@ export const vmCommands: Command[] = [
       if (values['cluster']) body['cluster'] = values['cluster'];
       if (values['feature']) body['requiredFeatures'] = values['feature'];
       if (values['net']) body['nics'] = (values['net'] as string[]).map((network) => ({ network }));
+      if (values['disk'] !== undefined) {
+        const gib = Number(values['disk']);
+        if (!Number.isInteger(gib) || gib < 1) throw new CliError('--disk must be a whole number of GiB', EXIT.usage);
+        body['diskGiB'] = gib;
+      }
+      if (values['readonly-disk']) body['readonlyImages'] = values['readonly-disk'];
       const context = contextOf(values);
       if (Object.keys(context).length > 0) body['context'] = context;
       const r = await api.request<{ items: Vm[] }>('POST', '/vms', body);
@@ -79,7 +85,7 @@ export const vmCommands: Command[] = [
       const history = vm.events
         .map((e) => `  ${new Date(e.at).toISOString()}  ${e.from ?? '-'} -> ${e.to}  ${e.reason}`)
         .join('\n');
-      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'image', 'addresses', 'attempts', 'placement', 'observed'])}${contextLines(vm['context'])}\nhistory:\n${history}`;
+      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'image', 'readonlyImages', 'addresses', 'attempts', 'placement', 'observed'])}${contextLines(vm['context'])}\nhistory:\n${history}`;
       return { human, json: vm };
     },
   },
@@ -111,7 +117,8 @@ export const vmCommands: Command[] = [
     async run({ api, positionals, values }) {
       const states = String(values['state'] ?? 'running').split(',');
       const vm = await waitState(api, positionals[0]!, states, Number(values['timeout'] ?? 600) * 1000);
-      return { human: `${vm.id} ${vm.state}`, json: vm };
+      const addresses = (vm['addresses'] as string[] | undefined) ?? [];
+      return { human: `${vm.id} ${vm.state}${addresses.length > 0 ? ` ${addresses.join(' ')}` : ''}`, json: vm };
     },
   },
   {

@@ -1,5 +1,6 @@
-// Instance types (flavours): named CPU, memory and disk sizes, seeded with StratusLab's names
-// (t1.micro ... c1.xlarge). Admins add and remove types; VMs refer to them by name.
+// Instance types (flavours): named CPU, memory, disk and swap sizes, kept as data in SQLite and seeded
+// once with StratusLab's catalogue (t1.micro ... c1.xlarge). Admins add and remove types (`stratus type
+// create/delete`); VMs refer to them by name and keep their sizes when a type changes.
 
 import { type Static, Type } from '@sinclair/typebox';
 import { ConflictError, NotFoundError } from '../../common/errors.ts';
@@ -12,19 +13,23 @@ export const InstanceType = Type.Object(
     vcpus: Type.Integer({ minimum: 1, maximum: 256 }),
     memoryMiB: Type.Integer({ minimum: 16, maximum: 4_194_304 }),
     diskGiB: Type.Integer({ minimum: 0, maximum: 65_536, description: 'Root disk size; 0 keeps the image size' }),
+    swapMiB: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 4_194_304, default: 0, description: 'Swap disk size in MiB; 0: none' }),
+    ),
   },
   { additionalProperties: false },
 );
 export type InstanceType = Static<typeof InstanceType>;
 
-/** StratusLab's instance types (its quarterly reports list them by these names). */
+/** StratusLab's instance types (stratus-run-instance -t), each with swap equal to its memory. */
 export const DEFAULT_TYPES: InstanceType[] = [
-  { name: 't1.micro', vcpus: 1, memoryMiB: 128, diskGiB: 0 },
-  { name: 'm1.small', vcpus: 1, memoryMiB: 256, diskGiB: 1 },
-  { name: 'm1.large', vcpus: 2, memoryMiB: 512, diskGiB: 2 },
-  { name: 'm1.xlarge', vcpus: 2, memoryMiB: 1024, diskGiB: 4 },
-  { name: 'c1.medium', vcpus: 2, memoryMiB: 256, diskGiB: 1 },
-  { name: 'c1.xlarge', vcpus: 4, memoryMiB: 2048, diskGiB: 8 },
+  { name: 't1.micro', vcpus: 1, memoryMiB: 512, diskGiB: 0, swapMiB: 512 },
+  { name: 'm1.small', vcpus: 1, memoryMiB: 1536, diskGiB: 0, swapMiB: 1536 },
+  { name: 'm1.medium', vcpus: 1, memoryMiB: 3072, diskGiB: 0, swapMiB: 3072 },
+  { name: 'm1.large', vcpus: 2, memoryMiB: 6144, diskGiB: 0, swapMiB: 6144 },
+  { name: 'm1.xlarge', vcpus: 4, memoryMiB: 8192, diskGiB: 0, swapMiB: 8192 },
+  { name: 'c1.medium', vcpus: 2, memoryMiB: 1536, diskGiB: 0, swapMiB: 1536 },
+  { name: 'c1.xlarge', vcpus: 4, memoryMiB: 6144, diskGiB: 0, swapMiB: 6144 },
 ];
 
 const MIGRATIONS = [
@@ -34,6 +39,7 @@ const MIGRATIONS = [
      memory_mib INTEGER NOT NULL,
      disk_gib INTEGER NOT NULL
    )`,
+  `ALTER TABLE instance_types ADD COLUMN swap_mib INTEGER NOT NULL DEFAULT 0`,
 ];
 
 interface Row {
@@ -41,12 +47,14 @@ interface Row {
   vcpus: number;
   memory_mib: number;
   disk_gib: number;
+  swap_mib: number;
 }
 const toType = (r: Row): InstanceType => ({
   name: r.name,
   vcpus: r.vcpus,
   memoryMiB: r.memory_mib,
   diskGiB: r.disk_gib,
+  swapMiB: r.swap_mib,
 });
 
 export class InstanceTypeStore {
@@ -73,9 +81,9 @@ export class InstanceTypeStore {
       throw new ConflictError(`instance type ${t.name} already exists`, { name: t.name });
     }
     this.db
-      .prepare('INSERT INTO instance_types (name, vcpus, memory_mib, disk_gib) VALUES (?, ?, ?, ?)')
-      .run(t.name, t.vcpus, t.memoryMiB, t.diskGiB);
-    return t;
+      .prepare('INSERT INTO instance_types (name, vcpus, memory_mib, disk_gib, swap_mib) VALUES (?, ?, ?, ?, ?)')
+      .run(t.name, t.vcpus, t.memoryMiB, t.diskGiB, t.swapMiB ?? 0);
+    return this.get(t.name);
   }
 
   delete(name: string): void {

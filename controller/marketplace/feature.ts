@@ -1,6 +1,7 @@
 // The site Marketplace as a controller feature: the entry store, the trust store, the site key
 // (<state_dir>/marketplace/site_ed25519, Ed25519 in OpenSSH format, 0600, made at first start and
-// trusted for the site endorser e-mail), the /v1/marketplace routes and the replicator.
+// trusted for the site endorser e-mail), the /v1/marketplace routes, the replicator, and its part of
+// launches (launch.ts: Marketplace ids as images, the signed entry sent with deploys, refused-image flags).
 
 import { join } from 'node:path';
 import type { Router } from 'express';
@@ -15,6 +16,10 @@ import { publicKeyLine } from '../../common/sshsig.ts';
 import { readOrCreateSecretFile } from '../../drivers/host-fs.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { ControllerFeature } from '../feature.ts';
+import type { ImageRegistry } from '../images/registry.ts';
+import type { DeployHook } from '../vms/deploy-hook.ts';
+import type { VmViewExtra } from '../vms/routes.ts';
+import { marketplaceDeployHook, marketplaceResolver, marketplaceViewExtra } from './launch.ts';
 import { EntryStore } from './entry-store.ts';
 import { Replicator } from './replicator.ts';
 import { marketplaceRoutes } from './routes.ts';
@@ -29,9 +34,13 @@ export class MarketplaceFeature implements ControllerFeature {
   readonly replicator: Replicator;
   readonly routes: readonly Router[];
   readonly siteEndorser: string;
+  /** Attaches the signed entry of each image to deploys (the agent verifies it). */
+  readonly deployHooks: readonly DeployHook[];
+  /** `imageRefused` on VMs whose image its entry no longer vouches for. */
+  readonly viewExtra: VmViewExtra;
   private key: SshPrivateKey | undefined;
 
-  constructor(private readonly d: { config: ControllerConfig; db: Db; log: Logger }) {
+  constructor(private readonly d: { config: ControllerConfig; db: Db; log: Logger; registry: ImageRegistry }) {
     const c = d.config;
     const log = d.log.child({ part: 'marketplace' });
     this.siteEndorser = c.marketplace.site_endorser || `stratus@${c.controller.site}`;
@@ -51,6 +60,9 @@ export class MarketplaceFeature implements ControllerFeature {
       service: this.service,
       log,
     });
+    d.registry.addResolver(marketplaceResolver(this.service, d.registry));
+    this.deployHooks = [marketplaceDeployHook(this.service, this.entries, () => c.marketplace.require_entry)];
+    this.viewExtra = marketplaceViewExtra(this.service, this.entries, d.registry);
     this.routes = [
       marketplaceRoutes({
         service: this.service,

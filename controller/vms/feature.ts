@@ -20,7 +20,10 @@ import { SchedulerService } from '../scheduler/service.ts';
 import type { VolumeService } from '../volumes/service.ts';
 import type { DeployHook } from './deploy-hook.ts';
 import { Deployer } from './deployer.ts';
+import { ExtraDisks } from './extra-disks.ts';
 import { HostAdminStore } from './host-admin.ts';
+import { migrationRoutes } from './migration-routes.ts';
+import { VmMigrator } from './migrator.ts';
 import { type VmViewExtra, vmRoutes } from './routes.ts';
 import { ControllerVmService, type VmCreateExtension } from './service.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
@@ -56,17 +59,22 @@ export class VmFeature implements ControllerFeature {
   readonly scheduler: SchedulerService;
   readonly deployer: Deployer;
   readonly service: ControllerVmService;
+  readonly migrator: VmMigrator;
   readonly routes: readonly Router[];
+  /** Read-only image disks VMs ask for at creation (`readonlyImages`). */
+  readonly extraDisks: ExtraDisks;
 
   constructor(d: VmFeatureDeps) {
     const c = d.config;
-    const hooks = [...d.hooks];
+    const specs = new SpecBuilder(d.images.registry, d.images.content);
+    this.extraDisks = new ExtraDisks(d.db, d.images.registry, specs);
+    const hooks = [...d.hooks, this.extraDisks.deployHook];
     this.store = d.store;
     this.types = new InstanceTypeStore(d.db);
     this.hostAdmin = new HostAdminStore(d.db);
     this.deployer = new Deployer({
       store: this.store,
-      specs: new SpecBuilder(d.images.registry, d.images.content),
+      specs,
       dispatcher: d.dispatcher,
       hooks,
       log: d.log,
@@ -77,6 +85,12 @@ export class VmFeature implements ControllerFeature {
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });
+    const policy = () => ({
+      rank: c.scheduler.policy,
+      cpuOvercommit: c.scheduler.cpu_overcommit,
+      memoryOvercommit: c.scheduler.memory_overcommit,
+      imageCacheBonus: c.scheduler.image_cache_bonus,
+    });
     this.scheduler = new SchedulerService({
       store: this.store,
       fleet: d.fleet,
@@ -84,12 +98,7 @@ export class VmFeature implements ControllerFeature {
       log: d.log,
       deploy: (id) => void this.deployer.deploy(id),
       imageSha256: (id) => d.images.registry.find(id)?.sha256 ?? undefined,
-      policy: () => ({
-        rank: c.scheduler.policy,
-        cpuOvercommit: c.scheduler.cpu_overcommit,
-        memoryOvercommit: c.scheduler.memory_overcommit,
-        imageCacheBonus: c.scheduler.image_cache_bonus,
-      }),
+      policy,
     });
     const network = d.network;
     const volumes = d.volumes;
@@ -104,7 +113,7 @@ export class VmFeature implements ControllerFeature {
       hooks,
       log: d.log,
       kick: () => this.scheduler.kick(),
-      extensions: [...(d.extensions ?? [])],
+      extensions: [...(d.extensions ?? []), this.extraDisks.createExtension],
       ...(network ? { resolveNetwork: (n: string) => network.resolve(n) } : {}),
       ...(volumes
         ? {
@@ -118,9 +127,27 @@ export class VmFeature implements ControllerFeature {
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       reconcileIntervalMs: c.scheduler.reconcile_interval_s * 1000,
     });
+    this.migrator = new VmMigrator({
+      store: this.store,
+      fleet: d.fleet,
+      dispatcher: d.dispatcher,
+      scheduler: this.scheduler,
+      hostAdmin: this.hostAdmin,
+      policy,
+      log: d.log,
+      moving: this.service.moving,
+      actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
+      prepareTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      migrateTimeoutMs: c.scheduler.migrate_timeout_s * 1000,
+      parallel: c.scheduler.evacuate_parallel,
+    });
     this.routes = [
+      migrationRoutes(this.migrator),
       snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),
-      vmRoutes(this.service, this.store, [...(d.viewExtras ?? [])]),
+      vmRoutes(this.service, this.store, [
+        ...(d.viewExtras ?? []),
+        (vm) => ({ readonlyImages: this.extraDisks.of(vm.id) }),
+      ]),
       adminRoutes({
         fleet: d.fleet,
         hostAdmin: this.hostAdmin,

@@ -52,6 +52,19 @@ export const CreateVmRequest = Type.Object(
         description: 'Volumes attached before the VM starts (count must be 1)',
       }),
     ),
+    diskGiB: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65_536,
+        description: "Root disk in GiB (grows the image); default: the type's",
+      }),
+    ),
+    readonlyImages: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+        maxItems: 4,
+        description: 'Images (ids or names) attached read-only after the root disk',
+      }),
+    ),
     context: Type.Optional(VmContextInput),
   },
   { additionalProperties: false },
@@ -77,6 +90,7 @@ export const Vm = Type.Object({
   createdAt: Type.Integer(),
   updatedAt: Type.Integer(),
   addresses: Type.Optional(Type.Array(Type.String(), { description: "The VM's IP addresses, first NIC first" })),
+  readonlyImages: Type.Optional(Type.Array(Type.String(), { description: 'Images attached read-only (ids)' })),
   context: Type.Optional(VmContextView),
 });
 

@@ -35,6 +35,10 @@ export interface CreateVmInput {
   nics?: { network: string; firewall?: NicFirewall | undefined }[] | undefined;
   /** Volume ids attached before the VM starts. */
   volumes?: string[] | undefined;
+  /** Root disk size in GiB (grows the image's virtual size); default: the type's. */
+  diskGiB?: number | undefined;
+  /** Images attached read-only after the root disk (ids or names). */
+  readonlyImages?: string[] | undefined;
   /** Keys, user data, start script, login user, context method, variables (controller/context/vm-context.ts). */
   context?: VmContextInput | undefined;
 }
@@ -77,6 +81,8 @@ export interface VmServiceOptions {
 
 export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   readonly reconciler: Reconciler;
+  /** VMs being migrated (controller/vms/migrator.ts): host reports about them wait until it is done. */
+  readonly moving = new Set<string>();
 
   constructor(private readonly o: VmServiceOptions) {
     super();
@@ -89,6 +95,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       kick: o.kick,
       actionTimeoutMs: o.actionTimeoutMs,
       intervalMs: o.reconcileIntervalMs ?? 30_000,
+      isMoving: (id) => this.moving.has(id),
     });
   }
 
@@ -156,7 +163,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
           type: type.name,
           vcpus: type.vcpus,
           memoryMiB: type.memoryMiB,
-          diskGiB: type.diskGiB,
+          diskGiB: input.diskGiB ?? type.diskGiB,
           imageId: image.id,
           placement,
         },
@@ -190,6 +197,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     opts: { force?: boolean } = {},
   ): Promise<VmRecord> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     if (!['running', 'stopped', 'unknown'].includes(vm.state))
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
@@ -244,6 +252,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
 
   async delete(id: string, who: Principal): Promise<void> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     this.reconciler.beginDelete(id);
     try {
       // a copy may exist wherever the VM was placed or a host reports it: each host confirms it is gone

@@ -17,7 +17,7 @@ export class SpecBuilder {
   ) {}
 
   /** The image as a host fetches it: stored content through a capability URL issued for that host. */
-  private ref(img: ImageRecord, hostId: string): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
+  ref(img: ImageRecord, hostId: string): { sha256: string; url: string; format?: 'qcow2' | 'raw' } {
     if (!img.sha256) throw new ValidationError(`image ${img.name} has no content yet`);
     const url = img.stored ? this.content.url(img.id, img.sha256, hostId) : img.sourceUrl;
     if (!url) throw new ValidationError(`image ${img.name} has no URL`);

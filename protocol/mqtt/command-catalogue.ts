@@ -7,6 +7,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { CreateVmRequest, VmActionRequest, VmView } from '../agent-api.ts';
 import { Uuid } from '../ids.ts';
+import { VmSpec } from '../vm-spec.ts';
 import {
   CreateSnapshotRequest,
   ImageView,
@@ -15,6 +16,17 @@ import {
   SnapshotName,
   SnapshotView,
 } from '../image.ts';
+import {
+  MigrateAbortArgs,
+  MigrateAbortResult,
+  MigrateCheckResult,
+  MigrateFinishArgs,
+  MigrateFinishResult,
+  MigratePerformArgs,
+  MigratePerformResult,
+  MigratePrepareArgs,
+  MigratePrepareResult,
+} from '../migration.ts';
 import { AttachedVolume, HostIscsiInfo, VolumeAttachment } from '../volume.ts';
 
 export interface CommandDef<A extends TSchema = TSchema, R extends TSchema = TSchema> {
@@ -46,6 +58,8 @@ export const ConsoleArgs = Type.Object(
   { vm: Uuid, bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, default: 65536 })) },
   strict,
 );
+/** vm.adopt: the spec must hash (protocol/mqtt/inventory.ts specHash) to the one in the domain metadata. */
+export const AdoptArgs = Type.Object({ spec: VmSpec }, strict);
 export const SnapshotListArgs = Type.Object({ vm: Uuid }, strict);
 export const SnapshotCreateArgs = Type.Composite([Type.Object({ vm: Uuid }), CreateSnapshotRequest], strict);
 export const SnapshotRevertArgs = Type.Composite(
@@ -89,6 +103,12 @@ export const commandCatalogue = {
     'Delete a VM: destroy, undefine, remove its disks and forget it',
     true,
   ),
+  'vm.adopt': def(
+    AdoptArgs,
+    VmView,
+    'Take over an unclaimed domain of this host (listed in its inventory) whose metadata matches the spec hash; a deploy resent with the key that created such a domain adopts it too',
+    true,
+  ),
   console: def(ConsoleArgs, Type.Object({ text: Type.String() }), 'The tail of a VM serial console log'),
   'snapshot.list': def(SnapshotListArgs, Type.Object({ items: Type.Array(SnapshotView) }), "A VM's snapshots"),
   'snapshot.create': def(SnapshotCreateArgs, SnapshotView, 'Take a snapshot (with memory when running)', true),
@@ -118,6 +138,33 @@ export const commandCatalogue = {
     'Detach a volume (hot-unplug, waits for the guest)',
     true,
   ),
+  'migrate.check': def(
+    MigrateAbortArgs,
+    MigrateCheckResult,
+    'Migration, source: the VM spec and power state, and why it cannot move if it cannot',
+  ),
+  'migrate.prepare': def(
+    MigratePrepareArgs,
+    MigratePrepareResult,
+    'Migration, target: record the incoming VM, install its firewall rules, fetch and verify its images, create its overlays; answers the destination domain XML and URIs',
+    true,
+  ),
+  'migrate.perform': def(
+    MigratePerformArgs,
+    MigratePerformResult,
+    'Migration, source: migrate the VM peer to peer (live when running, overlays copied incrementally), then release it here',
+    true,
+  ),
+  'migrate.finish': def(
+    MigrateFinishArgs,
+    MigrateFinishResult,
+    'Migration, target: the VM arrived and becomes a VM of this host (stopped after a cold move)',
+  ),
+  'migrate.abort': def(
+    MigrateAbortArgs,
+    MigrateAbortResult,
+    'Migration, target: undo a preparation whose VM never arrived (refused while a domain of it exists here)',
+  ),
 } as const satisfies Record<string, CommandDef>;
 
 export type CommandCatalogue = typeof commandCatalogue;
@@ -135,5 +182,6 @@ export type DeployArgs = CommandArgs<'deploy'>;
 export type VmActionArgs = CommandArgs<'start'>;
 export type DeleteArgs = CommandArgs<'delete'>;
 export type ConsoleArgs = CommandArgs<'console'>;
+export type AdoptArgs = CommandArgs<'vm.adopt'>;
 export type VolumeAttachArgs = CommandArgs<'volume.attach'>;
 export type VolumeDetachArgs = CommandArgs<'volume.detach'>;

@@ -47,6 +47,10 @@ export async function startAgent(
     port?: number;
     uri?: string;
     resyncS?: number;
+    /** Host id (default test-host). */
+    hostId?: string;
+    /** Grace period of unclaimed domains; default one day, so that concurrent tests never lose theirs. */
+    orphanGraceS?: number;
     extraToml?: string;
     env?: Record<string, string>;
     /** [agent] allowed_roots; default: the test guest's directory and the temporary directory. */
@@ -65,8 +69,9 @@ export async function startAgent(
     `[agent]
 state_dir = "${dir}/state"
 console_log_dir = "${dir}/console"
-host_id = "test-host"
+host_id = "${opts.hostId ?? 'test-host'}"
 resync_interval_s = ${opts.resyncS ?? 2}
+orphan_grace_s = ${opts.orphanGraceS ?? 86400}
 allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [GUEST_DIR, tmpdir()])}
 [libvirt]
 uri = "${opts.uri ?? 'qemu:///system'}"
@@ -129,11 +134,29 @@ ${opts.extraToml ?? ''}`,
       return startAgent({ ...opts, dir, ...(port ? { port } : {}) });
     },
     cleanup: async () => {
+      await deleteAgentVms(handle);
       await handle.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return handle;
+}
+
+/**
+ * Deletes every VM a running agent has (its domains, overlays, firewall chains), so that a test leaves
+ * nothing behind on the shared libvirtd; an agent stopped on purpose leaves its domains running.
+ */
+export async function deleteAgentVms(agent: AgentHandle): Promise<void> {
+  if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) return;
+  try {
+    await agent.waitReady(20_000);
+    const list = await agent.request('GET', '/v1/vms');
+    for (const vm of (list.body?.items ?? []) as { id: string }[]) {
+      await agent.request('DELETE', `/v1/vms/${vm.id}`).catch(() => undefined);
+    }
+  } catch {
+    // the agent is broken: the leak check at the end of the suite names what stayed
+  }
 }
 
 /** Runs `stratus-agent --config CONFIG ARGS...` to completion (sub-commands such as join). */

@@ -26,13 +26,15 @@ export class SimAgent {
     readonly id: string,
     private readonly url: string,
     private session = 1,
+    /** Its broker account (the embedded broker refuses clients without one). */
+    private readonly auth: { username: string; password: string } | undefined = undefined,
   ) {
     this.host = new SimHost(id, session);
   }
 
   async start(): Promise<void> {
     const h = this.host;
-    await h.connect(this.url, { clean: true, clientId: `sim-${this.id}-${this.session}` });
+    await h.connect(this.url, { clean: true, clientId: `sim-${this.id}-${this.session}`, ...this.auth });
     h.client!.on('message', (_topic, payload) => {
       const cmd = JSON.parse(payload.toString()) as SimCommand;
       this.received.push(cmd);

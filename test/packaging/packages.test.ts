@@ -313,7 +313,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'xz', 'nftables', 'iproute'],
       recommends: ['libvirt-daemon-kvm', 'qemu-kvm'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute'], recommends: ['scsi-target-utils'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute', 'openssl'], recommends: ['scsi-target-utils'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)', 'libc.so.6()(64bit)'] },
   },
   fedora: {
@@ -321,7 +321,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'nftables', 'iproute'],
       recommends: ['libvirt-daemon-kvm', 'qemu-kvm', 'qemu-block-iscsi'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute'], recommends: ['scsi-target-utils'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute', 'openssl'], recommends: ['scsi-target-utils'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)'] },
   },
   suse: {
@@ -329,7 +329,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-tools', 'nftables', 'iproute2'],
       recommends: ['libvirt-daemon-qemu', 'qemu-kvm', 'qemu-block-iscsi'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute2'], recommends: ['tgt'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute2', 'openssl'], recommends: ['tgt'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)'] },
   },
 };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { startAgent } from '../../helpers/agent-process.ts';
-import { guestSpec } from '../../helpers/guest.ts';
+import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { recorder, startController } from '../../helpers/mqtt.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -24,9 +24,14 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   });
   t.teardown(() => agent.cleanup());
   await agent.waitReady();
-  const spec = guestSpec({ name: 'dash-vm' });
-  t.teardown(() => agent.request('DELETE', `/v1/vms/${spec.id}`).then(() => undefined));
-  t.equal((await agent.request('POST', '/v1/vms', { spec })).status, 201);
+  await waitFor('host up at the controller', () => c.daemon.fleet.host(HOST)?.up);
+  // the VM is launched through the controller (a domain it has no record of would be removed)
+  const cli = c.cli;
+  await uploadTestGuest(c);
+  const created = await cli(['vm', 'create', 'dash-vm', '--type', 'm1.small', '--image', 'guest', '--wait', '--json']);
+  t.equal(created.code, 0, `vm create: ${created.stderr}`);
+  const spec = { id: JSON.parse(created.stdout).items[0].id as string };
+  t.teardown(() => cli(['vm', 'delete', spec.id]).then(() => undefined));
   await waitFor('VM known to the controller', () => c.daemon.fleet.store.vm(spec.id)?.state === 'running');
 
   const profile = mkdtempSync(join(tmpdir(), 'stratus-chromium-'));

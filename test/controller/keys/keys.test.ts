@@ -240,3 +240,76 @@ t.test('CLI help lists every option with its meaning; a mistyped option names th
   t.notMatch(far.stderr, /did you mean/, 'nothing close: no guess');
   t.equal(ADMIN_TOKEN.length > 0, true);
 });
+
+t.test(
+  'vm create --disk grows the root disk; --readonly-disk attaches images; instance types carry swap',
+  async (t) => {
+    const created = await c.cli(
+      [
+        'vm',
+        'create',
+        'disky',
+        '--type',
+        't1.micro',
+        '--image',
+        'disk',
+        '--disk',
+        '3',
+        '--readonly-disk',
+        'disk',
+        '--json',
+      ],
+      alice,
+    );
+    t.equal(created.code, 0, created.stderr);
+    const vm = JSON.parse(created.stdout).items[0];
+    t.equal(vm.diskGiB, 3, 'the root disk size asked for');
+    const image = (await c.request('GET', '/v1/images/disk', undefined, alice)).body.id;
+    t.same(vm.readonlyImages, [image]);
+    const missing = await c.request(
+      'POST',
+      '/v1/vms',
+      { name: 'x', type: 't1.micro', image: 'disk', readonlyImages: ['nope'] },
+      alice,
+    );
+    t.equal(missing.status, 404);
+    t.equal((await c.cli(['vm', 'create', 'x', '--type', 't1.micro', '--image', 'disk', '--disk', '0'])).code, 2);
+    const types = (await c.request('GET', '/v1/types', undefined, alice)).body.items;
+    t.same(
+      types.map((x: { name: string; vcpus: number; memoryMiB: number; swapMiB: number }) => [
+        x.name,
+        x.vcpus,
+        x.memoryMiB,
+        x.swapMiB,
+      ]),
+      [
+        ['t1.micro', 1, 512, 512],
+        ['c1.medium', 2, 1536, 1536],
+        ['m1.small', 1, 1536, 1536],
+        ['m1.medium', 1, 3072, 3072],
+        ['c1.xlarge', 4, 6144, 6144],
+        ['m1.large', 2, 6144, 6144],
+        ['m1.xlarge', 4, 8192, 8192],
+      ].sort(
+        (a, b) =>
+          Number(a[1]) - Number(b[1]) || Number(a[2]) - Number(b[2]) || String(a[0]).localeCompare(String(b[0])),
+      ),
+      "StratusLab's catalogue, swap equal to memory",
+    );
+    const made = await c.cli([
+      'type',
+      'create',
+      'x1.tiny',
+      '--vcpus',
+      '1',
+      '--memory',
+      '128',
+      '--swap',
+      '64',
+      '--json',
+    ]);
+    t.equal(made.code, 0, made.stderr);
+    t.equal(JSON.parse(made.stdout).swapMiB, 64);
+    t.equal((await c.cli(['type', 'delete', 'x1.tiny'])).code, 0);
+  },
+);

@@ -24,7 +24,8 @@ async function site(t: { teardown: (f: () => Promise<void>) => void }, hosts: st
   const api = (method: string, path: string, body?: unknown) =>
     httpRequest(c.apiUrl + path, method, body, { authorization: `Bearer ${TOKEN}` });
   for (const h of hosts) {
-    const a = new SimAgent(`${h}-${randomUUID().slice(0, 6)}`, c.mqttUrl);
+    const id = `${h}-${randomUUID().slice(0, 6)}`;
+    const a = new SimAgent(id, c.mqttUrl, 1, c.account(id));
     await a.start();
     agents.set(h, a);
     await waitFor(`host ${a.id} up`, () => c.daemon.fleet.host(a.id)?.up || undefined);
