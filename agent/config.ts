@@ -146,6 +146,26 @@ export const AgentConfigSchema = Type.Object({
     },
     { description: 'Networks on this host: bridges of Stratus networks, per-VM firewall rules' },
   ),
+  migration: Type.Object(
+    {
+      peer_uri: S(
+        '',
+        "libvirt URI other hosts' libvirtd use to reach this host's for peer-to-peer migration; empty: qemu+tls://<host_id>/system",
+      ),
+      address: S(
+        '',
+        'Address other hosts send migration data to (memory stream, NBD disk copy); empty: the host id as a name',
+      ),
+      downtime_ms: I(500, 'Longest pause of a live-migrated guest at the switch-over, in ms', 1, 60_000),
+      bandwidth_mibs: I(0, 'Bandwidth cap of one migration in MiB/s (0: unlimited)', 0, 1_000_000),
+      auto_converge: Type.Boolean({
+        default: true,
+        description: 'Throttle the vCPUs of a guest that dirties memory faster than it can be sent',
+      }),
+      timeout_s: I(1800, 'A migration still running after this many seconds is cancelled; the VM stays', 10, 86_400),
+    },
+    { description: 'Live and cold migration of VMs to and from this host (see docs/migration.md)' },
+  ),
   api: Type.Object(
     {
       listen: S(

@@ -23,6 +23,7 @@ import { effectiveMqttConfig, readCredentials, type StoredCredentials, siteCaPat
 import { joinSite } from './enrolment/join.ts';
 import type { AgentConfig } from './config.ts';
 import { Reconciler } from './vm/reconciler.ts';
+import { VmMigration } from './vm/migration.ts';
 import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
@@ -47,6 +48,7 @@ export class AgentDaemon {
   readonly images: ImageStack;
   readonly volumes: VolumeAttacher;
   readonly snapshots: SnapshotService;
+  readonly migration: VmMigration;
   readonly saveAs: SaveAsService;
   /** Every operation of the command catalogue (agent/operations.ts): MQTT and the local API call these. */
   readonly operations: Operations;
@@ -117,9 +119,38 @@ export class AgentDaemon {
       cache: this.images.cache,
       log: this.log,
     });
+    const m = config.migration;
+    this.migration = new VmMigration({
+      conn: this.conn,
+      db: this.db,
+      vms: this.vms,
+      log: this.log,
+      hostId: this.hostId,
+      disks: this.images.disks,
+      network: this.network,
+      settings: {
+        peerUri: m.peer_uri || `qemu+tls://${this.hostId}/system`,
+        migrateUri: `tcp://${m.address || this.hostId}`,
+        downtimeMs: m.downtime_ms,
+        bandwidthMiBs: m.bandwidth_mibs,
+        autoConverge: m.auto_converge,
+        timeoutMs: m.timeout_s * 1000,
+      },
+      refusal: async (id) => {
+        const snaps = this.db.db.prepare('SELECT COUNT(*) AS n FROM vm_snapshots WHERE vm_id = ?').get(id) as {
+          n: number;
+        };
+        if (snaps.n > 0)
+          return `it has ${snaps.n} snapshot(s), which live inside its disks and are not migrated: delete them first`;
+        const vols = this.volumes.list(id);
+        if (vols.length > 0) return `it has ${vols.length} attached volume(s): detach them first`;
+        return undefined;
+      },
+    });
     const event = (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) =>
       this.mqtt?.event(kind, severity, message, data, vm);
     this.reconciler = new Reconciler({
+      incoming: () => this.migration.incomingSpecs(),
       network: this.network,
       conn: this.conn,
       db: this.db,
@@ -144,6 +175,7 @@ export class AgentDaemon {
       saveAs: this.saveAs,
       cache: this.images.cache,
       volumes: this.volumes,
+      migration: this.migration,
       afterDelete: () => this.mqtt?.vmDeleted(),
     });
     this.commands.registerAll(this.operations);
@@ -222,6 +254,7 @@ export class AgentDaemon {
     this.log.info({ api: address, version: VERSION, uri: this.conn.uri }, 'agent API listening');
     this.notify.ready(`API on ${address}; connecting to libvirt`);
     await this.connectWithRetry();
+    await this.migration.recover();
     await this.reconciler.start();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);

@@ -15,6 +15,7 @@ import {
 import type { ImageCache } from './images/cache.ts';
 import type { SaveAsService } from './images/save-as.ts';
 import type { SnapshotService } from './images/snapshots.ts';
+import type { VmMigration } from './vm/migration.ts';
 import type { VmService } from './vm/vm-service.ts';
 import type { VolumeAttacher } from './volumes/attacher.ts';
 
@@ -39,7 +40,8 @@ export interface OperationServices {
   saveAs: SaveAsService;
   cache: ImageCache;
   volumes: VolumeAttacher;
-  /** Called after a VM is deleted (the MQTT side clears its retained state). */
+  migration: VmMigration;
+  /** Called after a VM is deleted (or migrated away) (the MQTT side clears its retained state). */
   afterDelete?: (id: string) => void;
 }
 
@@ -121,5 +123,17 @@ export function createOperations(s: OperationServices): Operations {
       ctx.progress('detaching', 10);
       return s.volumes.detach(args.vm, args.volume);
     },
+    'migrate.check': async (args) => s.migration.check(args.vm),
+    'migrate.prepare': async (args, ctx) => {
+      ctx.progress('preparing', 10);
+      return s.migration.prepare(args.spec, args.source);
+    },
+    'migrate.perform': async (args, ctx) => {
+      const res = await s.migration.perform(args.vm, args.target, (step, pct) => ctx.progress(step, pct));
+      s.afterDelete?.(args.vm);
+      return res;
+    },
+    'migrate.finish': async (args) => s.migration.finish(args.vm, args.desired),
+    'migrate.abort': async (args) => s.migration.abort(args.vm),
   };
 }

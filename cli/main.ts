@@ -10,6 +10,7 @@ import { auditCommands } from './commands/audit.ts';
 import { diskCommands } from './commands/disk.ts';
 import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
+import { migrateCommands } from './commands/migrate.ts';
 import { imageSignCommands } from './commands/image-sign.ts';
 import { marketCommands } from './commands/market.ts';
 import { keyCommands } from './commands/key.ts';
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
+  ...migrateCommands,
   ...auditCommands,
   ...enrolCommands,
 ];

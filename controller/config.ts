@@ -214,6 +214,13 @@ export const ControllerConfigSchema = Type.Object({
       max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
       deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
       action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),
+      migrate_timeout_s: I(
+        1800,
+        'Seconds a migration may take before the controller gives up waiting (the agent cancels at its own [migration] timeout_s)',
+        10,
+        86_400,
+      ),
+      evacuate_parallel: I(2, 'Migrations a host evacuation runs at once', 1, 64),
       host_exclusion_s: I(
         600,
         'Seconds a host where a deploy of a VM failed is avoided for that VM (the failure may be transient)',

@@ -12,6 +12,7 @@ import type { OperationRecovery } from './recovery.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
 
 export interface ReconcilerOptions {
   conn: LibvirtConnection;
@@ -21,6 +22,8 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Re-applies per-VM firewall rules on each full comparison (agent/network/vm-network.ts). */
   network?: VmNetwork;
+  /** VMs being migrated to this host (agent/vm/migration.ts): their domains and rules are not strays. */
+  incoming?: () => VmSpec[];
   /** Settles interrupted operations before anything else. */
   recovery: OperationRecovery;
   /** This agent's host id: only domains whose metadata carries it are ours. */
@@ -112,9 +115,10 @@ export class Reconciler {
         this.o.log.error({ vm: r.id, err: (err as Error).message }, 'reconcile failed for VM');
       }
     }
-    await this.unclaimed(domains);
+    const incoming = new Set((this.o.incoming?.() ?? []).map((s) => s.id));
+    await this.unclaimed(domains.filter((d) => !incoming.has(d.uuid)));
     try {
-      await this.o.network?.removeStale(() => this.o.db.list().map((r) => r.spec));
+      await this.o.network?.removeStale(() => [...this.o.db.list().map((r) => r.spec), ...(this.o.incoming?.() ?? [])]);
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'cannot clean up firewall rules; will retry');
     }

@@ -22,6 +22,8 @@ import type { DeployHook } from './deploy-hook.ts';
 import { Deployer } from './deployer.ts';
 import { ExtraDisks } from './extra-disks.ts';
 import { HostAdminStore } from './host-admin.ts';
+import { migrationRoutes } from './migration-routes.ts';
+import { VmMigrator } from './migrator.ts';
 import { type VmViewExtra, vmRoutes } from './routes.ts';
 import { ControllerVmService, type VmCreateExtension } from './service.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
@@ -57,6 +59,7 @@ export class VmFeature implements ControllerFeature {
   readonly scheduler: SchedulerService;
   readonly deployer: Deployer;
   readonly service: ControllerVmService;
+  readonly migrator: VmMigrator;
   readonly routes: readonly Router[];
   /** Read-only image disks VMs ask for at creation (`readonlyImages`). */
   readonly extraDisks: ExtraDisks;
@@ -82,6 +85,12 @@ export class VmFeature implements ControllerFeature {
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
     });
+    const policy = () => ({
+      rank: c.scheduler.policy,
+      cpuOvercommit: c.scheduler.cpu_overcommit,
+      memoryOvercommit: c.scheduler.memory_overcommit,
+      imageCacheBonus: c.scheduler.image_cache_bonus,
+    });
     this.scheduler = new SchedulerService({
       store: this.store,
       fleet: d.fleet,
@@ -89,12 +98,7 @@ export class VmFeature implements ControllerFeature {
       log: d.log,
       deploy: (id) => void this.deployer.deploy(id),
       imageSha256: (id) => d.images.registry.find(id)?.sha256 ?? undefined,
-      policy: () => ({
-        rank: c.scheduler.policy,
-        cpuOvercommit: c.scheduler.cpu_overcommit,
-        memoryOvercommit: c.scheduler.memory_overcommit,
-        imageCacheBonus: c.scheduler.image_cache_bonus,
-      }),
+      policy,
     });
     const network = d.network;
     const volumes = d.volumes;
@@ -123,7 +127,22 @@ export class VmFeature implements ControllerFeature {
       actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
       reconcileIntervalMs: c.scheduler.reconcile_interval_s * 1000,
     });
+    this.migrator = new VmMigrator({
+      store: this.store,
+      fleet: d.fleet,
+      dispatcher: d.dispatcher,
+      scheduler: this.scheduler,
+      hostAdmin: this.hostAdmin,
+      policy,
+      log: d.log,
+      moving: this.service.moving,
+      actionTimeoutMs: c.scheduler.action_timeout_s * 1000,
+      prepareTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
+      migrateTimeoutMs: c.scheduler.migrate_timeout_s * 1000,
+      parallel: c.scheduler.evacuate_parallel,
+    });
     this.routes = [
+      migrationRoutes(this.migrator),
       snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),
       vmRoutes(this.service, this.store, [
         ...(d.viewExtras ?? []),

@@ -29,6 +29,11 @@ export interface ReconcilerOptions {
   kick: () => void;
   actionTimeoutMs: number;
   intervalMs: number;
+  /**
+   * VMs being migrated (controller/vms/migrator.ts): while one moves, its source reports it gone and its
+   * target reports a copy; neither is acted on until the migration has recorded where the VM is.
+   */
+  isMoving?: (id: string) => boolean;
 }
 
 const ABSENT = new Set(['missing', 'deleted']);
@@ -182,7 +187,7 @@ export class Reconciler {
   settle(id: string, host: string): void {
     const state = this.present(id, host);
     const vm = this.o.store.find(id);
-    if (vm && this.deleting.has(id)) return;
+    if (vm && (this.deleting.has(id) || this.o.isMoving?.(id))) return;
     if (state === undefined) {
       if (vm) this.absent(vm, host, 'reported gone');
       return;
@@ -226,7 +231,7 @@ export class Reconciler {
   }
 
   private absent(vm: VmRecord, host: string, why: string): void {
-    if (vm.hostId !== host || this.deleting.has(vm.id)) return;
+    if (vm.hostId !== host || this.deleting.has(vm.id) || this.o.isMoving?.(vm.id)) return;
     if (['running', 'stopped', 'unknown'].includes(vm.state)) {
       this.o.store.transition(vm.id, 'lost', `host ${host} no longer has the VM (${why}); not redeployed`);
       this.o.log.warn({ vm: vm.id, host }, 'VM lost: its host no longer has it');

@@ -81,6 +81,8 @@ export interface VmServiceOptions {
 
 export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   readonly reconciler: Reconciler;
+  /** VMs being migrated (controller/vms/migrator.ts): host reports about them wait until it is done. */
+  readonly moving = new Set<string>();
 
   constructor(private readonly o: VmServiceOptions) {
     super();
@@ -93,6 +95,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       kick: o.kick,
       actionTimeoutMs: o.actionTimeoutMs,
       intervalMs: o.reconcileIntervalMs ?? 30_000,
+      isMoving: (id) => this.moving.has(id),
     });
   }
 
@@ -194,6 +197,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
     opts: { force?: boolean } = {},
   ): Promise<VmRecord> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     if (!['running', 'stopped', 'unknown'].includes(vm.state))
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
@@ -248,6 +252,7 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
 
   async delete(id: string, who: Principal): Promise<void> {
     const vm = this.owned(id, who);
+    if (this.moving.has(id)) throw new ConflictError(`VM ${id} is being migrated; retry when it is done`);
     this.reconciler.beginDelete(id);
     try {
       // a copy may exist wherever the VM was placed or a host reports it: each host confirms it is gone

@@ -146,6 +146,25 @@ export const virt = {
     'int virDomainGetBlockJobInfo(void *dom, const char *disk, _Out_ StratusVirDomainBlockJobInfo *info, unsigned int flags)',
   ),
   virDomainBlockJobAbort: lib.func('int virDomainBlockJobAbort(void *dom, const char *disk, unsigned int flags)'),
+  // migration
+  virDomainMigrateToURI3: lib.func(
+    'int virDomainMigrateToURI3(void *dom, const char *dconnuri, void *params, unsigned int nparams, unsigned int flags)',
+  ),
+  virDomainMigrateSetMaxDowntime: lib.func(
+    'int virDomainMigrateSetMaxDowntime(void *dom, unsigned long long downtime, unsigned int flags)',
+  ),
+  virDomainGetJobStats: lib.func(
+    'int virDomainGetJobStats(void *dom, _Out_ int *type, _Out_ void **params, _Out_ int *nparams, unsigned int flags)',
+  ),
+  virDomainAbortJob: lib.func('int virDomainAbortJob(void *dom)'),
+  virDomainCreateWithFlags: lib.func('int virDomainCreateWithFlags(void *dom, unsigned int flags)'),
+  virTypedParamsAddString: lib.func(
+    'int virTypedParamsAddString(_Inout_ void **params, _Inout_ int *nparams, _Inout_ int *maxparams, const char *name, const char *value)',
+  ),
+  virTypedParamsAddULLong: lib.func(
+    'int virTypedParamsAddULLong(_Inout_ void **params, _Inout_ int *nparams, _Inout_ int *maxparams, const char *name, unsigned long long value)',
+  ),
+  virTypedParamsFree: lib.func('void virTypedParamsFree(void *params, int nparams)'),
   // devices (hot-plug)
   virDomainAttachDeviceFlags: lib.func(
     'int virDomainAttachDeviceFlags(void *dom, const char *xml, unsigned int flags)',

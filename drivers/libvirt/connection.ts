@@ -23,6 +23,19 @@ import { acquireEventLoop, releaseEventLoop } from './event-loop.ts';
 import type { CallbackIds, NodeInfo } from './ops/connect.ts';
 import type { DomainInfo, DomainSummary } from './ops/domain.ts';
 import type { OpArgs, OpName, OpResult } from './ops/index.ts';
+import {
+  JOB_STATS_COMPLETED,
+  type JobStats,
+  MIGRATE_ABORT_ON_ERROR,
+  MIGRATE_AUTO_CONVERGE,
+  MIGRATE_LIVE,
+  MIGRATE_NON_SHARED_INC,
+  MIGRATE_PAUSED,
+  MIGRATE_PEER2PEER,
+  MIGRATE_PERSIST_DEST,
+  MIGRATE_UNDEFINE_SOURCE,
+  type MigrateParams,
+} from './ops/migrate.ts';
 import type { SecretSummary } from './ops/secret.ts';
 import {
   type SnapshotDesc,
@@ -369,6 +382,45 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   blockJobAbort(uuid: string, disk: string, opts: { pivot?: boolean; async?: boolean } = {}): Promise<void> {
     const flags = (opts.pivot ? BLOCK_JOB_ABORT_PIVOT : 0) | (opts.async ? BLOCK_JOB_ABORT_ASYNC : 0);
     return this.call('blockcopy.abort', uuid, disk, flags);
+  }
+
+  // ---- migration ----
+  /**
+   * Migrates a domain peer to peer to the libvirtd at `dconnuri` (PERSIST_DEST | UNDEFINE_SOURCE: on success
+   * the domain exists on the destination only; on failure libvirt leaves it running here). `live`: the guest
+   * runs during the copy; `paused`: it stays paused on the destination. `autoConverge` throttles a guest
+   * whose memory is dirtied faster than it can be sent. Resolves when the job ends.
+   */
+  migrate(
+    uuid: string,
+    dconnuri: string,
+    params: MigrateParams,
+    opts: { live?: boolean; paused?: boolean; autoConverge?: boolean } = {},
+  ): Promise<void> {
+    const flags =
+      MIGRATE_PEER2PEER |
+      MIGRATE_PERSIST_DEST |
+      MIGRATE_UNDEFINE_SOURCE |
+      MIGRATE_ABORT_ON_ERROR |
+      (opts.live ? MIGRATE_LIVE : 0) |
+      (opts.paused ? MIGRATE_PAUSED : 0) |
+      (opts.autoConverge ? MIGRATE_AUTO_CONVERGE : 0) |
+      (params.disks?.length ? MIGRATE_NON_SHARED_INC : 0);
+    return this.call('migrate.toUri', uuid, dconnuri, params, flags);
+  }
+  setMigrationMaxDowntime(uuid: string, ms: number): Promise<void> {
+    return this.call('migrate.setMaxDowntime', uuid, ms);
+  }
+  /** The domain's running job, or (`completed`) its last finished one: libvirt's typed statistics. */
+  jobStats(uuid: string, completed = false): Promise<JobStats> {
+    return this.call('migrate.jobStats', uuid, completed ? JOB_STATS_COMPLETED : 0);
+  }
+  /** Cancels the domain's running job (a migration: the domain keeps running here). */
+  abortJob(uuid: string): Promise<void> {
+    return this.call('migrate.abortJob', uuid);
+  }
+  startDomainPaused(uuid: string): Promise<void> {
+    return this.call('migrate.startPaused', uuid);
   }
 
   /** Asks the guest to shut down (ACPI); returns at once. Waiting and escalation are the caller's policy. */

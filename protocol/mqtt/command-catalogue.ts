@@ -16,6 +16,17 @@ import {
   SnapshotName,
   SnapshotView,
 } from '../image.ts';
+import {
+  MigrateAbortArgs,
+  MigrateAbortResult,
+  MigrateCheckResult,
+  MigrateFinishArgs,
+  MigrateFinishResult,
+  MigratePerformArgs,
+  MigratePerformResult,
+  MigratePrepareArgs,
+  MigratePrepareResult,
+} from '../migration.ts';
 import { AttachedVolume, HostIscsiInfo, VolumeAttachment } from '../volume.ts';
 
 export interface CommandDef<A extends TSchema = TSchema, R extends TSchema = TSchema> {
@@ -126,6 +137,33 @@ export const commandCatalogue = {
     Type.Object({ detached: Type.Boolean() }),
     'Detach a volume (hot-unplug, waits for the guest)',
     true,
+  ),
+  'migrate.check': def(
+    MigrateAbortArgs,
+    MigrateCheckResult,
+    'Migration, source: the VM spec and power state, and why it cannot move if it cannot',
+  ),
+  'migrate.prepare': def(
+    MigratePrepareArgs,
+    MigratePrepareResult,
+    'Migration, target: record the incoming VM, install its firewall rules, fetch and verify its images, create its overlays; answers the destination domain XML and URIs',
+    true,
+  ),
+  'migrate.perform': def(
+    MigratePerformArgs,
+    MigratePerformResult,
+    'Migration, source: migrate the VM peer to peer (live when running, overlays copied incrementally), then release it here',
+    true,
+  ),
+  'migrate.finish': def(
+    MigrateFinishArgs,
+    MigrateFinishResult,
+    'Migration, target: the VM arrived and becomes a VM of this host (stopped after a cold move)',
+  ),
+  'migrate.abort': def(
+    MigrateAbortArgs,
+    MigrateAbortResult,
+    'Migration, target: undo a preparation whose VM never arrived (refused while a domain of it exists here)',
   ),
 } as const satisfies Record<string, CommandDef>;
 

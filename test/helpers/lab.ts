@@ -264,24 +264,11 @@ async function makeLink(a: LabHost, b: LabHost): Promise<void> {
 function startHost(host: LabHost, tag: string, detached: boolean): ChildProcess {
   const cgroups = makeCgroups(cgName(tag, host.name));
   const log = openSync(join(host.dir, 'libvirtd.log'), 'a');
-  const child = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      host.ns,
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--fork',
-      'sh',
-      join(root, 'scripts/lab/host-init.sh'),
-      host.dir,
-      host.runDir,
-    ],
-    { stdio: ['ignore', log, log], detached, env: { ...process.env, LAB_CGROUP_PROCS: cgroups.join(' ') } },
-  );
+  const child = spawn('sh', [join(root, 'scripts/lab/host-init.sh'), host.ns, host.dir, host.runDir], {
+    stdio: ['ignore', log, log],
+    detached,
+    env: { ...process.env, LAB_CGROUP_PROCS: cgroups.join(' ') },
+  });
   if (detached) child.unref();
   return child;
 }

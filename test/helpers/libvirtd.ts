@@ -1,12 +1,27 @@
 // Control of the host's libvirtd for tests (there is no systemd here): restart it, check it answers.
 
 import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { waitFor } from './wait.ts';
 import { integrationOnly } from './tier.ts';
 
+const ownNet = readlinkSync('/proc/self/ns/net');
+
+/** Processes named `name` in this network namespace: never the lab's libvirtd instances (docs/lab.md). */
 function pids(name: string): number[] {
   try {
-    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((p) => {
+        try {
+          return readlinkSync(`/proc/${p}/ns/net`) === ownNet;
+        } catch {
+          return false;
+        }
+      });
   } catch {
     return [];
   }

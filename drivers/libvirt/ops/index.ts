@@ -4,6 +4,7 @@ import * as blockcopy from './blockcopy.ts';
 import * as connect from './connect.ts';
 import * as device from './device.ts';
 import * as domain from './domain.ts';
+import * as migrate from './migrate.ts';
 import * as secret from './secret.ts';
 import * as snapshot from './snapshot.ts';
 import * as stats from './stats.ts';
@@ -45,6 +46,11 @@ export const operations = {
   'blockcopy.start': blockcopy.start,
   'blockcopy.info': blockcopy.info,
   'blockcopy.abort': blockcopy.abort,
+  'migrate.toUri': migrate.toUri,
+  'migrate.setMaxDowntime': migrate.setMaxDowntime,
+  'migrate.jobStats': migrate.jobStats,
+  'migrate.abortJob': migrate.abortJob,
+  'migrate.startPaused': migrate.startPaused,
 } as const;
 
 export type Operations = typeof operations;

@@ -1,0 +1,312 @@
+// Moving a VM between hosts, the agent's side. The controller orchestrates three steps:
+//   target `migrate.prepare`  records the incoming VM (table vm_incoming, not yet a VM of this host, so the
+//                             reconciler never defines or starts it), installs its firewall rules, fetches
+//                             and verifies its base images, creates empty overlays on them, and answers the
+//                             destination domain XML and its migration URIs;
+//   source `migrate.perform`  migrates peer to peer (virDomainMigrateToURI3: PERSIST_DEST | UNDEFINE_SOURCE,
+//                             live for a running VM, the overlays copied incrementally over NBD), then
+//                             removes what the VM held here (overlays, rules, console log, record). A stopped
+//                             VM is started paused for the copy and stays paused on the target;
+//   target `migrate.finish`   turns the incoming record into a VM of this host (a cold move is stopped
+//                             there), or `migrate.abort` undoes the preparation when nothing arrived.
+// libvirt keeps the domain running on the source when a migration fails, so a failure anywhere leaves
+// the VM where it was; abort refuses to remove anything while a domain of that VM exists on the target.
+
+import type { Logger } from 'pino';
+import { StratusError, ValidationError } from '../../common/errors.ts';
+import { Reverter } from '../../common/reverter.ts';
+import { type Db, migrate } from '../../common/sqlite.ts';
+import { removeFile } from '../../drivers/host-fs.ts';
+import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import type { MigrationTarget } from '../../protocol/migration.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
+import { VmExistsError, VmNotFoundError } from '../errors.ts';
+import type { InstanceDisks } from '../images/instance-disks.ts';
+import type { VmNetwork } from '../network/vm-network.ts';
+import type { AgentStateDb } from './state-db.ts';
+import { checkSpecOnHost } from './vm-checks.ts';
+import type { VmService } from './vm-service.ts';
+
+export interface MigrationSettings {
+  /** libvirt URI other hosts' libvirtd use to reach this host's. */
+  peerUri: string;
+  /** Where QEMU on other hosts sends migration data for this host. */
+  migrateUri: string;
+  downtimeMs: number;
+  bandwidthMiBs: number;
+  autoConverge: boolean;
+  timeoutMs: number;
+}
+
+export interface MigrationOptions {
+  conn: LibvirtConnection;
+  db: AgentStateDb;
+  vms: VmService;
+  log: Logger;
+  hostId: string;
+  settings: MigrationSettings;
+  disks?: InstanceDisks;
+  network?: VmNetwork;
+  /** Why a VM cannot move (snapshots, attached volumes), or undefined when it can. */
+  refusal?: (vmId: string) => Promise<string | undefined>;
+}
+
+export interface MigrationResult {
+  vm: string;
+  target: string;
+  live: boolean;
+  durationMs: number;
+  /** Bytes of memory and disk sent, and the guest's pause at the switch-over (libvirt's statistics). */
+  dataBytes?: number;
+  downtimeMs?: number;
+}
+
+export class MigrationRefusedError extends StratusError {
+  constructor(vm: string, reason: string) {
+    super('STRATUS_ERR_MIGRATION_REFUSED', `VM ${vm} cannot be migrated: ${reason}`, {
+      status: 409,
+      details: { vm, reason },
+    });
+  }
+}
+
+export class MigrationFailedError extends StratusError {
+  constructor(vm: string, target: string, message: string) {
+    super('STRATUS_ERR_MIGRATION_FAILED', `migration of VM ${vm} to ${target} failed: ${message}; it stays here`, {
+      status: 502,
+      details: { vm, target },
+    });
+  }
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE vm_incoming (
+     id TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+];
+
+const notFound = (err: unknown) => err instanceof LibvirtError && err.virCode === 42;
+
+export class VmMigration {
+  private readonly db: Db;
+
+  constructor(private readonly o: MigrationOptions) {
+    this.db = o.db.db;
+    migrate(this.db, 'migration', MIGRATIONS);
+  }
+
+  /** Specs of the VMs being received (the reconciler leaves their domains and rules alone). */
+  incomingSpecs(): VmSpec[] {
+    return (this.db.prepare('SELECT spec FROM vm_incoming').all() as { spec: string }[]).map(
+      (r) => JSON.parse(r.spec) as VmSpec,
+    );
+  }
+
+  private incoming(id: string): { spec: VmSpec; source: string } | undefined {
+    const r = this.db.prepare('SELECT spec, source FROM vm_incoming WHERE id = ?').get(id) as
+      | { spec: string; source: string }
+      | undefined;
+    return r && { spec: JSON.parse(r.spec) as VmSpec, source: r.source };
+  }
+
+  private async domainExists(id: string): Promise<boolean> {
+    try {
+      await this.o.conn.getDomain(id);
+      return true;
+    } catch (err) {
+      if (notFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Source side, before anything is prepared elsewhere: the VM's spec, its power state, or why it cannot move. */
+  async check(id: string): Promise<{ spec: VmSpec; state: string; refusal?: string }> {
+    const rec = this.o.db.get(id);
+    if (!rec) throw new VmNotFoundError(id);
+    const refusal = await this.o.refusal?.(id);
+    const d = await this.o.conn.getDomain(id);
+    return { spec: rec.spec, state: d.state, ...(refusal ? { refusal } : {}) };
+  }
+
+  /** Target side: everything the VM needs here except its domain; answers where to send it. */
+  async prepare(input: VmSpec, source: string): Promise<{ destXml: string; peerUri: string; migrateUri: string }> {
+    const log = this.o.log.child({ vm: input.id, source });
+    return this.o.vms.locks.run(input.id, async () => {
+      if (this.o.db.get(input.id)) throw new VmExistsError(input.id, 'agent');
+      const again = this.incoming(input.id);
+      if (!again && (await this.domainExists(input.id))) throw new VmExistsError(input.id, 'libvirt');
+      let spec = again?.spec ?? input;
+      if (!again) {
+        const r = new Reverter();
+        try {
+          if (this.o.network) spec = await this.o.network.prepareSpec(spec);
+          await checkSpecOnHost(spec, this.o.hostId);
+          this.db
+            .prepare('INSERT INTO vm_incoming (id, spec, source, created_at) VALUES (?, ?, ?, ?)')
+            .run(spec.id, JSON.stringify(spec), source, Date.now());
+          r.add('forget incoming VM', () => this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(spec.id));
+          await this.o.network?.installForVm(spec, r);
+          if (this.o.disks) await this.o.disks.prepare(spec, r, log);
+          r.commit();
+        } catch (err) {
+          await r.revert();
+          throw err;
+        }
+        log.info('ready to receive the VM');
+      }
+      return {
+        destXml: this.o.vms.domainXml(spec),
+        peerUri: this.o.settings.peerUri,
+        migrateUri: this.o.settings.migrateUri,
+      };
+    });
+  }
+
+  /** Target side: the domain arrived; it becomes a VM of this host (a cold move is left stopped). */
+  async finish(
+    id: string,
+    desired: 'running' | 'stopped',
+  ): Promise<{ vm: string; state: string; downtimeMs?: number }> {
+    return this.o.vms.locks.run(id, async () => {
+      const inc = this.incoming(id);
+      if (!inc) return { vm: id, state: this.o.vms.get(id).state };
+      const d = await this.o.conn.getDomain(id).catch((err) => {
+        if (notFound(err)) throw new ValidationError(`VM ${id} has not arrived on this host`);
+        throw err;
+      });
+      let downtimeMs: number | undefined;
+      try {
+        const stats = await this.o.conn.jobStats(id, true);
+        if (typeof stats.params['downtime'] === 'number') downtimeMs = stats.params['downtime'];
+      } catch {
+        // statistics are informative only
+      }
+      if (desired === 'stopped' && d.active) await this.o.conn.destroyDomain(id);
+      this.db.transaction(() => {
+        this.o.db.insert(inc.spec, desired);
+        this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(id);
+      })();
+      this.o.log.info({ vm: id, source: inc.source, desired, downtimeMs }, 'VM received');
+      const now = await this.o.conn.getDomain(id);
+      this.o.vms.observe(id, now.state);
+      return { vm: id, state: now.state, ...(downtimeMs !== undefined ? { downtimeMs } : {}) };
+    });
+  }
+
+  /** Target side: the migration did not happen; removes the preparation. Never removes a domain. */
+  async abort(id: string): Promise<{ aborted: boolean }> {
+    return this.o.vms.locks.run(id, async () => {
+      const inc = this.incoming(id);
+      if (!inc) return { aborted: false };
+      if (await this.domainExists(id)) {
+        throw new MigrationRefusedError(id, 'its domain exists on this host: the migration may have completed');
+      }
+      await this.o.network?.releaseVm(inc.spec);
+      await this.o.disks?.remove(id);
+      await removeFile(this.o.vms.consoleLogPath(id));
+      this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(id);
+      this.o.log.info({ vm: id }, 'incoming migration aborted; preparation removed');
+      return { aborted: true };
+    });
+  }
+
+  /** Target side, at start: preparations whose domain never arrived are removed. */
+  async recover(): Promise<void> {
+    const rows = this.db.prepare('SELECT id FROM vm_incoming').all() as { id: string }[];
+    for (const { id } of rows) {
+      if (!(await this.domainExists(id))) await this.abort(id).catch(() => undefined);
+    }
+  }
+
+  /** Source side: moves the VM to `target`; on success nothing of it is left here. */
+  async perform(
+    id: string,
+    target: MigrationTarget,
+    progress: (step: string, pct?: number) => void = () => undefined,
+  ): Promise<MigrationResult> {
+    const log = this.o.log.child({ vm: id, target: target.host });
+    return this.o.vms.locks.run(id, async () => {
+      const rec = this.o.db.get(id);
+      if (!rec) throw new VmNotFoundError(id);
+      const refusal = await this.o.refusal?.(id);
+      if (refusal) throw new MigrationRefusedError(id, refusal);
+      const d = await this.o.conn.getDomain(id);
+      const live = d.active;
+      if (live && d.state !== 'running' && d.state !== 'paused')
+        throw new MigrationRefusedError(id, `its domain is ${d.state}`);
+      // overlays are copied (only their own layer: the target made them on the same base); shared volumes,
+      // read-only images and CD-ROMs are not
+      const overlayDir = this.o.disks?.vmDir(id);
+      const disks = overlayDir ? overlayTargets(await this.o.conn.domainXml(id), overlayDir) : [];
+      const s = this.o.settings;
+      const started = Date.now();
+      if (!live) {
+        await this.o.conn.startDomainPaused(id);
+        progress('started paused to copy the disks', 1);
+      }
+      await this.o.conn.setMigrationMaxDowntime(id, s.downtimeMs).catch((err) => {
+        log.warn({ err: (err as Error).message }, 'cannot set the downtime limit');
+      });
+      const poll = setInterval(() => {
+        this.o.conn.jobStats(id).then(
+          (j) => {
+            const p = j.params;
+            const total = Number(p['data_total'] ?? 0);
+            const done = Number(p['data_processed'] ?? 0);
+            if (total > 0) progress('migrating', Math.min(99, (100 * done) / total));
+          },
+          () => undefined,
+        );
+      }, 500);
+      const deadline = setTimeout(() => {
+        log.warn({ timeoutMs: s.timeoutMs }, 'migration took too long; cancelling it');
+        this.o.conn.abortJob(id).catch(() => undefined);
+      }, s.timeoutMs);
+      try {
+        await this.o.conn.migrate(
+          id,
+          target.peerUri,
+          {
+            destXml: target.destXml,
+            migrateUri: target.migrateUri,
+            disks,
+            ...(s.bandwidthMiBs > 0 ? { bandwidthMiBs: s.bandwidthMiBs } : {}),
+          },
+          { live, paused: !live, autoConverge: s.autoConverge },
+        );
+      } catch (err) {
+        if (!live) await this.o.conn.destroyDomain(id).catch(() => undefined);
+        log.warn({ err: (err as Error).message }, 'migration failed; the VM stays here');
+        throw new MigrationFailedError(id, target.host, (err as Error).message);
+      } finally {
+        clearInterval(poll);
+        clearTimeout(deadline);
+      }
+      const durationMs = Date.now() - started;
+      // the domain is on the target now (libvirt undefined it here): release what it held on this host
+      if (await this.domainExists(id)) log.error('domain still defined here after a successful migration');
+      await removeFile(this.o.vms.consoleLogPath(id));
+      await this.o.disks?.remove(id);
+      await this.o.network?.releaseVm(rec.spec);
+      this.o.db.delete(id);
+      log.info({ live, durationMs, disks }, 'VM migrated away');
+      progress('migrated', 100);
+      return { vm: id, target: target.host, live, durationMs };
+    });
+  }
+}
+
+/** Target devs of the file disks whose source lies in `dir` (the VM's overlays). */
+export function overlayTargets(domainXml: string, dir: string): string[] {
+  const out: string[] = [];
+  for (const m of domainXml.matchAll(/<disk\b[^>]*device='disk'[^>]*>([\s\S]*?)<\/disk>/g)) {
+    const body = m[1] ?? '';
+    const src = /<source file='([^']+)'/.exec(body)?.[1];
+    const dev = /<target dev='([^']+)'/.exec(body)?.[1];
+    if (src && dev && src.startsWith(`${dir}/`) && !/<readonly\/>/.test(body)) out.push(dev);
+  }
+  return out;
+}

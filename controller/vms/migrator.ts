@@ -1,0 +1,178 @@
+// Moves VMs between hosts (`POST /v1/vms/{id}/migrate`) and empties hosts for maintenance
+// (`POST /v1/hosts/{id}/evacuate`). The target is chosen, or checked, by the scheduler's own filters
+// with the source excluded. Steps (agent/vm/migration.ts): check on the source (spec, refusal), prepare on
+// the target, perform on the source, finish on the target; then the VM's host changes here. A failure
+// before the VM arrived aborts the target's preparation (the agent refuses if a domain exists there), so
+// the VM stays running on the source and nothing is left on the target.
+
+import type { Logger } from 'pino';
+import { asStratusError, ConflictError, NotFoundError, StratusError } from '../../common/errors.ts';
+import type { EvacuationView, MigrationView } from '../../protocol/migration.ts';
+import { schedule } from '../scheduler/scheduler.ts';
+import type { SchedulerService } from '../scheduler/service.ts';
+import type { SchedulerPolicy } from '../scheduler/types.ts';
+import type { HostAdminStore } from './host-admin.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+import type { VmStore } from './store.ts';
+
+export interface MigratorOptions {
+  store: VmStore;
+  fleet: Fleet;
+  dispatcher: CommandDispatcher;
+  scheduler: SchedulerService;
+  hostAdmin: HostAdminStore;
+  policy: () => SchedulerPolicy;
+  log: Logger;
+  /** VMs being moved: the VM service ignores what hosts report about them meanwhile. */
+  moving: Set<string>;
+  actionTimeoutMs: number;
+  /** A prepare may download images. */
+  prepareTimeoutMs: number;
+  migrateTimeoutMs: number;
+  /** Migrations an evacuation runs at once. */
+  parallel: number;
+}
+
+export class NoTargetError extends StratusError {
+  constructor(vm: string, reason: string) {
+    super('STRATUS_ERR_NO_TARGET', `no host can take VM ${vm}: ${reason}`, { status: 409, details: { vm, reason } });
+  }
+}
+
+export class VmMigrator {
+  constructor(private readonly o: MigratorOptions) {}
+
+  private dispatch<K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    key: string,
+    timeoutMs: number,
+    onProgress?: (p: { step: string; pct?: number }) => void,
+  ): Promise<CommandResult<K>> {
+    return this.o.dispatcher.dispatch(host, command, args, { key, timeoutMs, ...(onProgress ? { onProgress } : {}) });
+  }
+
+  /** The target the scheduler picks (or accepts, when `wanted` is given) for the VM, source excluded. */
+  private target(vmId: string, source: string, wanted?: string): string {
+    const vm = this.o.store.get(vmId);
+    // the VM's own capacity is counted on its source only, which is excluded
+    const hosts = this.o.scheduler.hostViews().filter((h) => !wanted || h.id === wanted);
+    if (wanted && hosts.length === 0) throw new NotFoundError('host', wanted);
+    if (wanted === source) throw new NoTargetError(vmId, `it already runs on ${source}`);
+    const [p] = schedule(
+      [
+        {
+          id: vm.id,
+          vcpus: vm.vcpus,
+          memoryMiB: vm.memoryMiB,
+          cluster: vm.placement.cluster,
+          requiredFeatures: vm.placement.requiredFeatures,
+          antiAffinityGroup: vm.placement.antiAffinityGroup,
+          excludeHosts: new Set([source]),
+        },
+      ],
+      hosts,
+      this.o.policy(),
+    );
+    if (!p?.hostId) throw new NoTargetError(vmId, p && 'reason' in p ? p.reason : 'no host');
+    return p.hostId;
+  }
+
+  async migrate(vmId: string, wanted?: string, by = 'admin'): Promise<MigrationView> {
+    const vm = this.o.store.get(vmId);
+    if (vm.state !== 'running' && vm.state !== 'stopped')
+      throw new ConflictError(`VM ${vmId} is ${vm.state}; only running or stopped VMs can be migrated`);
+    const source = vm.hostId;
+    if (!source || !this.o.fleet.host(source)?.up)
+      throw new ConflictError(`the host of VM ${vmId} (${source ?? 'none'}) is not up`);
+    if (this.o.moving.has(vmId)) throw new ConflictError(`VM ${vmId} is already being migrated`);
+    const target = this.target(vmId, source, wanted);
+    const log = this.o.log.child({ vm: vmId, source, target });
+    const op = `${vmId}:${Date.now()}`;
+    const t = this.o.actionTimeoutMs;
+    this.o.moving.add(vmId);
+    const reason = (s: string) => this.o.store.setReason(vmId, s);
+    try {
+      const chk = await this.dispatch(source, 'migrate.check', { vm: vmId }, `migrate-check:${op}`, t);
+      if (chk.refusal)
+        throw new StratusError('STRATUS_ERR_MIGRATION_REFUSED', `VM ${vmId} cannot be migrated: ${chk.refusal}`, {
+          status: 409,
+          details: { vm: vmId, reason: chk.refusal },
+        });
+      const live = ['running', 'paused', 'blocked'].includes(chk.state);
+      reason(`migrating to ${target}: preparing the target`);
+      log.info({ live, by }, 'migration starting');
+      const prep = await this.dispatch(
+        target,
+        'migrate.prepare',
+        { spec: chk.spec, source },
+        `migrate-prepare:${op}`,
+        this.o.prepareTimeoutMs,
+      );
+      let res: CommandResult<'migrate.perform'>;
+      try {
+        res = await this.dispatch(
+          source,
+          'migrate.perform',
+          { vm: vmId, target: { host: target, ...prep } },
+          `migrate-perform:${op}`,
+          this.o.migrateTimeoutMs,
+          (p) => reason(`migrating to ${target}: ${p.step}${p.pct !== undefined ? ` ${Math.round(p.pct)}%` : ''}`),
+        );
+      } catch (err) {
+        // the VM did not leave (libvirt keeps it on the source): remove the target's preparation
+        try {
+          await this.dispatch(target, 'migrate.abort', { vm: vmId }, `migrate-abort:${op}`, t);
+        } catch (abortErr) {
+          log.error({ err: (abortErr as Error).message }, 'target preparation not removed; the reconciler will see it');
+        }
+        reason(`migration to ${target} failed: ${asStratusError(err).message}`);
+        throw err;
+      }
+      const desired = live ? 'running' : 'stopped';
+      const fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
+      this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
+      log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs }, 'VM migrated');
+      return {
+        vm: vmId,
+        from: source,
+        to: target,
+        live,
+        durationMs: Math.round(res.durationMs),
+        ...(fin.downtimeMs !== undefined ? { downtimeMs: fin.downtimeMs } : {}),
+      };
+    } finally {
+      this.o.moving.delete(vmId);
+      this.o.scheduler.kick();
+    }
+  }
+
+  /** Disables `host`, then migrates every VM off it, `parallel` at a time; lists those that could not move. */
+  async evacuate(host: string, by = 'admin'): Promise<EvacuationView> {
+    if (!this.o.fleet.host(host)) throw new NotFoundError('host', host);
+    this.o.hostAdmin.set(host, { enabled: false, reason: `evacuated by ${by}` });
+    const vms = this.o.store.list({ hostId: host, states: ['running', 'stopped'] });
+    const moved: MigrationView[] = [];
+    const failed: EvacuationView['failed'] = [];
+    const queue = [...vms];
+    const worker = async () => {
+      for (let vm = queue.shift(); vm; vm = queue.shift()) {
+        try {
+          moved.push(await this.migrate(vm.id, undefined, by));
+        } catch (err) {
+          failed.push({ vm: vm.id, name: vm.name, reason: asStratusError(err).message });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.o.parallel, vms.length)) }, worker));
+    for (const vm of this.o.store.list({ hostId: host })) {
+      if (['scheduled', 'deploying', 'unknown'].includes(vm.state) && !failed.some((f) => f.vm === vm.id))
+        failed.push({ vm: vm.id, name: vm.name, reason: `it is ${vm.state}` });
+    }
+    this.o.log.info({ host, moved: moved.length, failed: failed.length }, 'host evacuated');
+    return { host, moved, failed, disabled: true };
+  }
+}

@@ -1,0 +1,83 @@
+// Live and cold migration of a VM between hosts: the arguments and results of the MQTT commands the
+// controller sends to the source and target agents (agent/vm/migration.ts; listed in the command catalogue) and the REST shapes of `POST /v1/vms/{id}/migrate` and of host
+// evacuation.
+
+import { type Static, Type } from '@sinclair/typebox';
+import { Uuid, VmSpec } from './vm-spec.ts';
+
+export const MigrationTarget = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 128, description: 'Target host id' }),
+    peerUri: Type.String({ minLength: 1, maxLength: 1024, description: "libvirt URI of the target's libvirtd" }),
+    migrateUri: Type.String({ minLength: 1, maxLength: 1024, description: 'Migration data URI, e.g. tcp://addr' }),
+    destXml: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Domain XML on the target' }),
+  },
+  { additionalProperties: false },
+);
+export type MigrationTarget = Static<typeof MigrationTarget>;
+
+export const MigratePrepareArgs = Type.Object(
+  { spec: VmSpec, source: Type.String({ minLength: 1, maxLength: 128, description: 'Source host id' }) },
+  { additionalProperties: false },
+);
+export const MigratePerformArgs = Type.Object({ vm: Uuid, target: MigrationTarget }, { additionalProperties: false });
+export const MigrateFinishArgs = Type.Object(
+  { vm: Uuid, desired: Type.Union([Type.Literal('running'), Type.Literal('stopped')]) },
+  { additionalProperties: false },
+);
+/** `migrate.check` and `migrate.abort`: one VM. */
+export const MigrateAbortArgs = Type.Object({ vm: Uuid }, { additionalProperties: false });
+
+// results of the agent commands (protocol/mqtt/command-catalogue.ts)
+export const MigrateCheckResult = Type.Object({
+  spec: VmSpec,
+  state: Type.String({ description: "The domain's libvirt state" }),
+  refusal: Type.Optional(Type.String({ description: 'Why the VM cannot move, when it cannot' })),
+});
+export const MigratePrepareResult = Type.Object({
+  destXml: Type.String(),
+  peerUri: Type.String(),
+  migrateUri: Type.String(),
+});
+export const MigratePerformResult = Type.Object({
+  vm: Uuid,
+  target: Type.String(),
+  live: Type.Boolean(),
+  durationMs: Type.Number({ minimum: 0 }),
+});
+export const MigrateFinishResult = Type.Object({
+  vm: Uuid,
+  state: Type.String(),
+  downtimeMs: Type.Optional(Type.Number({ minimum: 0, description: "libvirt's measured downtime of the switch-over" })),
+});
+export const MigrateAbortResult = Type.Object({ aborted: Type.Boolean() });
+
+/** REST: POST /v1/vms/{id}/migrate */
+export const MigrateRequest = Type.Object(
+  {
+    host: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'Target host; default: chosen by the scheduler' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type MigrateRequest = Static<typeof MigrateRequest>;
+
+export const MigrationView = Type.Object({
+  vm: Uuid,
+  from: Type.String(),
+  to: Type.String(),
+  live: Type.Boolean(),
+  durationMs: Type.Integer({ minimum: 0 }),
+  downtimeMs: Type.Optional(Type.Number({ minimum: 0 })),
+});
+export type MigrationView = Static<typeof MigrationView>;
+
+/** REST: POST /v1/hosts/{id}/evacuate */
+export const EvacuationView = Type.Object({
+  host: Type.String(),
+  moved: Type.Array(MigrationView),
+  failed: Type.Array(Type.Object({ vm: Uuid, name: Type.String(), reason: Type.String() })),
+  disabled: Type.Boolean({ description: 'The host is disabled (it stays so until `host enable`)' }),
+});
+export type EvacuationView = Static<typeof EvacuationView>;

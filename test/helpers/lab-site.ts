@@ -1,0 +1,59 @@
+// A Stratus site on the two-host lab (test/helpers/lab.ts): a controller (embedded broker) and one agent per
+// lab host, each agent on its host's libvirtd (unix socket) with its own state directory under the lab, and
+// the host's lab address as its migration endpoint. For migration tests and the migrate benchmark.
+
+import type { AgentHandle } from './agent-process.ts';
+import { type ControllerHandle, startController } from './controller-process.ts';
+import { type Lab, type LabHost, labUp } from './lab.ts';
+
+export interface LabSite {
+  lab: Lab;
+  c: ControllerHandle;
+  /** Host id of each lab host, by lab host name (`a`, `b`). */
+  hostIds: Record<string, string>;
+  agents: Record<string, AgentHandle>;
+  /** The lab host a Stratus host id stands for. */
+  labHostOf: (hostId: string) => LabHost;
+  /** Starts (again) the agent of lab host `h`, with extra TOML (e.g. a [migration] override). */
+  startAgent: (h: string, extraToml?: string) => Promise<AgentHandle>;
+  cleanup: () => Promise<void>;
+}
+
+export function migrationToml(host: LabHost): string {
+  return `[migration]\npeer_uri = "${host.peerUri}"\naddress = "${host.address}"\n`;
+}
+
+export async function startLabSite(opts: { tag?: string; controllerToml?: string } = {}): Promise<LabSite> {
+  const lab = await labUp(opts.tag ? { tag: opts.tag } : {});
+  let c: ControllerHandle | undefined;
+  try {
+    c = await startController(opts.controllerToml ? { extraToml: opts.controllerToml } : {});
+    const ctl = c;
+    const hostIds: Record<string, string> = {};
+    const agents: Record<string, AgentHandle> = {};
+    for (const h of lab.hosts) hostIds[h.name] = `lab-${lab.tag}-${h.name}`;
+    const startAgent = async (name: string, extra = '') => {
+      const host = lab.hosts.find((h) => h.name === name)!;
+      const a = await ctl.agent(hostIds[name]!, { uri: host.uri, extraToml: `${migrationToml(host)}${extra}` });
+      agents[name] = a;
+      return a;
+    };
+    for (const h of lab.hosts) await startAgent(h.name);
+    return {
+      lab,
+      c,
+      hostIds,
+      agents,
+      startAgent,
+      labHostOf: (id) => lab.hosts.find((h) => hostIds[h.name] === id)!,
+      cleanup: async () => {
+        await ctl.cleanup();
+        await lab.down();
+      },
+    };
+  } catch (err) {
+    await c?.cleanup();
+    await lab.down();
+    throw err;
+  }
+}
