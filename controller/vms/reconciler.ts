@@ -5,7 +5,9 @@
 //   stopped on that host), unless it was placed elsewhere meanwhile. A deploy whose outcome is unknown
 //   is sent again with the same key, so the agent's answer (not a guess) settles it.
 // - A copy nobody wants (deleted VM, second copy) is deleted on its host, and a second copy only once
-//   the wanted one is confirmed by its own host.
+//   the wanted one is confirmed by its own host. A VM this controller never had a record of (made through
+//   an agent's local API by the host's admin) is reported once and left alone, as Nova leaves instances
+//   it does not know: only VMs known to be deleted or placed elsewhere are removed.
 // - A VM the controller has as running, stopped or unknown that its host reports gone, or that its
 //   host's complete inventory lacks, becomes `lost` with the reason: never silently redeployed. What it
 //   holds (leases, context ISO, volumes) stays until the user deletes it.
@@ -39,6 +41,8 @@ export interface ReconcilerOptions {
 const ABSENT = new Set(['missing', 'deleted']);
 
 export class Reconciler {
+  /** VMs without a record that a host reports, already logged (vm@host). */
+  private readonly unknownReported = new Set<string>();
   /** What each host last said about each VM: vm → host → libvirt state (present copies only). */
   private readonly copies = new Map<string, Map<string, string>>();
   /** Copies already asked to go: `${vm}@${host}`. */
@@ -192,7 +196,15 @@ export class Reconciler {
       if (vm) this.absent(vm, host, 'reported gone');
       return;
     }
-    if (!vm || vm.state === 'deleted') {
+    if (!vm) {
+      const key = `${id}@${host}`;
+      if (!this.unknownReported.has(key)) {
+        this.unknownReported.add(key);
+        this.o.log.warn({ vm: id, host }, 'host runs a VM this controller has no record of; left alone');
+      }
+      return;
+    }
+    if (vm.state === 'deleted') {
       this.removeCopy(id, host, 'its VM is deleted');
       return;
     }

@@ -102,7 +102,8 @@ t.test('a VM state change reaches a subscriber in under a second, with an event 
     ),
   );
   const prom = await waitFor('Prometheus series for the VM', async () => {
-    const text = await (await fetch(`${c.apiUrl}/metrics`)).text();
+    const res = await fetch(`${c.apiUrl}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } });
+    const text = await res.text();
     return text.includes(`uuid="${spec.id}"`) ? text : undefined;
   });
   t.match(

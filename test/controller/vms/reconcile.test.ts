@@ -206,14 +206,34 @@ t.test('a running VM its host reports gone becomes lost, with the reason; it rea
   await s.until('running again', id, (v) => v.state === 'running');
 });
 
-t.test('a copy of a deleted VM reported by a host is deleted there', async (t) => {
+t.test('a copy of a deleted VM reported by a host is deleted there; a VM never known is left alone', async (t) => {
   const s = await site(t, ['hv']);
   const a = s.agents.get('hv')!;
-  a.handler = (cmd) => (cmd.command === 'delete' ? { ok: true, result: null } : undefined);
-  const stray = randomUUID();
-  await a.vm(stray, 'running', 'ghost');
-  await waitFor('the stray copy deleted', () => a.commands('delete').find((c) => c.args.vm === stray));
-  t.pass('delete sent for the copy nobody wants');
+  a.handler = (cmd) => ({ ok: true, result: cmd.command === 'delete' ? null : { state: 'running' } });
+  const id = await s.vm('gone');
+  await s.until('running', id, (v) => v.state === 'running');
+  t.equal((await s.api('DELETE', `/v1/vms/${id}`)).status, 204);
+  const sent = a.commands('delete').filter((c) => c.args.vm === id).length;
+  // the host reports the copy again (a delete that did not take, a late deploy): it is deleted again
+  await a.vm(id, 'running', 'gone');
+  await waitFor('the copy of the deleted VM deleted again', () =>
+    a.commands('delete').filter((c) => c.args.vm === id).length > sent ? true : undefined,
+  );
+  // a VM made on the host without this controller (its local API) is not the controller's to delete
+  const ghost = randomUUID();
+  await a.vm(ghost, 'running', 'ghost');
+  const later = await s.vm('after-ghost');
+  await s.until('a VM placed after the report', later, (v) => v.state === 'running');
+  await waitFor(
+    'the ghost noticed',
+    () =>
+      s.c.logs().some((l: { msg?: string; vm?: string }) => l.vm === ghost && /no record/.test(l.msg ?? '')) ||
+      undefined,
+  );
+  t.notOk(
+    a.commands('delete').some((c) => c.args.vm === ghost),
+    'no delete sent for a VM the controller never had',
+  );
 });
 
 t.test('a complete inventory without a running VM makes it lost; a partial one proves nothing', async (t) => {
