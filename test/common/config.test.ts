@@ -32,7 +32,7 @@ t.test('the file overrides defaults and the environment overrides the file', asy
   t.equal(c.libvirt.uri, 'test:///default');
   t.equal(c.libvirt.workers, 3);
   t.equal(c.libvirt.virt_type, 'kvm', 'default kept');
-  t.equal(c.api.listen, '127.0.0.1:8470');
+  t.equal(c.api.listen, 'unix:/run/stratus/agent.sock', 'the local API is a unix socket by default');
 });
 
 t.test('a missing explicitly named file is an error', async (t) => {
