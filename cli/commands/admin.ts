@@ -3,6 +3,7 @@
 import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
 import type { Host } from '../../protocol/host-view.ts';
+import type { InstanceType } from '../../protocol/instance-type.ts';
 import type { User } from '../../protocol/user.ts';
 import { type Columns, fields, table } from '../output.ts';
 
@@ -23,6 +24,14 @@ const num = (v: unknown, flag: string) => {
   if (v === undefined || !Number.isInteger(n)) throw new CliError(`--${flag} must be a whole number`, EXIT.usage);
   return n;
 };
+
+const typeColumns: Columns<InstanceType> = [
+  ['name', 'TYPE'],
+  ['vcpus', 'VCPUS'],
+  ['memoryMiB', 'MEM MiB'],
+  ['diskGiB', 'DISK GiB'],
+  ['swapMiB', 'SWAP MiB'],
+];
 
 export const adminCommands: Command[] = [
   {
@@ -74,15 +83,9 @@ export const adminCommands: Command[] = [
     usage: 'stratus type list',
     summary: 'List instance types',
     async run({ api }) {
-      const r = await api.request<{ items: Row[] }>('GET', '/types');
+      const r = await api.request<{ items: InstanceType[] }>('GET', '/types');
       return {
-        human: table(r.items, [
-          ['name', 'TYPE'],
-          ['vcpus', 'VCPUS'],
-          ['memoryMiB', 'MEM MiB'],
-          ['diskGiB', 'DISK GiB'],
-          ['swapMiB', 'SWAP MiB'],
-        ]),
+        human: table(r.items, typeColumns),
         json: r,
       };
     },

@@ -3,10 +3,10 @@
 import { createReadStream, statSync } from 'node:fs';
 import { CliError, EXIT } from '../client.ts';
 import type { Command, OptionSpec } from '../command.ts';
-import { fields, ProgressBar, table } from '../output.ts';
+import type { Image } from '../../protocol/site-image.ts';
+import { type Columns, fields, ProgressBar, table } from '../output.ts';
 
-type Image = Record<string, unknown> & { id: string };
-const columns: [string, string][] = [
+const columns: Columns<Image> = [
   ['id', 'ID'],
   ['name', 'NAME'],
   ['format', 'FORMAT'],

@@ -3,12 +3,12 @@
 
 import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
-import { fields, table } from '../output.ts';
+import type { Vm } from '../../protocol/vm.ts';
+import { type Columns, fields, table } from '../output.ts';
 import { contextLines, contextOf, createOptions } from './vm-create-options.ts';
 import { vmSsh } from './vm-ssh.ts';
 
-type Vm = Record<string, unknown> & { id: string; state: string; reason: string };
-const columns: [string, string][] = [
+const columns: Columns<Vm> = [
   ['id', 'ID'],
   ['name', 'NAME'],
   ['state', 'STATE'],

@@ -2,24 +2,11 @@
 // once with StratusLab's catalogue (t1.micro ... c1.xlarge). Admins add and remove types (`stratus type
 // create/delete`); VMs refer to them by name and keep their sizes when a type changes.
 
-import { type Static, Type } from '@sinclair/typebox';
 import { ConflictError, NotFoundError } from '../../common/errors.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 
-export const TypeName = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9][a-z0-9.-]*$' });
-export const InstanceType = Type.Object(
-  {
-    name: TypeName,
-    vcpus: Type.Integer({ minimum: 1, maximum: 256 }),
-    memoryMiB: Type.Integer({ minimum: 16, maximum: 4_194_304 }),
-    diskGiB: Type.Integer({ minimum: 0, maximum: 65_536, description: 'Root disk size; 0 keeps the image size' }),
-    swapMiB: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 4_194_304, default: 0, description: 'Swap disk size in MiB; 0: none' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type InstanceType = Static<typeof InstanceType>;
+export { InstanceType, TypeName } from '../../protocol/instance-type.ts';
+import type { InstanceType } from '../../protocol/instance-type.ts';
 
 /** StratusLab's instance types (stratus-run-instance -t), each with swap equal to its memory. */
 export const DEFAULT_TYPES: InstanceType[] = [

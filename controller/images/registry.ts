@@ -4,70 +4,19 @@
 // for direct kernel boot, as OpenStack's kernel_id/ramdisk_id properties.
 
 import { randomUUID } from 'node:crypto';
-import { type Static, Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { ConflictError, NotFoundError, ValidationError } from '../../common/errors.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$', errorMessage: 'must be 64 lower-case hex digits (sha256)' });
-export const ImageFormat = Type.Union([
-  Type.Literal('qcow2'),
-  Type.Literal('raw'),
-  Type.Literal('kernel'),
-  Type.Literal('ramdisk'),
-]);
-export const ImageName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]*$' });
-
-export const ImageMetadata = {
-  os: Type.Optional(Type.String({ maxLength: 64 })),
-  arch: Type.Optional(Type.String({ maxLength: 16, pattern: '^[a-z0-9_]+$' })),
-  endorser: Type.Optional(Type.String({ maxLength: 256, description: 'Who vouches for the image (e-mail or DN)' })),
-  expiresAt: Type.Optional(
-    Type.String({ format: 'date-time', maxLength: 40, description: 'ISO 8601; expired images cannot be launched' }),
-  ),
-  visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')], { default: 'private' })),
-  kernelImage: Type.Optional(Type.String({ maxLength: 64, description: 'Image id of the kernel for direct boot' })),
-  ramdiskImage: Type.Optional(Type.String({ maxLength: 64, description: 'Image id of the initrd for direct boot' })),
-  cmdline: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[^\\x00-\\x1f]*$' })),
-};
-
-export const RegisterImageRequest = Type.Object(
-  {
-    name: ImageName,
-    url: Type.String({ pattern: '^https?://', maxLength: 2048, errorMessage: 'must be an http(s) URL' }),
-    sha256: Sha256,
-    format: ImageFormat,
-    ...ImageMetadata,
-  },
-  { additionalProperties: false },
-);
-export type RegisterImageRequest = Static<typeof RegisterImageRequest>;
-
-export const UploadImageQuery = Type.Object(
-  { name: ImageName, format: ImageFormat, sha256: Type.Optional(Sha256), ...ImageMetadata },
-  { additionalProperties: false },
-);
-
-export const Image = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  owner: Type.String(),
-  visibility: Type.String(),
-  state: Type.Union([Type.Literal('available'), Type.Literal('uploading'), Type.Literal('error')]),
-  sha256: Type.Union([Type.String(), Type.Null()]),
-  format: Type.String(),
-  sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
-  sourceUrl: Type.Union([Type.String(), Type.Null()]),
-  stored: Type.Boolean({ description: 'The controller holds the content and serves it to agents' }),
-  os: Type.Optional(Type.String()),
-  arch: Type.Optional(Type.String()),
-  endorser: Type.Optional(Type.String()),
-  expiresAt: Type.Optional(Type.String()),
-  kernelImage: Type.Optional(Type.String()),
-  ramdiskImage: Type.Optional(Type.String()),
-  cmdline: Type.Optional(Type.String()),
-  createdAt: Type.Integer(),
-});
-export type Image = Static<typeof Image>;
+export {
+  Image,
+  ImageFormat,
+  ImageMetadata,
+  ImageName,
+  RegisterImageRequest,
+  UploadImageQuery,
+} from '../../protocol/site-image.ts';
+import type { Image, RegisterImageRequest, UploadImageQuery } from '../../protocol/site-image.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE images (

@@ -4,96 +4,14 @@
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
-import { VmContextInput, VmContextView } from '../../protocol/context.ts';
-import { IdParams, UUID_PATTERN } from '../../protocol/ids.ts';
-import { NicFirewall } from '../../protocol/network.ts';
-import { TypeName } from '../catalog/instance-types.ts';
+import { IdParams } from '../../protocol/ids.ts';
 import type { ControllerVmService } from './service.ts';
-import { VM_STATES } from './states.ts';
 import type { VmRecord, VmStore } from './store.ts';
 
 const Id = IdParams('a VM');
 
-export const CreateVmRequest = Type.Object(
-  {
-    name: Type.String({
-      minLength: 1,
-      maxLength: 56,
-      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
-      errorMessage: 'must be 1-56 letters, digits, ".", "-" or "_"',
-    }),
-    type: TypeName,
-    image: Type.String({ minLength: 1, maxLength: 128, description: 'Image id or name' }),
-    count: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'How many VMs (names get -1, -2, ...)' }),
-    ),
-    cluster: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' })),
-    requiredFeatures: Type.Optional(
-      Type.Array(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' }), { maxItems: 16 }),
-    ),
-    antiAffinityGroup: Type.Optional(
-      Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9._-]+$', description: 'VMs of one group never share a host' }),
-    ),
-    nics: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            network: Type.String({ minLength: 1, maxLength: 64, description: 'Network id or name' }),
-            firewall: Type.Optional(NicFirewall),
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: 8, description: 'NICs in order; without it, one NIC on [network] default_network if set' },
-      ),
-    ),
-    volumes: Type.Optional(
-      Type.Array(Type.String({ pattern: UUID_PATTERN, errorMessage: 'must be a volume id (UUID)' }), {
-        maxItems: 8,
-        description: 'Volumes attached before the VM starts (count must be 1)',
-      }),
-    ),
-    diskGiB: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        maximum: 65_536,
-        description: "Root disk in GiB (grows the image); default: the type's",
-      }),
-    ),
-    readonlyImages: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
-        maxItems: 4,
-        description: 'Images (ids or names) attached read-only after the root disk',
-      }),
-    ),
-    context: Type.Optional(VmContextInput),
-  },
-  { additionalProperties: false },
-);
-
-export const Vm = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  owner: Type.String(),
-  type: Type.String(),
-  vcpus: Type.Integer(),
-  memoryMiB: Type.Integer(),
-  diskGiB: Type.Integer(),
-  image: Type.String(),
-  state: Type.Union(VM_STATES.map((s) => Type.Literal(s))),
-  reason: Type.String({ description: 'Why the VM is in its state; for a pending VM, why it waits' }),
-  host: Type.Union([Type.String(), Type.Null()]),
-  attempts: Type.Integer(),
-  placement: Type.Record(Type.String(), Type.Unknown()),
-  nics: Type.Array(Type.Object({ network: Type.String(), firewall: Type.Optional(Type.Unknown()) })),
-  volumes: Type.Array(Type.String()),
-  observed: Type.Record(Type.String(), Type.Unknown()),
-  createdAt: Type.Integer(),
-  updatedAt: Type.Integer(),
-  addresses: Type.Optional(Type.Array(Type.String(), { description: "The VM's IP addresses, first NIC first" })),
-  readonlyImages: Type.Optional(Type.Array(Type.String(), { description: 'Images attached read-only (ids)' })),
-  context: Type.Optional(VmContextView),
-});
-
+export { CreateVmRequest, Vm } from '../../protocol/vm.ts';
+import { CreateVmRequest, Vm } from '../../protocol/vm.ts';
 /** Fields other features add to a VM's view (its addresses, its context summary). */
 export type VmViewExtra = (vm: VmRecord) => Record<string, unknown>;
 

@@ -6,18 +6,8 @@
 
 import { StratusError } from '../../common/errors.ts';
 
-export const VM_STATES = [
-  'pending',
-  'scheduled',
-  'deploying',
-  'running',
-  'stopped',
-  'unknown',
-  'failed',
-  'lost',
-  'deleted',
-] as const;
-export type VmState = (typeof VM_STATES)[number];
+export { VM_STATES, type VmState } from '../../protocol/vm.ts';
+import type { VmState } from '../../protocol/vm.ts';
 
 const allowed: Record<VmState, readonly VmState[]> = {
   // pending, failed and lost VMs go to running/stopped when a host reports them (adoption)
