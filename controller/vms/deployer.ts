@@ -36,6 +36,8 @@ export interface DeployerOptions {
   onRequeue: () => void;
   /** Whether the host has reported online since the controller started. */
   hostUp: (host: string) => boolean;
+  /** Hosts up now (a VM refused by one host's policy fails when none other is left to try). */
+  upHosts?: () => string[];
   /** A deploy's outcome is unknown: the reconciler looks at what the host reports about the VM. */
   onUnknown?: (vmId: string, host: string, code: string) => void;
 }
@@ -192,6 +194,14 @@ export class Deployer {
         return;
       }
       const exclusions = { ...current.exclusions, [host]: Date.now() + this.o.hostExclusionMs };
+      if (kind === 'host-policy') {
+        const now = Date.now();
+        const others = (this.o.upHosts?.() ?? []).filter((h) => !((exclusions[h] ?? 0) > now));
+        if (others.length === 0 || attempt >= this.o.maxAttempts) {
+          this.o.store.transition(id, 'failed', `${why} (${e.code}; no other host to try)`, { exclusions });
+          return;
+        }
+      }
       if (attempt < this.o.maxAttempts) {
         this.o.store.transition(id, 'pending', `${why}; retrying on another host`, { hostId: null, exclusions });
         this.o.onRequeue();

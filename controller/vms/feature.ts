@@ -84,6 +84,11 @@ export class VmFeature implements ControllerFeature {
       onUnknown: (id, host, code) => this.service.reconciler.unresolved(id, host, code),
       onRequeue: () => this.scheduler.kick(),
       hostUp: (host) => d.fleet.host(host)?.up ?? false,
+      upHosts: () =>
+        d.fleet
+          .hosts()
+          .filter((h) => h.up)
+          .map((h) => h.id),
     });
     const policy = () => ({
       rank: c.scheduler.policy,

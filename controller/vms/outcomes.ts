@@ -10,19 +10,24 @@
 //   the VM can be placed again anywhere.
 // - `host`: the host answered that the deploy failed there and was undone (disk full, download failed,
 //   a libvirt error): the host is excluded for this VM for a while and the VM goes back to the scheduler.
+// - `host-policy`: the host's own configuration refuses it (its image policy, its allowed host paths):
+//   the same deploy may be fine on a host configured otherwise, so the VM is tried on the others, and
+//   fails at once with this reason when no other host is left to try.
 
 import type { StratusError } from '../../common/errors.ts';
 
-export type DeployOutcome = 'refused' | 'unknown' | 'not-sent' | 'host';
+export type DeployOutcome = 'refused' | 'unknown' | 'not-sent' | 'host' | 'host-policy';
 
 /** Errors that say the same deploy would fail anywhere. */
 const REFUSALS = new Set([
   'STRATUS_ERR_VALIDATION',
   'STRATUS_ERR_IMAGE_REFUSED',
-  'STRATUS_ERR_IMAGE_POLICY',
   'STRATUS_ERR_IMAGE_CHECKSUM',
   'STRATUS_ERR_MALFORMED_MESSAGE',
 ]);
+
+/** Refusals by one host's own configuration (another host may be configured otherwise). */
+const HOST_POLICY = new Set(['STRATUS_ERR_IMAGE_POLICY', 'STRATUS_ERR_HOST_PATH_NOT_ALLOWED']);
 
 /** Errors after which the command's effect is not known (it may have run or may still run). */
 const UNKNOWN = new Set([
@@ -42,6 +47,7 @@ const TRANSIENT_4XX = new Set([404, 408, 409, 423, 425, 429]);
 export function classifyDeployError(e: StratusError, sent: boolean): DeployOutcome {
   if (e.code === 'STRATUS_ERR_HOST_UNAVAILABLE') return sent ? 'unknown' : 'not-sent';
   if (UNKNOWN.has(e.code) || e.status === 503 || e.status === 504) return 'unknown';
+  if (HOST_POLICY.has(e.code)) return 'host-policy';
   if (REFUSALS.has(e.code)) return 'refused';
   if (e.status >= 400 && e.status < 500 && !TRANSIENT_4XX.has(e.status) && e.code !== 'STRATUS_ERR_UNKNOWN_COMMAND')
     return 'refused';
