@@ -62,6 +62,12 @@ export class VmNetwork {
     return { ...spec, cdroms: [...spec.cdroms, { path }] };
   }
 
+  /** The spec without what prepareSpec added on this host (its copy of the context CD-ROM). */
+  unprepareSpec(spec: VmSpec): VmSpec {
+    const path = this.contextPath(spec.id);
+    return { ...spec, cdroms: spec.cdroms.filter((c) => c.path !== path) };
+  }
+
   private async fetchContext(ref: ContextRef, path: string): Promise<void> {
     if ((await fileSha256(path)) === ref.sha256) return; // a retried deploy
     await ensureDir(dirname(path), 0o700);

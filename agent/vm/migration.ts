@@ -122,13 +122,17 @@ export class VmMigration {
     }
   }
 
-  /** Source side, before anything is prepared elsewhere: the VM's spec, its power state, or why it cannot move. */
+  /**
+   * Source side, before anything is prepared elsewhere: the VM's spec as the controller gave it (without
+   * what this host added: its copy of the context CD-ROM), its power state, or why it cannot move.
+   */
   async check(id: string): Promise<{ spec: VmSpec; state: string; refusal?: string }> {
     const rec = this.o.db.get(id);
     if (!rec) throw new VmNotFoundError(id);
     const refusal = await this.o.refusal?.(id);
     const d = await this.o.conn.getDomain(id);
-    return { spec: rec.spec, state: d.state, ...(refusal ? { refusal } : {}) };
+    const spec = this.o.network ? this.o.network.unprepareSpec(rec.spec) : rec.spec;
+    return { spec, state: d.state, ...(refusal ? { refusal } : {}) };
   }
 
   /** Target side: everything the VM needs here except its domain; answers where to send it. */

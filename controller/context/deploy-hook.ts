@@ -37,6 +37,11 @@ export class ContextDeployHook implements DeployHook {
     return { ...spec, context: { url: `${this.o.publicUrl().replace(/\/$/, '')}/v1${iso.url}`, sha256: iso.sha256 } };
   }
 
+  /** A VM migrating to `hostId` gets its CD-ROM again under a URL bound to that host. */
+  async retarget(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
+    return spec.context ? this.prepare(vm, hostId, spec) : spec;
+  }
+
   async release(vm: VmRecord): Promise<void> {
     await this.o.context.remove(vm.id);
   }

@@ -12,6 +12,11 @@ export interface DeployHook {
   release?(vm: VmRecord): Promise<void> | void;
   /** Extra arguments of the deploy command (e.g. volumes to attach), reserved for this host. */
   deployArgs?(vm: VmRecord, hostId: string): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /**
+   * The VM moves to `hostId` (migration): what the spec must say there instead (a capability URL bound
+   * to the new host). The VM keeps what prepare reserved.
+   */
+  retarget?(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> | VmSpec;
   /** The deploy succeeded: what the agent answered. */
   deployed?(vm: VmRecord, result: Record<string, unknown>): Promise<void> | void;
 }

@@ -15,7 +15,8 @@ import type { HostAdminStore } from './host-admin.ts';
 import type { Fleet } from '../fleet/fleet-view.ts';
 import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
-import type { VmStore } from './store.ts';
+import type { VmRecord, VmStore } from './store.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
 
 export interface MigratorOptions {
   store: VmStore;
@@ -31,6 +32,8 @@ export interface MigratorOptions {
   /** A prepare may download images. */
   prepareTimeoutMs: number;
   migrateTimeoutMs: number;
+  /** The spec as the target must see it (capability URLs bound to the target: DeployHook.retarget). */
+  retarget?: (vm: VmRecord, target: string, spec: VmSpec) => Promise<VmSpec>;
   /** Migrations an evacuation runs at once. */
   parallel: number;
 }
@@ -108,7 +111,7 @@ export class VmMigrator {
       const prep = await this.dispatch(
         target,
         'migrate.prepare',
-        { spec: chk.spec, source },
+        { spec: this.o.retarget ? await this.o.retarget(vm, target, chk.spec) : chk.spec, source },
         `migrate-prepare:${op}`,
         this.o.prepareTimeoutMs,
       );

@@ -50,4 +50,16 @@ export class SpecBuilder {
     }
     return spec;
   }
+
+  /** `spec` as `hostId` fetches it (migration): the root disk and boot images under URLs issued for that host. */
+  retarget(vm: VmRecord, hostId: string, spec: VmSpec): VmSpec {
+    const fresh = this.build(vm, hostId);
+    const [root, ...rest] = spec.disks;
+    const disks =
+      root && 'image' in root
+        ? [{ ...root, image: (fresh.disks[0] as { image: unknown }).image }, ...rest]
+        : spec.disks;
+    const boot = spec.boot && fresh.boot ? { ...spec.boot, ...fresh.boot } : spec.boot;
+    return { ...spec, disks, ...(boot ? { boot } : {}) } as VmSpec;
+  }
 }
