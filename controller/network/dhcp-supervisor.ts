@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { formatIpv4, formatIpv6 } from '../../common/ip.ts';
 import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import { DnsmasqProcess, killStale, notWorldTraversable, removeDir, writeFileAtomic } from '../../drivers/dnsmasq.ts';
-import { ensureAddress, ensureBridge } from '../../drivers/net-links.ts';
+import { deleteBridge, ensureAddress, ensureBridge } from '../../drivers/net-links.ts';
 import { type DnsmasqPaths, needsDhcp, renderConfig, renderHosts } from './dnsmasq-config.ts';
 import type { IpamService } from './ipam.ts';
 
@@ -47,6 +47,8 @@ interface Instance {
   reloads: number;
   backoffMs: number;
   startedAt: number;
+  /** The bridge this supervisor made for the network (deleted with it); a bridge that was there stays. */
+  madeBridge?: { name: string; uplink?: { device: string; vlan?: number | undefined } | undefined };
   lastError: string | null;
 }
 
@@ -126,7 +128,9 @@ export class DhcpSupervisor {
       if (!needsDhcp(r)) return;
       const d = r.def;
       if (this.o.manageLinks ?? true) {
-        await ensureBridge(d.bridge, { uplink: d.uplink, mtu: d.mtu });
+        if (await ensureBridge(d.bridge, { uplink: d.uplink, mtu: d.mtu })) {
+          i.madeBridge = { name: d.bridge, uplink: d.uplink };
+        }
         if (r.v4) await ensureAddress(d.bridge, `${formatIpv4(r.v4.server)}/${r.v4.cidr.prefix}`);
         if (r.v6) await ensureAddress(d.bridge, `${formatIpv6(r.v6.server)}/${r.v6.prefix.prefix}`);
       }
@@ -223,6 +227,11 @@ export class DhcpSupervisor {
       await this.stopProc(i);
       this.instances.delete(id);
       await removeDir(join(this.o.stateDir, id));
+      if (i.madeBridge) {
+        await deleteBridge(i.madeBridge.name, i.madeBridge.uplink).catch((err: Error) =>
+          this.o.log.warn({ network: id, bridge: i.madeBridge?.name, err: err.message }, 'bridge not deleted'),
+        );
+      }
     });
   }
 

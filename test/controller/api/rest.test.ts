@@ -134,7 +134,10 @@ t.test('a VM asks for NICs on networks by name: unknown networks are refused, kn
     ipv4: { cidr: '10.214.9.0/24', gateway: '10.214.9.1' },
   });
   t.equal(net.status, 201, net.body.title ?? 'network created');
-  t.teardown(() => c.request('DELETE', `/v1/networks/${net.body.id}`));
+  t.teardown(async () => {
+    const r = await c.request('DELETE', `/v1/networks/${net.body.id}`);
+    if (r.status !== 204) throw new Error(`network not deleted: ${r.status} ${JSON.stringify(r.body)}`);
+  });
   const ok = await c.request(
     'POST',
     '/v1/vms',
