@@ -12,48 +12,17 @@
 // full filter chain (filters.ts) runs only to explain why a VM cannot be placed.
 
 import { explain, reject } from './filters.ts';
+import { classKey, type HostSlot, hostSlots, staticOk } from './host-slots.ts';
 import { DEFAULT_POLICY, type HostView, type Placement, type SchedulerPolicy, type VmRequest } from './types.ts';
 
-interface Slot {
-  h: HostView;
-  id: string;
-  cpuCap: number;
-  memCap: number;
-  usedVcpus: number;
-  usedMemoryMiB: number;
-  groups: Set<string>;
-  loadScore: number;
-}
-
-function classKey(vm: VmRequest): string {
-  return `${vm.cluster ?? ''}|${vm.arch ?? ''}|${vm.requiredFeatures ? [...vm.requiredFeatures].sort().join(',') : ''}`;
-}
-
-function staticOk(h: HostView, vm: VmRequest): boolean {
-  if (!h.up || !h.enabled) return false;
-  if (vm.cluster && h.cluster !== vm.cluster) return false;
-  if (vm.arch && h.arch !== vm.arch) return false;
-  if (vm.requiredFeatures) for (const f of vm.requiredFeatures) if (!h.features.includes(f)) return false;
-  return true;
-}
+type Slot = HostSlot;
 
 export function scheduleLinear(
   vms: readonly VmRequest[],
   hosts: readonly HostView[],
   policy: SchedulerPolicy = DEFAULT_POLICY,
 ): Placement[] {
-  const slots: Slot[] = [...hosts]
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((h) => ({
-      h,
-      id: h.id,
-      cpuCap: Math.floor(h.cpus * policy.cpuOvercommit),
-      memCap: Math.floor(h.memoryMiB * policy.memoryOvercommit),
-      usedVcpus: h.usedVcpus,
-      usedMemoryMiB: h.usedMemoryMiB,
-      groups: new Set(h.groups),
-      loadScore: 1 - Math.min(1, Math.max(0, h.load)),
-    }));
+  const slots: Slot[] = hostSlots(hosts, policy);
   const classes = new Map<string, Slot[]>();
   const out: Placement[] = [];
   const rank = policy.rank;
