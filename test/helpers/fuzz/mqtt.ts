@@ -59,6 +59,9 @@ export interface MqttStats {
 /** Statuses an agent may legitimately answer with: client errors, and upstream trouble it names. */
 const UPSTREAM = new Set([502, 503, 504, 507]);
 
+/** Placeholder replaced with now + 60 s when the case is sent (cases are generated long before). */
+const LATER = 4_000_000_000_000;
+
 export function mqttCase(catalogue: Record<string, TSchema>, vmIds: string[]): fc.Arbitrary<MqttCase> {
   const names = Object.keys(catalogue);
   const uuidish = fc.oneof(fc.constantFrom(...vmIds), fc.uuid({ version: 4 }));
@@ -81,7 +84,7 @@ export function mqttCase(catalogue: Record<string, TSchema>, vmIds: string[]): f
       );
       return args.map((a) => {
         const id = `fz-${n.toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-        const env = { v: 1, ts: Date.now(), id, key: `key-${id}`, command, args: a, deadline: Date.now() + 60_000 };
+        const env = { v: 1, ts: 0, id, key: `key-${id}`, command, args: a, deadline: LATER };
         let payload: string;
         let answerable = true;
         switch (variant) {
@@ -179,7 +182,9 @@ export async function runMqttCases(t: MqttTarget, cases: MqttCase[], replyTimeou
     for (const k of cases) {
       stats.cases++;
       const got = new Promise<any>((resolve) => waiting.set(k.id, resolve));
-      await client.publishAsync(topics.command(t.hostId, k.command), k.payload, { qos: 1 });
+      const now = Date.now();
+      const payload = k.payload.replaceAll(String(LATER), String(now + 60_000)).replace('"ts":0,', `"ts":${now},`);
+      await client.publishAsync(topics.command(t.hostId, k.command), payload, { qos: 1 });
       const reply = k.answerable
         ? await Promise.race([got, new Promise((r) => setTimeout(() => r(undefined), replyTimeoutMs))])
         : await marker();

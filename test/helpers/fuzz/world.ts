@@ -5,7 +5,8 @@
 // things (not logs or events) straight from the controller's SQLite file, to tell whether a refused
 // request created anything.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type AgentHandle, startAgent } from '../agent-process.ts';
@@ -47,6 +48,8 @@ const VOLATILE = /event|metric|history|audit|log|failure|session|fleet_/;
 export async function startFuzzWorld(opts: { api?: string } = {}): Promise<FuzzWorld> {
   const tgtd = await startTgtd();
   const tag = randomBytes(4).toString('hex');
+  // volumes' files live in this run's own directory, never under /var/lib/stratus
+  const work = mkdtempSync(join(tmpdir(), 'stratus-fuzz-'));
   let c: ControllerHandle;
   try {
     c = await startController({
@@ -58,14 +61,15 @@ manage_links = false
 tgt_control_port = ${tgtd.controlPort}
 iscsi_portal = "${tgtd.portal}"
 iqn_prefix = "iqn.2024-01.org.stratus-fuzz-${tag}"
+backing_dir = "${work}/volumes"
+file_dir = "${work}/shared"
 `,
     });
   } catch (err) {
     await tgtd.stop();
+    rmSync(work, { recursive: true, force: true });
     throw err;
   }
-  const dirs = { volumes: join(c.dir, 'volumes'), shared: join(c.dir, 'shared') };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   const must = async (what: string, p: Promise<{ status: number; body: any }>, want: number) => {
     const r = await p;
     if (r.status !== want) throw new Error(`fuzz fixture ${what}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -153,6 +157,7 @@ iqn_prefix = "iqn.2024-01.org.stratus-fuzz-${tag}"
       db.close();
       await c.cleanup();
       await tgtd.stop();
+      rmSync(work, { recursive: true, force: true });
     },
   };
 }
