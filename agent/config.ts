@@ -48,15 +48,28 @@ export const AgentConfigSchema = Type.Object({
     },
     { description: 'Connection to libvirtd' },
   ),
+  join: Type.Object(
+    {
+      url: S('', 'Controller API URL to join at first start (e.g. https://controller:8480); see `stratus-agent join`'),
+      token: S(
+        '',
+        'One-time join token of `stratus host add` (or STRATUS_AGENT_JOIN_TOKEN): used at first start when the state directory holds no credentials yet, then useless',
+      ),
+    },
+    {
+      description:
+        'Enrolment at first start: the agent redeems the token for its own broker account and the site CA, stored 0600 in <state_dir> (credentials.json, site-ca.pem)',
+    },
+  ),
   mqtt: Type.Object(
     {
-      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the agent does not use MQTT', {
+      url: S('', 'Broker URL (mqtt://, mqtts://, ws://, wss://); empty: the one given at join, else no MQTT', {
         pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
         errorMessage: 'must be empty or an mqtt://, mqtts://, ws:// or wss:// URL',
       }),
-      username: S('', 'Username on the broker (the generated ACL expects the host_id)'),
-      password: S('', 'Password on the broker'),
-      tls_ca: S('', 'PEM file of the CA that signed the broker certificate'),
+      username: S('', 'Username on the broker (the generated ACL expects the host_id); empty: the one given at join'),
+      password: S('', 'Password on the broker; empty: the one given at join'),
+      tls_ca: S('', 'PEM file of the CA that signed the broker certificate; empty: the site CA given at join'),
       tls_cert: S('', 'PEM client certificate (brokers that authenticate clients by certificate)'),
       tls_key: S('', 'PEM client key'),
       keepalive_s: I(
@@ -88,8 +101,21 @@ export const AgentConfigSchema = Type.Object({
       deny_checksums: SL('Image policy: checksums refused'),
       allow_url_prefixes: SL('Image policy: source URL prefixes allowed'),
       deny_url_prefixes: SL('Image policy: source URL prefixes refused'),
-      allow_endorsers: SL('Image policy: endorsers (from image metadata) allowed'),
+      allow_endorsers: SL(
+        'Image policy: endorsers allowed; only the endorser of a verified signed Marketplace entry matches (a claimed endorser string never does)',
+      ),
       deny_endorsers: SL('Image policy: endorsers refused'),
+      allow_marketplace_ids: SL('Image policy: Marketplace ids allowed (from verified entries)'),
+      deny_marketplace_ids: SL('Image policy: Marketplace ids refused'),
+      require_signed: Type.Boolean({
+        default: false,
+        description:
+          'Image policy: launch only images that come with a signed Marketplace entry the agent verifies (signature, expiry, image digests)',
+      }),
+      allowed_signers: S(
+        '',
+        "Image policy: file of trusted endorser keys in ssh-keygen allowed_signers format; when set, entries are verified against it (read at every check) instead of the key the controller's trust store vouches for",
+      ),
     },
     {
       description:
@@ -122,9 +148,21 @@ export const AgentConfigSchema = Type.Object({
   ),
   api: Type.Object(
     {
-      listen: S('127.0.0.1:8470', 'Local API address: host:port, or unix:/path/to/socket'),
+      listen: S(
+        'unix:/run/stratus/agent.sock',
+        'Local API address: unix:/path/to/socket (mode 0660, group `socket_group`), or a loopback host:port, which then needs the token of token_file',
+        {
+          pattern: '^unix:/.+$|^(127\\.[0-9.]+|\\[::1\\]|::1|localhost):[0-9]{1,5}$',
+          errorMessage: 'must be unix:/path or a loopback host:port',
+        },
+      ),
+      socket_group: S('stratus', 'Group given the unix socket (read-write for its members) when that group exists'),
+      token_file: S(
+        '',
+        'TCP listener only: file holding the bearer token every request but /v1/health must carry (created 0600 at first start); empty means <state_dir>/api.token',
+      ),
     },
-    { description: 'Local control API (never exposed off-host)' },
+    { description: 'Local control API (never exposed off-host): a unix socket by default' },
   ),
   log: Type.Object(
     {

@@ -43,3 +43,20 @@ export class VmBusyError extends ConflictError {
     super(`cannot ${action} VM ${id} while it is ${state}`, { id, state, action });
   }
 }
+
+/** A VM has an operation that a crash interrupted and recovery has not settled yet: retry later. */
+export class OperationPendingError extends StratusError {
+  constructor(id: string, kind: string) {
+    super('STRATUS_ERR_OPERATION_PENDING', `VM ${id} has an interrupted ${kind} that the agent is still settling`, {
+      status: 503,
+      details: { id, kind },
+    });
+  }
+}
+
+/** The agent is stopping: the command was not run (it stays with the broker for redelivery). */
+export class AgentStoppingError extends StratusError {
+  constructor() {
+    super('STRATUS_ERR_AGENT_STOPPING', 'the agent is stopping; the command was not run', { status: 503 });
+  }
+}

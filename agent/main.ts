@@ -3,8 +3,9 @@
 import { runDaemonCli } from '../common/daemon-cli.ts';
 import { DEFAULT_AGENT_CONFIG_PATH, loadAgentConfig } from './config.ts';
 import { AgentDaemon } from './daemon.ts';
+import { JOIN_HELP, runJoinCli } from './enrolment/join-cli.ts';
 
-const HELP = `Usage: stratus-agent [--config PATH]
+const HELP = `Usage: stratus-agent [--config PATH] [join URL TOKEN]
 
 Runs the Stratus node agent: manages this host's libvirt domains and serves a local API.
 
@@ -24,4 +25,9 @@ runDaemonCli({
   configEnv: 'STRATUS_AGENT_CONFIG',
   loadConfig: (path) => loadAgentConfig(path),
   create: (config) => new AgentDaemon(config),
+  subcommand: {
+    word: 'join',
+    help: JOIN_HELP,
+    run: (config, args) => runJoinCli(config, args, (s) => process.stdout.write(s)),
+  },
 });

@@ -6,11 +6,13 @@
 //   npm run bench -- fleet-sim [--hosts 1000] [--vms 20] [--interval 10] [--duration 60] [--warmup 20]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { ControllerDb } from '../controller/db.ts';
+import { MqttAccounts } from '../controller/mqtt/accounts.ts';
 import { topics } from '../protocol/mqtt/index.ts';
 import { freePort } from '../test/helpers/agent-process.ts';
 import { SimHost } from '../test/helpers/sim-host.ts';
@@ -32,6 +34,10 @@ const INTERVAL_MS = Number(values.interval) * 1000;
 const DURATION_MS = Number(values.duration) * 1000;
 const WARMUP_MS = Number(values.warmup) * 1000;
 const root = new URL('..', import.meta.url).pathname;
+const METRICS_TOKEN = randomUUID();
+
+/** Each simulated host has its own broker account (made in the controller database before it starts). */
+const benchPassword = (host: string) => `bench-${host}`;
 
 interface Sim {
   host: SimHost;
@@ -47,7 +53,9 @@ async function connectFleet(url: string, prefix: string): Promise<Sim[]> {
       const vms = Array.from({ length: VMS }, (_, j) => ({ id: randomUUID(), name: `vm-${j}`, state: 'running' }));
       return { host, vms, round: 0 };
     });
-    await Promise.all(batch.map((s) => s.host.connect(url, { keepalive: 60 })));
+    await Promise.all(
+      batch.map((s) => s.host.connect(url, { keepalive: 60, username: s.host.id, password: benchPassword(s.host.id) })),
+    );
     for (const s of batch) {
       await s.host.publish(topics.hostStatus(s.host.id), s.host.status('online'), { retain: true });
       await s.host.publish(topics.hostInfo(s.host.id), s.host.info(), { retain: true });
@@ -150,8 +158,20 @@ const mqttPort = await freePort();
 const apiPort = await freePort();
 writeFileSync(
   join(dir, 'controller.toml'),
-  `[controller]\nstate_dir = "${dir}/state"\n[mqtt]\nlisten = "127.0.0.1:${mqttPort}"\n[api]\nlisten = "127.0.0.1:${apiPort}"\n[log]\nlevel = "warn"\n`,
+  `[controller]\nstate_dir = "${dir}/state"\n[mqtt]\nlisten = "127.0.0.1:${mqttPort}"\n[api]\nlisten = "127.0.0.1:${apiPort}"\n` +
+    `[metrics]\ntoken = "${METRICS_TOKEN}"\n[log]\nlevel = "warn"\n`,
 );
+{
+  mkdirSync(join(dir, 'state'), { recursive: true });
+  const db = ControllerDb.inStateDir(join(dir, 'state'));
+  const accounts = new MqttAccounts(db.db);
+  for (let i = 0; i < HOSTS; i++) {
+    const id = `controller-${String(i).padStart(5, '0')}`;
+    accounts.add(id, 'host', benchPassword(id));
+  }
+  db.close();
+}
+const scrape = { headers: { authorization: `Bearer ${METRICS_TOKEN}` } };
 const ctl = spawn(
   process.execPath,
   [join(root, 'bin/stratus-controller.js'), '--config', join(dir, 'controller.toml')],
@@ -161,12 +181,12 @@ const ctl = spawn(
 );
 await waitFor('controller', async () => (await fetch(`http://127.0.0.1:${apiPort}/v1/health`)).ok, 30_000, 100);
 const gauge = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`, scrape)).text();
   const m = /^stratus_controller_ingest_lag_p99_seconds (\S+)$/m.exec(text);
   return m ? Number(m[1]) * 1000 : Number.NaN;
 };
 const res = await measure('controller', ctl, `mqtt://127.0.0.1:${mqttPort}`, gauge);
-const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`, scrape)).text();
 const dropped = [...metrics.matchAll(/stratus_controller_mqtt_dropped_total\{[^}]*\} (\d+)/g)].reduce(
   (a, m) => a + Number(m[1]),
   0,

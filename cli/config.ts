@@ -1,5 +1,6 @@
-// Where the CLI finds the controller and its token: flags, then STRATUS_URL / STRATUS_TOKEN, then
-// $XDG_CONFIG_HOME/stratus/config.toml (or ~/.config/stratus/config.toml) with `url` and `token`.
+// Where the CLI finds the controller, its token and the site CA: flags, then STRATUS_URL /
+// STRATUS_TOKEN / STRATUS_CA, then $XDG_CONFIG_HOME/stratus/config.toml (or ~/.config/stratus/config.toml)
+// with `url`, `token` and `ca` (the path of the site CA's PEM, <controller state_dir>/tls/ca.pem).
 
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,6 +11,8 @@ import { CliError, EXIT } from './client.ts';
 export interface CliConfig {
   url: string;
   token: string;
+  /** PEM of the site CA, when one is configured. */
+  ca?: string;
 }
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -17,7 +20,7 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function loadCliConfig(
-  flags: { url?: string | undefined; token?: string | undefined },
+  flags: { url?: string | undefined; token?: string | undefined; ca?: string | undefined },
   env: NodeJS.ProcessEnv = process.env,
 ): CliConfig {
   let file: Record<string, unknown> = {};
@@ -30,5 +33,14 @@ export function loadCliConfig(
   }
   const url = flags.url ?? env['STRATUS_URL'] ?? (file['url'] as string | undefined) ?? 'http://127.0.0.1:8480';
   const token = flags.token ?? env['STRATUS_TOKEN'] ?? (file['token'] as string | undefined) ?? '';
-  return { url: url.replace(/\/$/, ''), token };
+  const caPath = flags.ca ?? env['STRATUS_CA'] ?? (file['ca'] as string | undefined) ?? '';
+  let ca: string | undefined;
+  if (caPath) {
+    try {
+      ca = readFileSync(caPath, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read the site CA ${caPath}: ${(err as NodeJS.ErrnoException).code}`, EXIT.usage);
+    }
+  }
+  return { url: url.replace(/\/$/, ''), token, ...(ca ? { ca } : {}) };
 }

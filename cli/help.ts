@@ -8,6 +8,11 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', help: 'Print the API answer as JSON instead of a table' },
   url: { type: 'string', value: 'URL', help: 'Controller URL (else STRATUS_URL or the config file)' },
   token: { type: 'string', value: 'TOKEN', help: 'API token (else STRATUS_TOKEN or the config file)' },
+  ca: {
+    type: 'string',
+    value: 'PEM',
+    help: "Site CA to verify an https:// controller with (else STRATUS_CA or the config file's `ca`)",
+  },
   help: { type: 'boolean', short: 'h', help: 'Show this help' },
   version: { type: 'boolean', short: 'v', help: 'Print the version' },
 };

@@ -6,8 +6,12 @@ import { VERSION } from '../common/version.ts';
 import { ApiClient, CliError, EXIT } from './client.ts';
 import type { Command } from './command.ts';
 import { adminCommands } from './commands/admin.ts';
+import { auditCommands } from './commands/audit.ts';
 import { diskCommands } from './commands/disk.ts';
+import { enrolCommands } from './commands/enrol.ts';
 import { imageCommands } from './commands/image.ts';
+import { imageSignCommands } from './commands/image-sign.ts';
+import { marketCommands } from './commands/market.ts';
 import { keyCommands } from './commands/key.ts';
 import { netCommands } from './commands/net.ts';
 import { snapshotCommands } from './commands/snapshot.ts';
@@ -20,22 +24,26 @@ export const commands: Command[] = [
   ...keyCommands,
   ...snapshotCommands,
   ...imageCommands,
+  ...imageSignCommands,
+  ...marketCommands,
   ...netCommands,
   ...diskCommands,
   ...adminCommands,
+  ...auditCommands,
+  ...enrolCommands,
 ];
 
 export function help(): string {
   const short = (c: Command) => c.usage.split(/ \[| --/)[0]!.replace(/^stratus /, '');
   const width = Math.max(...commands.map((c) => short(c).length));
   return [
-    'Usage: stratus [--json] [--url URL] [--token TOKEN] COMMAND [ARGS]',
+    'Usage: stratus [--json] [--url URL] [--token TOKEN] [--ca PEM] COMMAND [ARGS]',
     '',
     'Commands:',
     ...commands.map((c) => `  ${short(c).padEnd(width)}  ${c.summary}`),
     '',
-    `The controller URL and token come from --url/--token, STRATUS_URL/STRATUS_TOKEN, or ${configPath()}`,
-    "(keys `url` and `token`). `stratus COMMAND --help` shows a command's options.",
+    `The controller URL, token and site CA come from --url/--token/--ca, STRATUS_URL/STRATUS_TOKEN/STRATUS_CA,`,
+    `or ${configPath()} (keys \`url\`, \`token\`, \`ca\`). \`stratus COMMAND --help\` shows a command's options.`,
     `Exit codes: 0 ok, 1 API error, 2 usage, 3 cannot connect, 4 not found, 5 conflict, 6 not allowed.`,
   ].join('\n');
 }
@@ -46,7 +54,7 @@ function wordPositions(argv: string[]): number[] {
   const at: number[] = [];
   for (let i = 0; i < argv.length && at.length < 2; i++) {
     const a = argv[i]!;
-    if (a === '--url' || a === '--token') i++;
+    if (a === '--url' || a === '--token' || a === '--ca') i++;
     else if (!a.startsWith('-')) at.push(i);
   }
   return at;
@@ -70,9 +78,16 @@ function parseProblem(e: Error): string {
 }
 
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const at = wordPositions(argv);
-  const words = at.map((i) => argv[i]).join(' ');
-  const cmd = commands.find((c) => c.words === words);
+  let at = wordPositions(argv);
+  let words = at.map((i) => argv[i]).join(' ');
+  let cmd = commands.find((c) => c.words === words);
+  // one-word commands (`stratus audit --user alice`): the second word may be an option's value
+  const one = commands.find((c) => c.words === argv[at[0] ?? -1]);
+  if (!cmd && one) {
+    cmd = one;
+    at = at.slice(0, 1);
+    words = one.words;
+  }
   if (!cmd) {
     if (argv.includes('--version') || argv.includes('-v')) {
       out(`stratus ${VERSION}`);
@@ -117,10 +132,11 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     const cfg = loadCliConfig({
       url: parsed.values['url'] as string | undefined,
       token: parsed.values['token'] as string | undefined,
+      ca: parsed.values['ca'] as string | undefined,
     });
     const json = parsed.values['json'] === true;
     const r = await cmd.run({
-      api: new ApiClient(cfg.url, cfg.token),
+      api: new ApiClient(cfg.url, cfg.token, cfg.ca),
       positionals: parsed.positionals,
       values: parsed.values as Record<string, string | boolean | string[] | undefined>,
       json,

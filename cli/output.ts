@@ -1,9 +1,12 @@
 // Output of the CLI: aligned tables for people, JSON for scripts (--json), and a progress bar on stderr.
 
-export function table(rows: Record<string, unknown>[], columns: [string, string][]): string {
+/** Table columns named by the fields of a REST shape (protocol/): a renamed field fails to compile here. */
+export type Columns<T> = [keyof T & string, string][];
+
+export function table(rows: readonly object[], columns: [string, string][]): string {
   if (rows.length === 0) return '(none)';
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
-  const data = rows.map((r) => columns.map(([k]) => cell(r[k])));
+  const data = rows.map((r) => columns.map(([k]) => cell((r as Record<string, unknown>)[k])));
   const widths = columns.map(([, h], i) => Math.max(h.length, ...data.map((d) => d[i]!.length)));
   const line = (cells: string[]) =>
     cells

@@ -27,6 +27,7 @@ export function problemHandler(log: Logger): ErrorRequestHandler {
     const e = fromExpress(err) ?? asStratusError(err);
     if (e.status >= 500 && !(e instanceof NotReadyError)) log.error({ err, path: req.path, code: e.code }, e.message);
     else log.info({ path: req.path, code: e.code, status: e.status }, e.message);
+    res.locals['problemCode'] = e.code; // for the audit log
     const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
     res

@@ -43,16 +43,34 @@ export const ControllerConfigSchema = Type.Object({
       tls_ca: S('', 'PEM file of the CA that signed the broker certificate (mqtts/wss)'),
       tls_cert: S('', 'PEM client certificate (mqtts/wss with client authentication)'),
       tls_key: S('', 'PEM client key'),
-      require_auth: B(
+      allow_anonymous: B(
         false,
-        'Embedded broker: require username/password (accounts in the controller database) and enforce the ACL',
+        'Embedded broker and generated mosquitto files: let clients without credentials connect, to read host telemetry (status, info, metrics, VM states) only; never commands, replies or events',
       ),
+      public_url: S(
+        '',
+        'Broker URL handed to hosts at join; empty: mqtt(s)://<host of the API public URL>:<port of listen>',
+        {
+          pattern: '^$|^(mqtt|mqtts|ws|wss)://[^\\s]+$',
+          errorMessage: 'must be empty or an mqtt(s):// or ws(s):// URL',
+        },
+      ),
+      join_token_ttl_s: I(3600, 'Seconds a join token of `stratus host add` stays valid', 60, 7 * 86_400),
       dashboard_ws_url: S(
         '',
         'WebSocket URL the dashboard connects to; empty means the /mqtt endpoint of this controller',
       ),
-      dashboard_username: S('', 'Read-only broker account handed to the dashboard page'),
-      dashboard_password: S('', 'Password of the read-only dashboard account'),
+      dashboard_ttl_s: I(
+        3600,
+        'Seconds a read-only broker account issued to a dashboard (GET /dashboard/config.json) is valid',
+        60,
+        86_400,
+      ),
+      dashboard_username: S(
+        '',
+        'External broker only: read-only account handed to authenticated dashboard users (the embedded broker issues short-lived ones)',
+      ),
+      dashboard_password: S('', 'Password of that read-only dashboard account'),
       host_down_grace_s: I(
         0,
         'Seconds after a host Last Will before it is reported down (0: at once, as the Will already waited 1.5 × keepalive)',
@@ -68,13 +86,20 @@ export const ControllerConfigSchema = Type.Object({
       history_raw_s: I(3600, 'Seconds of metrics kept at full resolution', 60, 7 * 86_400),
       history_bucket_s: I(300, 'Older metrics are downsampled into buckets of this many seconds', 10, 86_400),
       history_keep_s: I(7 * 86_400, 'Seconds of downsampled metrics kept', 600, 366 * 86_400),
+      token: S(
+        '',
+        'Bearer token Prometheus presents to scrape /metrics (compared in constant time); admin tokens are accepted too; empty: admin tokens only',
+      ),
     },
     { description: 'Metrics history in the controller database (bounded and downsampled)' },
   ),
   api: Type.Object(
     {
       listen: S('127.0.0.1:8480', 'REST API, dashboard and /metrics address: host:port'),
-      public_url: S('', 'URL agents use to reach this API (image downloads); empty means http://<listen>'),
+      public_url: S(
+        '',
+        'URL agents use to reach this API (join, image downloads); empty means http(s)://<listen> (https when the listener speaks TLS)',
+      ),
       admin_token: S('', 'Token of the first admin; empty: generated at first start into <state_dir>/admin.token'),
       capability_ttl_s: I(
         3600,
@@ -91,6 +116,27 @@ export const ControllerConfigSchema = Type.Object({
       auth_failures_window_s: I(60, 'Window of the failed-authentication limit, in seconds', 1, 86_400),
     },
     { description: 'HTTP API of the controller' },
+  ),
+  tls: Type.Object(
+    {
+      mode: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+        default: 'auto',
+        description:
+          'Which listeners (API, MQTT, MQTT over WebSocket) speak TLS: auto = every one not bound to loopback; always; never = plain everywhere (an explicit choice, logged as a warning off loopback)',
+      }),
+      cert: S('', 'PEM certificate to serve instead of the one the site CA issues (with key and ca)'),
+      key: S('', 'PEM private key of that certificate'),
+      ca: S('', 'PEM of the CA that signed it (handed to hosts at join)'),
+      names: Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:*-]+$' }), {
+        default: [],
+        description:
+          'Extra DNS names and IP addresses of the generated certificate (it always covers the hostname, localhost, loopback and the listen addresses)',
+      }),
+    },
+    {
+      description:
+        'TLS of the API and the embedded broker. At first start the controller creates a site CA in <state_dir>/tls/ (ca.pem; ca.key 0600) and a certificate for itself',
+    },
   ),
   images: Type.Object(
     {
@@ -109,6 +155,48 @@ export const ControllerConfigSchema = Type.Object({
     },
     { description: 'Images kept by the controller: limits, quotas and inspection at the door' },
   ),
+  audit: Type.Object(
+    {
+      keep_days: I(
+        365,
+        'Days audit entries (API calls, host commands) are kept in the controller database (0: forever)',
+        0,
+        36_500,
+      ),
+    },
+    { description: 'Audit log: who did what, when, with which outcome (GET /v1/audit, `stratus audit`)' },
+  ),
+  marketplace: Type.Object(
+    {
+      mirrors: Type.Array(Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }), {
+        default: [],
+        maxItems: 64,
+        description:
+          "Other sites' marketplace feeds to replicate (their https://HOST/v1/marketplace/feed); every pulled entry is verified against this site's trust store and refused entries are logged",
+      }),
+      mirror_interval_s: I(3600, 'Seconds between two pulls of every mirror', 10, 604_800),
+      mirror_timeout_s: I(60, 'Seconds a pull of one mirror may take', 1, 3600),
+      public_feed: B(
+        true,
+        'Serve /v1/marketplace/feed (every entry with its signature) without a token, for other sites to replicate; entries are signed public metadata and reveal no VM',
+      ),
+      site_endorser: S(
+        '',
+        'E-mail address the site key signs saved images as (default stratus@<site>); the site key is <state_dir>/marketplace/site_ed25519 (0600), made at first start',
+      ),
+      require_entry: B(
+        false,
+        'Launch only images that have a signed Marketplace entry on this site that passes the checks now (trusted key, not expired or deprecated)',
+      ),
+      saved_image_valid_days: I(
+        365,
+        'Days the entries the site signs for saved images (save-as) stay valid',
+        1,
+        36_500,
+      ),
+    },
+    { description: 'The site Marketplace: signed image entries, trusted endorser keys, replication between sites' },
+  ),
   scheduler: Type.Object(
     {
       policy: Type.Union([Type.Literal('packing'), Type.Literal('striping'), Type.Literal('load-aware')], {
@@ -126,6 +214,18 @@ export const ControllerConfigSchema = Type.Object({
       max_deploy_attempts: I(3, 'Hosts a VM is tried on before it fails', 1, 20),
       deploy_timeout_s: I(900, 'Seconds a deploy may take (image download included)', 10, 86_400),
       action_timeout_s: I(120, 'Seconds a power action or console request may take', 5, 3600),
+      host_exclusion_s: I(
+        600,
+        'Seconds a host where a deploy of a VM failed is avoided for that VM (the failure may be transient)',
+        0,
+        86_400,
+      ),
+      reconcile_interval_s: I(
+        30,
+        'Seconds between two passes that resend unresolved deploys and compare VMs with what hosts report',
+        1,
+        3600,
+      ),
     },
     { description: 'Placement of VMs on hosts' },
   ),

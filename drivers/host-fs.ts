@@ -1,7 +1,18 @@
 // Host filesystem access for the agent: checks that input files exist, directories, and reading the
 // tail of a log file. Small and policy-free like every driver.
 
-import { chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { access, mkdir, open, realpath, rm, stat } from 'node:fs/promises';
 
@@ -47,6 +58,9 @@ export async function readTail(path: string, maxBytes: number): Promise<string> 
   }
 }
 
+/** How much of a refused transfer is still read (and dropped) before the connection is cut. */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * Streams `source` into `path` through a temporary file in the same directory: hashed (sha256) while
  * written, fsynced, then renamed into place. On any error the temporary file is removed.
@@ -64,14 +78,23 @@ export async function writeFileAtomicHashed(
   const tmp = `${path}.part-${process.pid}-${Date.now()}`;
   const hash = createHash('sha256');
   let size = 0;
+  let refused: Error | undefined;
+  let drained = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      if (refused) {
+        // read and drop the rest, so that the client gets the answer instead of a reset connection
+        drained += chunk.length;
+        cb(drained > DRAIN_MAX_BYTES ? refused : null);
+        return;
+      }
       hash.update(chunk);
       size += chunk.length;
       try {
-        onBytes?.(size); // may throw to abort the transfer (a size limit)
+        onBytes?.(size); // may throw to refuse the transfer (a size limit)
       } catch (err) {
-        cb(err as Error);
+        refused = err as Error;
+        cb();
         return;
       }
       cb(null, chunk);
@@ -80,6 +103,7 @@ export async function writeFileAtomicHashed(
   try {
     const out = createWriteStream(tmp, { mode: 0o640 });
     await pipeline(source, meter, out);
+    if (refused) throw refused;
     const fh = await open(tmp, 'r');
     await fh.sync();
     await fh.close();
@@ -144,4 +168,46 @@ export function writeSecretFile(path: string, value: string): void {
   if (existsSync(path)) chmodSync(path, 0o600);
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
   enforceSecretMode(path);
+}
+
+/** The id of a local group (from /etc/group), or undefined when there is no such group. */
+export function groupId(name: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/etc/group', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const [n, , gid] = line.split(':');
+    if (n === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
+}
+
+/** Sets the mode of `path` (a socket, a directory). */
+export function setMode(path: string, mode: number): void {
+  chmodSync(path, mode);
+}
+
+/** Gives `path` to group `gid` (owner unchanged). */
+export function chownGroup(path: string, gid: number): void {
+  chownSync(path, -1, gid);
+}
+
+/** Removes a stale unix socket left by an earlier run; refuses to remove anything that is not a socket. */
+export function removeStaleSocket(path: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a unix socket; not removing it`);
+  unlinkSync(path);
+}
+
+/** A small text file read whole (configuration the daemons re-read at each use, e.g. allowed_signers). */
+export function readTextFileSync(path: string): string {
+  return readFileSync(path, 'utf8');
 }

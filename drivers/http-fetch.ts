@@ -3,12 +3,16 @@
 // to be the continuation of the same file. Returns the response body as a stream; no policy here.
 
 import { type IncomingMessage, request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { StratusError } from '../common/errors.ts';
+import { redactUrls } from '../common/redact.ts';
 
 export class HttpFetchError extends StratusError {
-  constructor(url: string, message: string, details: Record<string, unknown> = {}) {
-    super('STRATUS_ERR_DOWNLOAD', `download of ${url} failed: ${message}`, {
+  constructor(rawUrl: string, message: string, details: Record<string, unknown> = {}) {
+    // capability URLs carry their token in the query: never in an error (replies, logs)
+    const url = redactUrls(rawUrl);
+    super('STRATUS_ERR_DOWNLOAD', `download of ${url} failed: ${redactUrls(message)}`, {
       status: 502,
       details: { url, ...details },
     });
@@ -38,6 +42,13 @@ export interface HttpGetOptions {
   signal?: AbortSignal;
 }
 
+let siteAgent: HttpsAgent | undefined;
+
+/** Trusts the site CA (PEM) for https downloads, besides the system's CAs (the agent, after join). */
+export function trustSiteCa(pem: string): void {
+  siteAgent = new HttpsAgent({ ca: [...rootCertificates, pem], keepAlive: false });
+}
+
 function once(url: URL, opts: HttpGetOptions): Promise<IncomingMessage> {
   const headers: Record<string, string> = { 'user-agent': 'stratus-agent', 'accept-encoding': 'identity' };
   if (opts.offset && opts.offset > 0) {
@@ -47,6 +58,7 @@ function once(url: URL, opts: HttpGetOptions): Promise<IncomingMessage> {
   const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
     method: 'GET',
     headers,
+    ...(url.protocol === 'https:' && siteAgent ? { agent: siteAgent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return new Promise((resolve, reject) => {

@@ -79,6 +79,8 @@ export const DEPENDENCIES = {
   iproute: { debian: 'iproute2', el9: 'iproute', fedora: 'iproute', suse: 'iproute2' },
   /** The dnsmasq binary only: the controller supervises one instance per network itself. */
   dnsmasq: { debian: 'dnsmasq-base', el9: 'dnsmasq', fedora: 'dnsmasq', suse: 'dnsmasq' },
+  /** The site CA and the controller's certificate (drivers/openssl.ts). */
+  openssl: { debian: 'openssl', el9: 'openssl', fedora: 'openssl', suse: 'openssl' },
   /** Context ISO generation. */
   'iso-tool': { debian: 'xorriso | genisoimage', el9: 'xorriso', fedora: 'xorriso', suse: 'xorriso' },
   /** tgtd/tgtadm for the iSCSI volume backend (EPEL on EL9). */

@@ -124,7 +124,7 @@ export const PROGRAMS: ProgramPackage[] = [
     },
     unit: 'stratus-controller.service',
     stateDirs: [`${STATE_ROOT}/controller`],
-    requires: ['libsystemd', 'dnsmasq', 'iso-tool', 'iproute'],
+    requires: ['libsystemd', 'dnsmasq', 'iso-tool', 'iproute', 'openssl'],
     recommends: ['iscsi-target'],
     suggests: ['mqtt-broker', 'lvm'],
   },

@@ -1,8 +1,10 @@
-// Request schemas of the agent's local HTTP API (the controller reaches agents over MQTT instead).
+// Schemas of the agent's VM operations, shared by its local HTTP API and its MQTT commands (the
+// controller reaches agents over MQTT; protocol/mqtt/command-catalogue.ts names the same schemas):
+// one VM creation request, power actions, and the VM view both return.
 
 import { type Static, Type } from '@sinclair/typebox';
-import { VmSpec } from './vm-spec.ts';
-import { VolumeAttachment } from './volume.ts';
+import { DesiredPower, VmSpec } from './vm-spec.ts';
+import { AttachedVolume, VolumeAttachment } from './volume.ts';
 
 export const CreateVmRequest = Type.Object(
   {
@@ -12,7 +14,10 @@ export const CreateVmRequest = Type.Object(
       Type.Array(VolumeAttachment, { maxItems: 16, description: 'Volumes to attach before the VM starts' }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description: 'Create a VM from its spec: local POST /v1/vms and the MQTT deploy command',
+  },
 );
 export type CreateVmRequest = Static<typeof CreateVmRequest>;
 
@@ -34,3 +39,23 @@ export const VmActionRequest = Type.Object(
 export const ConsoleQuery = Type.Object({
   bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576 })),
 });
+
+/** A VM as the agent reports it after an operation. */
+export const VmView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  domain: Type.String({ description: 'libvirt domain name (stratus-<id>)' }),
+  desired: DesiredPower,
+  state: Type.String({ description: 'libvirt power state (running, paused, shutoff, ..., missing)' }),
+  reason: Type.String(),
+  consoleLog: Type.String({ description: 'Path of the serial console log on the host' }),
+  createdAt: Type.Integer(),
+  updatedAt: Type.Integer(),
+  spec: VmSpec,
+  volumes: Type.Optional(Type.Array(AttachedVolume, { description: 'Volumes attached by this create' })),
+  key: Type.Optional(Type.String({ description: 'Idempotency key (attempt) of the deploy that created the VM' })),
+  specHash: Type.Optional(
+    Type.String({ description: 'specHash() of the spec the deploy carried (protocol/mqtt/inventory.ts)' }),
+  ),
+});
+export type VmView = Static<typeof VmView>;

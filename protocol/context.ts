@@ -3,6 +3,7 @@
 // NoCloud (`cidata`, meta-data + user-data + network-config v2). The NICs' addresses come from IPAM.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { Uuid } from './ids.ts';
 
 /** No NUL: a value must be representable in a shell word and in YAML. */
 const Text = (maxLength: number, description: string) =>
@@ -16,7 +17,7 @@ export type ContextFlavour = Static<typeof ContextFlavour>;
 
 export const ContextRequest = Type.Object(
   {
-    vmId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+    vmId: Uuid,
     flavour: ContextFlavour,
     hostname: Type.String({
       minLength: 1,

@@ -2,6 +2,8 @@
 // should be), the requests of the image, snapshot, save-as and import endpoints, and what they return.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { Email, KeyFingerprint, MarketplaceEntry } from './marketplace.ts';
+import { Uuid } from './ids.ts';
 
 const hex = (n: number, what: string) =>
   Type.String({
@@ -32,6 +34,22 @@ export const Endorser = Type.String({
   description: 'Who vouches for the image (Marketplace metadata: the endorser e-mail or DN)',
 });
 
+/**
+ * The signed Marketplace entry that vouches for an image, as the controller sends it with a deploy:
+ * the entry, its SSH signature, and the key the site trust store holds for the endorser at deploy time.
+ * The agent verifies the signature, the expiry and that the entry is for this image itself, before
+ * every use of the image, cached or not (agent/images/policy.ts).
+ */
+export const MarketplaceProof = Type.Object(
+  {
+    entry: MarketplaceEntry,
+    signature: Type.String({ maxLength: 16384 }),
+    trust: Type.Object({ email: Email, fingerprint: KeyFingerprint }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+export type MarketplaceProof = Static<typeof MarketplaceProof>;
+
 /** An image: its sha256 (required), and what is needed to fetch and trust it when it is not cached. */
 export const ImageRef = Type.Object(
   {
@@ -43,6 +61,7 @@ export const ImageRef = Type.Object(
     md5: Type.Optional(hex(32, 'md5')),
     endorser: Type.Optional(Endorser),
     name: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f]*$' })),
+    marketplace: Type.Optional(MarketplaceProof),
   },
   {
     additionalProperties: false,
@@ -87,45 +106,32 @@ export const SaveAsRequest = Type.Object(
 
 export const ImportQuery = Type.Object({ endorser: Type.Optional(Endorser) }, { additionalProperties: false });
 
+const nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
 /** An image in a host's cache, as listed and published (inventory). */
-export interface ImageView {
-  sha256: string;
-  format: ImageFormat;
-  virtualSize: number;
-  sizeBytes: number;
-  sourceUrl: string | null;
-  /** sha256 of the file as published, when it was transformed (decompressed, unpacked, converted). */
-  sourceSha256: string | null;
-  endorser: string | null;
-  name: string | null;
-  origin: 'download' | 'save-as' | 'import';
-  addedAt: number;
-  lastUsedAt: number;
-  /** Instance disks (and deploys in progress) that use this image as their base. */
-  users: number;
-}
-
-/** Arguments of the agent's snapshot.* MQTT commands (the controller's snapshot API sends them). */
-const VmId = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
-export const SnapshotListArgs = Type.Object({ vm: VmId }, { additionalProperties: false });
-export const SnapshotCreateArgs = Type.Composite([Type.Object({ vm: VmId }), CreateSnapshotRequest], {
-  additionalProperties: false,
+export const ImageView = Type.Object({
+  sha256: Sha256,
+  format: ImageFormat,
+  virtualSize: Type.Integer({ minimum: 0 }),
+  sizeBytes: Type.Integer({ minimum: 0 }),
+  sourceUrl: nullable(Type.String()),
+  sourceSha256: nullable(Type.String({ description: 'sha256 of the file as published, when it was transformed' })),
+  endorser: nullable(Type.String()),
+  name: nullable(Type.String()),
+  origin: Type.Union([Type.Literal('download'), Type.Literal('save-as'), Type.Literal('import')]),
+  addedAt: Type.Integer(),
+  lastUsedAt: Type.Integer(),
+  users: Type.Integer({ minimum: 0, description: 'Instance disks (and deploys in progress) using it as their base' }),
 });
-export const SnapshotRevertArgs = Type.Composite(
-  [Type.Object({ vm: VmId, name: SnapshotName }), RevertSnapshotRequest],
-  {
-    additionalProperties: false,
-  },
-);
-export const SnapshotDeleteArgs = Type.Object({ vm: VmId, name: SnapshotName }, { additionalProperties: false });
+export type ImageView = Static<typeof ImageView>;
 
-/** Arguments of the agent's save-as MQTT command: the image is saved, then uploaded to `uploadUrl`. */
-export const SaveAsArgs = Type.Object(
-  {
-    vm: VmId,
-    disk: Type.Integer({ minimum: 0, maximum: 15, default: 0 }),
-    name: Type.Optional(Type.String({ maxLength: 256, pattern: '^[^\\x00-\\x1f]*$' })),
-    uploadUrl: Type.Optional(Type.String({ maxLength: 4096, pattern: '^https?://' })),
-  },
-  { additionalProperties: false },
-);
+/** A VM snapshot as an agent lists it. */
+export const SnapshotView = Type.Object({
+  vm: Uuid,
+  name: Type.String(),
+  description: Type.String(),
+  state: Type.String({ description: 'The VM state when taken: running snapshots hold memory too, shutoff ones disks' }),
+  createdAt: Type.Integer(),
+  current: Type.Boolean(),
+});
+export type SnapshotView = Static<typeof SnapshotView>;

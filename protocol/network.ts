@@ -3,6 +3,7 @@
 // strings are checked loosely here and exactly by controller/network/ip-math.ts.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { Uuid } from './ids.ts';
 
 export const IfName = Type.String({
   minLength: 1,
@@ -144,7 +145,7 @@ export type NetworkUpdate = Static<typeof NetworkUpdate>;
 
 export const LeaseRequest = Type.Object(
   {
-    vmId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+    vmId: Uuid,
     nicIndex: Type.Integer({ minimum: 0, maximum: 7, default: 0 }),
     hostname: Type.Optional(NetworkName),
     mac: Type.Optional(Mac),

@@ -7,11 +7,8 @@ import { ImageRef } from './image.ts';
 import { ContextRef } from './context.ts';
 import { NicNetworkFields } from './network.ts';
 
-export const Uuid = Type.String({
-  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
-  description: 'Lower-case RFC 4122 UUID',
-  errorMessage: 'must be a lower-case UUID such as 3f1c2a9e-1b2c-4d5e-8f90-1234567890ab',
-});
+export { Uuid } from './ids.ts';
+import { Uuid } from './ids.ts';
 
 export const VmName = Type.String({
   minLength: 1,

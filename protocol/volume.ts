@@ -179,27 +179,3 @@ export const HostIscsiInfo = Type.Object({
   mode: Type.Union([Type.Literal('qemu'), Type.Literal('host')]),
 });
 export type HostIscsiInfo = Static<typeof HostIscsiInfo>;
-
-// ---------------------------------------------------------------- MQTT commands (controller → agent)
-
-export const VolumeAttachArgs = Type.Object(
-  { vm: Uuid, attachment: VolumeAttachment },
-  { additionalProperties: false },
-);
-export type VolumeAttachArgs = Static<typeof VolumeAttachArgs>;
-export const VolumeDetachArgs = Type.Object({ vm: Uuid, volume: Uuid }, { additionalProperties: false });
-export type VolumeDetachArgs = Static<typeof VolumeDetachArgs>;
-export const VolumeInfoArgs = Type.Object({}, { additionalProperties: false });
-
-/** The volume commands an agent registers, with their argument schemas, for docs and typed dispatch. */
-export const volumeCommands = {
-  'volume.info': { args: VolumeInfoArgs, description: "The host's iSCSI initiator name and attach mode" },
-  'volume.attach': {
-    args: VolumeAttachArgs,
-    description: 'Attach a volume to a VM (hot-plug when it runs); result: AttachedVolume',
-  },
-  'volume.detach': {
-    args: VolumeDetachArgs,
-    description: 'Detach a volume (hot-unplug, waits for the guest); result: {detached}',
-  },
-} as const;

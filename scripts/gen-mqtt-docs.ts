@@ -2,7 +2,7 @@
 // retain flags, every payload field). `npm run docs:mqtt` writes it; `--check` exits 1 when stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
-import { builtinCommands, catalog } from '../protocol/mqtt/index.ts';
+import { AGENT_COMMANDS, catalog, commandCatalogue } from '../protocol/mqtt/index.ts';
 
 function typeOf(s: TSchema): string {
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
@@ -57,10 +57,14 @@ export function render(): string {
     '',
     '## Access control',
     '',
-    'Each host publishes only under `stratus/v1/hosts/<host>/` and reads only `stratus/v1/cmd/<host>/` (and its',
-    'own status); the controller reads everything and writes commands; dashboards only read `stratus/v1/hosts/#`.',
-    '`stratus-controller mqtt write-mosquitto` writes a mosquitto ACL and password file that say exactly this; the embedded',
-    'broker enforces the same rules.',
+    'No client connects without credentials unless `[mqtt] allow_anonymous` is set, and then it only reads telemetry',
+    '(`status`, `info`, `metrics`, `vm-metrics`, VM `state`). Each host has its own account (given at enrolment, see',
+    '[security.md](security.md)), publishes only under `stratus/v1/hosts/<host>/` and reads only `stratus/v1/cmd/<host>/`',
+    '(and its own status); the controller reads everything and writes commands; dashboards read telemetry, `events`',
+    'and `inventory`, never commands or replies. `stratus-controller mqtt write-mosquitto` writes a mosquitto ACL and',
+    'password file that say exactly this; the embedded broker enforces the same rules (controller/mqtt/acl.ts).',
+    'Replies, events and states carry no secrets: capability URLs lose their query string and secret fields are',
+    'redacted before they are published.',
     '',
     '## Topics',
     '',
@@ -74,10 +78,29 @@ export function render(): string {
     if (m.schema.description) out.push(m.schema.description, '');
     out.push(m.notes, '', '| field | type | required | meaning |', '|---|---|---|---|', ...fields(m.schema), '');
   }
-  out.push('## Built-in commands', '');
-  for (const [name, c] of Object.entries(builtinCommands)) {
-    out.push(`### \`${name}\``, '', c.description, '', '| argument | type | required | meaning |', '|---|---|---|---|');
-    out.push(...fields(c.args), '');
+  out.push(
+    '## Commands',
+    '',
+    'Every command an agent accepts, from `protocol/mqtt/command-catalogue.ts` (the agent registers exactly',
+    'these; the controller dispatches them typed). Commands go to `stratus/v1/cmd/<host>/<command>`; replies',
+    'come back on `stratus/v1/hosts/<host>/replies/<id>`: progress messages where the table says so, then one',
+    'result with `ok` and `result` (the result schema below) or `error` (a typed `STRATUS_ERR_*` status).',
+    '',
+    '| command | progress | sent by | what it does |',
+    '|---|---|---|---|',
+    ...AGENT_COMMANDS.map((name) => {
+      const c = commandCatalogue[name];
+      return `| \`${name}\` | ${c.progress ? 'yes' : 'no'} | ${c.senders.join(', ')} | ${c.description} |`;
+    }),
+    '',
+  );
+  for (const name of AGENT_COMMANDS) {
+    const c = commandCatalogue[name];
+    out.push(`### \`${name}\``, '', c.description, '');
+    out.push('| argument | type | required | meaning |', '|---|---|---|---|', ...fields(c.args), '');
+    const result = fields(c.result);
+    if (result.length > 0) out.push('| result field | type | required | meaning |', '|---|---|---|---|', ...result, '');
+    else out.push(`Result: ${typeOf(c.result)}.`, '');
   }
   return out.join('\n');
 }

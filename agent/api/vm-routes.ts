@@ -1,13 +1,15 @@
-// Local API routes for VMs: list, create, show, power actions, delete, console log tail.
+// Local API routes for VMs: list, create, show, power actions, delete, console log tail. Operations go
+// through agent/operations.ts, the same entries the MQTT commands run.
 
 import { Router } from 'express';
 import { validate } from '../../common/validate.ts';
-import { readTail } from '../../drivers/host-fs.ts';
 import { ConsoleQuery, CreateVmRequest, VmActionName, VmActionRequest } from '../../protocol/agent-api.ts';
-import { Uuid } from '../../protocol/vm-spec.ts';
-import type { PowerAction, VmService } from '../vm/vm-service.ts';
+import { Uuid } from '../../protocol/ids.ts';
+import type { PowerCommand } from '../../protocol/mqtt/index.ts';
+import { type Operations, quietContext } from '../operations.ts';
+import type { VmService } from '../vm/vm-service.ts';
 
-export function vmRoutes(vms: VmService): Router {
+export function vmRoutes(vms: VmService, ops: Operations): Router {
   const r = Router();
   const id = (raw: string | undefined) => validate(Uuid, raw, 'VM id');
 
@@ -17,7 +19,7 @@ export function vmRoutes(vms: VmService): Router {
 
   r.post('/vms', async (req, res) => {
     const body = validate(CreateVmRequest, req.body ?? {}, 'create request');
-    const vm = await vms.create(body.spec, body.start ?? true, body.volumes ? { volumes: body.volumes } : {});
+    const vm = await ops.deploy(body, quietContext());
     res.status(201).location(`/v1/vms/${vm.id}`).json(vm);
   });
 
@@ -26,24 +28,22 @@ export function vmRoutes(vms: VmService): Router {
   });
 
   r.delete('/vms/:id', async (req, res) => {
-    await vms.delete(id(req.params.id));
+    await ops.delete({ vm: id(req.params.id) }, quietContext());
     res.status(204).end();
   });
 
   r.post('/vms/:id/:action', async (req, res) => {
     const vmId = id(req.params.id);
-    const action = validate(VmActionName, req.params.action, 'action') as PowerAction;
+    const action = validate(VmActionName, req.params.action, 'action') as PowerCommand;
     const body = validate(VmActionRequest, req.body ?? {}, 'action request');
-    const opts: { force?: boolean; timeoutMs?: number } = {};
-    if (body.force !== undefined) opts.force = body.force;
-    if (body.timeoutS !== undefined) opts.timeoutMs = body.timeoutS * 1000;
-    res.json(await vms.act(vmId, action, opts));
+    res.json(await ops[action]({ vm: vmId, ...body }, quietContext()));
   });
 
   r.get('/vms/:id/console', async (req, res) => {
-    const vm = vms.get(id(req.params.id));
+    const vm = id(req.params.id);
     const q = validate(ConsoleQuery, { bytes: req.query['bytes'] ? Number(req.query['bytes']) : undefined }, 'query');
-    res.type('text/plain').send(await readTail(vm.consoleLog, q.bytes ?? 65536));
+    const { text } = await ops.console({ vm, ...(q.bytes ? { bytes: q.bytes } : {}) }, quietContext());
+    res.type('text/plain').send(text);
   });
 
   return r;

@@ -5,17 +5,19 @@
 import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { validate } from '../../common/validate.ts';
-import { Uuid } from '../../protocol/vm-spec.ts';
+import { Uuid } from '../../protocol/ids.ts';
+import { VolumeAttachment } from '../../protocol/volume.ts';
+import { type Operations, quietContext } from '../operations.ts';
 import type { VolumeAttacher } from '../volumes/attacher.ts';
 
 const Params = Type.Object({ id: Uuid, volumeId: Type.Optional(Uuid) });
 
-export function volumeRoutes(volumes: VolumeAttacher): Router {
+export function volumeRoutes(volumes: VolumeAttacher, ops: Operations): Router {
   const r = Router();
   const params = (p: unknown) => validate(Params, p, 'path');
 
-  r.get('/host/iscsi', (_req, res) => {
-    res.json(volumes.info());
+  r.get('/host/iscsi', async (_req, res) => {
+    res.json(await ops['volume.info']({}, quietContext()));
   });
 
   r.get('/vms/:id/volumes', (req, res) => {
@@ -23,12 +25,13 @@ export function volumeRoutes(volumes: VolumeAttacher): Router {
   });
 
   r.post('/vms/:id/volumes', async (req, res) => {
-    res.json(await volumes.attach(params(req.params).id, req.body ?? {}));
+    const attachment = validate(VolumeAttachment, req.body ?? {}, 'volume attachment');
+    res.json(await ops['volume.attach']({ vm: params(req.params).id, attachment }, quietContext()));
   });
 
   r.delete('/vms/:id/volumes/:volumeId', async (req, res) => {
     const p = params(req.params);
-    res.json(await volumes.detach(p.id, p.volumeId!));
+    res.json(await ops['volume.detach']({ vm: p.id, volume: p.volumeId! }, quietContext()));
   });
 
   return r;

@@ -14,6 +14,7 @@ import { type Digests, fetchImage, type Progress } from './fetcher.ts';
 import type { ImageDb, ImageRecord } from './image-db.ts';
 import { asImageFormat, CONVERTIBLE_FORMATS, inspectImage } from './inspect.ts';
 import type { Actor, ImagePolicy, PolicySubject } from './policy.ts';
+import { redactUrls } from '../../common/redact.ts';
 
 export interface ImageCacheOptions {
   dir: string;
@@ -40,7 +41,13 @@ export interface CacheUsage {
 const SHA256_NAME = /^[0-9a-f]{64}$/;
 
 export function refSubject(ref: ImageRef): PolicySubject {
-  return { sha256: ref.sha256, otherDigests: [ref.sha512, ref.sha1, ref.md5], url: ref.url, endorser: ref.endorser };
+  return {
+    sha256: ref.sha256,
+    otherDigests: [ref.sha512, ref.sha1, ref.md5],
+    url: ref.url === undefined ? undefined : redactUrls(ref.url), // kept in the policy audit: no capability token
+    endorser: ref.endorser,
+    marketplace: ref.marketplace,
+  };
 }
 
 export class ImageCache {
@@ -205,7 +212,8 @@ export class ImageCache {
 
   private async download(ref: ImageRef & { url: string }): Promise<ImageRecord> {
     const sha = ref.sha256;
-    const log = this.o.log.child({ sha256: sha, url: ref.url });
+    const shownUrl = redactUrls(ref.url); // capability URLs: their token stays out of logs and records
+    const log = this.o.log.child({ sha256: sha, url: shownUrl });
     const tmp = join(this.tmpDir, `${sha}.part`);
     const digests: Digests = { sha256: sha };
     for (const a of ['sha512', 'sha1', 'md5'] as const) if (ref[a]) digests[a] = ref[a];
@@ -238,7 +246,7 @@ export class ImageCache {
         allowConvertible: !!res.ovf,
         meta: {
           origin: 'download',
-          sourceUrl: ref.url,
+          sourceUrl: shownUrl,
           sourceSha256: res.diskSha256 === sha ? null : sha,
           endorser: ref.endorser ?? null,
           name: ref.name ?? null,
@@ -254,7 +262,7 @@ export class ImageCache {
     } catch (err) {
       await removePath(tmp);
       log.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'image download failed');
-      if (isDiskFull(err)) throw new DiskFullError(this.dir, `image ${sha}`, { url: ref.url });
+      if (isDiskFull(err)) throw new DiskFullError(this.dir, `image ${sha}`, { url: shownUrl });
       throw err;
     } finally {
       this.reservedBytes -= reserved;

@@ -16,6 +16,7 @@ import { fileWriter } from '../../drivers/image-files.ts';
 import { ChecksumMismatchError } from './errors.ts';
 import { readBundle } from './ova.ts';
 import type { OvfDisk } from './ovf.ts';
+import { redactUrls } from '../../common/redact.ts';
 
 export type DigestAlgorithm = 'sha256' | 'sha512' | 'sha1' | 'md5';
 export type Digests = { sha256: string } & Partial<Record<DigestAlgorithm, string>>;
@@ -108,7 +109,13 @@ export async function fetchImage(o: FetchOptions): Promise<FetchResult> {
   const transformed = !!compression || ova;
   const algorithms = (Object.keys(o.digests) as DigestAlgorithm[]).filter((a) => o.digests[a]);
   const hashes = algorithms.map((a) => createHash(a));
-  const progress: Progress = { url: o.url, receivedBytes: 0, totalBytes: undefined, resumes: 0, startedAt: Date.now() };
+  const progress: Progress = {
+    url: redactUrls(o.url),
+    receivedBytes: 0,
+    totalBytes: undefined,
+    resumes: 0,
+    startedAt: Date.now(),
+  };
   let sink: Sink | undefined;
   let sinkError: Error | undefined;
   let validator: string | undefined;
@@ -183,7 +190,7 @@ export async function fetchImage(o: FetchOptions): Promise<FetchResult> {
         progress.resumes++;
         o.log.warn(
           {
-            url: o.url,
+            url: redactUrls(o.url),
             receivedBytes: progress.receivedBytes,
             totalBytes: progress.totalBytes,
             err: (err as Error).message,
@@ -194,7 +201,8 @@ export async function fetchImage(o: FetchOptions): Promise<FetchResult> {
     }
     algorithms.forEach((a, i) => {
       const actual = hashes[i]!.digest('hex');
-      if (actual !== o.digests[a]!.toLowerCase()) throw new ChecksumMismatchError(o.url, a, o.digests[a]!, actual);
+      if (actual !== o.digests[a]!.toLowerCase())
+        throw new ChecksumMismatchError(redactUrls(o.url), a, o.digests[a]!, actual);
     });
     sink.input.end();
     const out = await sink.done;

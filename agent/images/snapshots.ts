@@ -10,6 +10,7 @@ import { LibvirtError, type LibvirtConnection, type SnapshotDesc } from '../../d
 import { DiskOperationError, SnapshotExistsError, SnapshotNotFoundError } from './errors.ts';
 import type { AgentStateDb } from '../vm/state-db.ts';
 import type { VmService } from '../vm/vm-service.ts';
+import type { SnapshotView } from '../../protocol/image.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE vm_snapshots (
@@ -23,15 +24,7 @@ const MIGRATIONS = [
    )`,
 ];
 
-export interface SnapshotView {
-  vm: string;
-  name: string;
-  description: string;
-  /** The VM's state when it was taken: `running` snapshots hold memory too, `shutoff` ones disks only. */
-  state: string;
-  createdAt: number;
-  current: boolean;
-}
+export type { SnapshotView };
 
 interface Row {
   vm_id: string;

@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { readTextFileSync } from '../../drivers/host-fs.ts';
 import type { AgentConfig } from '../config.ts';
 import { ImageBundles } from './image-bundle.ts';
 import { InstanceDisks } from './instance-disks.ts';
@@ -33,6 +34,10 @@ export function createImageStack(config: AgentConfig, state: AgentStateDb, log: 
       denyUrlPrefixes: c.deny_url_prefixes,
       allowEndorsers: c.allow_endorsers,
       denyEndorsers: c.deny_endorsers,
+      allowIds: c.allow_marketplace_ids,
+      denyIds: c.deny_marketplace_ids,
+      requireSigned: c.require_signed,
+      ...(c.allowed_signers ? { allowedSigners: () => readTextFileSync(c.allowed_signers) } : {}),
     },
     db,
     ilog,

@@ -77,6 +77,11 @@ export class CommandStore {
       .run(JSON.stringify(outcome), Date.now(), key);
   }
 
+  /** Forgets a key (its failure was transient, or it left nothing behind): the next delivery runs it. */
+  forget(key: string): void {
+    this.db.prepare('DELETE FROM commands WHERE key = ?').run(key);
+  }
+
   /** Records a command refused before running (deadline passed, unknown, bad arguments). */
   refuse(key: string, id: string, command: string, outcome: Outcome): void {
     if (this.begin(key, id, command)) this.finish(key, outcome);

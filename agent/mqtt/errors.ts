@@ -26,8 +26,8 @@ export class CommandInterruptedError extends StratusError {
   constructor(command: string, key: string) {
     super(
       'STRATUS_ERR_COMMAND_INTERRUPTED',
-      `command ${command} (key ${key}) was running when the agent stopped; its effect is unknown: check the resource state before retrying with a new key`,
-      { status: 500, details: { command, key } },
+      `command ${command} (key ${key}) was running when the agent stopped and is still being settled by recovery; retry with the same key`,
+      { status: 503, details: { command, key, transient: true } },
     );
   }
 }

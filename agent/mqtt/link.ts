@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../common/errors.ts';
 import { VERSION } from '../../common/version.ts';
+import { redactSecrets } from '../../common/redact.ts';
 import { encode, PROTOCOL_VERSION, topicMatches, topics } from '../../protocol/mqtt/index.ts';
 import type { AgentConfig } from '../config.ts';
 import { Outbox } from './outbox.ts';
@@ -22,7 +23,8 @@ export interface LinkOptions {
   log: Logger;
 }
 
-type Handler = (topic: string, payload: Buffer) => void;
+/** Handles a message; returning false withholds its PUBACK (the broker redelivers it to the next session). */
+type Handler = (topic: string, payload: Buffer) => boolean | undefined;
 
 function pem(path: string, key: string): Buffer | undefined {
   if (!path) return undefined;
@@ -111,7 +113,12 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
       this.client.on('connect', () => this.onConnect());
       this.client.on('close', () => this.onClose());
       this.client.on('error', (err) => this.o.log.debug({ err: err.message }, 'MQTT error'));
-      this.client.on('message', (topic, payload) => this.dispatch(topic, payload));
+      // messages are handled before their PUBACK is sent: a handler that declines one (the agent is
+      // stopping) leaves it unacknowledged, and the persistent session redelivers it after reconnect
+      this.client.handleMessage = (packet, callback) => {
+        const accepted = this.dispatch(packet.topic, packet.payload as Buffer);
+        callback(accepted ? undefined : new Error('message declined; left for redelivery'));
+      };
     } else {
       this.client.options.will = will;
       this.client.reconnect();
@@ -137,8 +144,11 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
     this.timer = setTimeout(() => this.attempt(), delay);
   }
 
-  private dispatch(topic: string, payload: Buffer): void {
-    for (const [filter, h] of this.subs) if (topicMatches(filter, topic)) h(topic, payload);
+  private dispatch(topic: string, payload: Buffer): boolean {
+    let accepted = true;
+    for (const [filter, h] of this.subs)
+      if (topicMatches(filter, topic) && h(topic, payload) === false) accepted = false;
+    return accepted;
   }
 
   /** Subscribes (now and after every reconnect) with QoS 1. */
@@ -147,17 +157,17 @@ export class MqttLink extends EventEmitter<{ connected: [{ session: number }]; d
     if (this.connected) this.client!.subscribe(filter, { qos: 1 });
   }
 
-  /** Publishes state if connected (it is republished on connect anyway); returns whether it went out. */
+  /** Publishes state (without secrets) if connected (republished on connect anyway); whether it went out. */
   publishState(topic: string, body: object | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): boolean {
     if (!this.connected) return false;
-    const payload = Buffer.isBuffer(body) ? body : encode(body);
+    const payload = Buffer.isBuffer(body) ? body : encode(redactSecrets(body));
     this.client!.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false });
     return true;
   }
 
-  /** Queues an event (with its envelope) for in-order, at-least-once delivery. */
+  /** Queues an event or reply (with its envelope, without secrets) for in-order, at-least-once delivery. */
   publishEvent(topic: string, body: object): void {
-    const msg = { ...this.envelope(), ...body };
+    const msg = { ...this.envelope(), ...redactSecrets(body) };
     this.outbox.push({ topic, payload: encode(msg), seq: msg.seq });
   }
 

@@ -1,19 +1,29 @@
-// The agent's MQTT side: keeps the host's retained status, information and per-VM state on the
-// broker (republished in full at each connect), sends host and VM metrics every interval, streams
+// The agent's MQTT side: keeps the host's retained status, information, inventory and per-VM state on
+// the broker (republished in full at each connect), sends host and VM metrics every interval, streams
 // VM state changes and audit events through the ordered outbox, and executes commands. Started by
-// agent/daemon.ts when [mqtt] url is set.
+// agent/daemon.ts when [mqtt] url is set, once recovery is done.
 
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
-import { decode, filters, HostStatus, topics, type VmState } from '../../protocol/mqtt/index.ts';
+import {
+  decode,
+  filters,
+  type HostInventory,
+  HostStatus,
+  type InventoryVm,
+  topics,
+  type VmState,
+} from '../../protocol/mqtt/index.ts';
+import type { Reconciler } from '../vm/reconciler.ts';
 import type { AgentConfig } from '../config.ts';
 import type { AgentStateDb } from '../vm/state-db.ts';
 import { collectHostInfo, HostSampler, type ImageLister } from '../telemetry/host-telemetry.ts';
 import { VmSampler } from '../telemetry/vm-telemetry.ts';
 import type { VmService, VmView } from '../vm/vm-service.ts';
+import { interruptedOutcome } from '../vm/recovery.ts';
 import { CommandStore } from './command-store.ts';
-import { CommandExecutor, type CommandRegistry } from './commands.ts';
+import { CommandExecutor, type CommandLookup } from './commands.ts';
 import { MqttLink } from './link.ts';
 import { SessionStore } from './session-store.ts';
 
@@ -23,12 +33,18 @@ export interface MqttAgentOptions {
   conn: LibvirtConnection;
   db: AgentStateDb;
   vms: VmService;
-  registry: CommandRegistry;
+  registry: CommandLookup;
   log: Logger;
   images?: ImageLister;
+  /** Recovery state and unclaimed domains, for the inventory. */
+  reconciler?: Reconciler;
 }
 
 type VmStateBody = Omit<VmState, 'v' | 'ts' | 'host' | 'session' | 'seq'>;
+type InventoryBody = Omit<HostInventory, 'v' | 'ts' | 'host' | 'session' | 'seq'>;
+
+/** Inventory changes closer together than this go out as one message. */
+const INVENTORY_DEBOUNCE_MS = 200;
 
 export class MqttAgent {
   readonly link: MqttLink;
@@ -44,6 +60,12 @@ export class MqttAgent {
   /** The last information published (without its envelope), to republish only on change. */
   private lastInfo = '';
   private readonly onChanged = (v: VmView) => this.vmChanged(v);
+  private readonly onInventory = () => this.inventoryChanged();
+  /** The last inventory published (without envelope and generation), and its generation. */
+  private lastInventory = '';
+  /** Starts at the clock so that a restarted agent's generations stay above its previous ones. */
+  private generation = Date.now();
+  private inventoryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: MqttAgentOptions) {
     this.log = o.log.child({ part: 'mqtt' });
@@ -60,17 +82,28 @@ export class MqttAgent {
       maxPayloadBytes: o.config.mqtt.max_payload_bytes,
       reply: (id, body) => this.link.publishEvent(topics.reply(o.hostId, id), body),
       event: (kind, severity, message, data) => this.event(kind, severity, message, data),
+      interrupted: (cmd) => interruptedOutcome(o.vms, cmd.key),
     });
   }
 
   start(): void {
     const host = this.o.hostId;
-    this.link.subscribe(filters.hostCommands(host), (topic, payload) => {
-      this.executor.handle(topic.slice(topic.lastIndexOf('/') + 1), payload);
+    this.link.subscribe(filters.hostCommands(host), (topic, payload) =>
+      this.executor.handle(topic.slice(topic.lastIndexOf('/') + 1), payload),
+    );
+    this.link.subscribe(topics.hostStatus(host), (_t, payload) => {
+      this.ownStatus(payload);
+      return true;
     });
-    this.link.subscribe(topics.hostStatus(host), (_t, payload) => this.ownStatus(payload));
     this.link.on('connected', () => void this.publishAll());
     this.o.vms.on('changed', this.onChanged);
+    this.o.vms.on('changed', this.onInventory);
+    this.o.vms.on('adopted', this.onInventory);
+    this.o.vms.on('removed', this.onInventory);
+    this.o.vms.journal.onChange = this.onInventory;
+    if (this.o.reconciler) this.o.reconciler.onUnclaimedChange = this.onInventory;
+    this.o.conn.on('connected', this.onInventory);
+    this.o.conn.on('disconnected', this.onInventory);
     this.link.start();
     this.timer = setInterval(() => void this.tick(), this.o.config.mqtt.metrics_interval_s * 1000);
     this.timer.unref();
@@ -158,8 +191,87 @@ export class MqttAgent {
     const host = this.o.hostId;
     this.link.publishState(topics.hostStatus(host), this.link.statusBody('online', 'connected'), { retain: true });
     for (const v of this.o.vms.list()) this.publishVm(this.stateBody(v));
+    this.lastInventory = '';
+    this.publishInventory();
     this.lastInfo = '';
     await this.refreshInfo();
+  }
+
+  private inventoryChanged(): void {
+    if (this.inventoryTimer) return;
+    this.inventoryTimer = setTimeout(() => {
+      this.inventoryTimer = undefined;
+      this.publishInventory();
+    }, INVENTORY_DEBOUNCE_MS);
+    this.inventoryTimer.unref();
+  }
+
+  /** Every VM with a record or an unfinished create, and the unclaimed domains of this host. */
+  inventoryBody(): Omit<InventoryBody, 'generation'> {
+    const journal = this.o.vms.journal;
+    const rec = this.o.reconciler;
+    const vms: InventoryVm[] = [];
+    const seen = new Set<string>();
+    const operation = (id: string): InventoryVm['operation'] | undefined => {
+      const op = journal.openFor(id);
+      if (!op) return undefined;
+      const phase = op.status === 'undoing' ? 'undoing' : this.o.vms.locks.isLocked(id) ? 'running' : 'resuming';
+      return { kind: op.kind, phase, since: op.startedAt, ...(op.key ? { key: op.key } : {}) };
+    };
+    for (const v of this.o.vms.list()) {
+      seen.add(v.id);
+      const op = operation(v.id);
+      vms.push({
+        vm: v.id,
+        name: v.name,
+        state: v.state,
+        desired: v.desired,
+        createdAt: v.createdAt,
+        ...(v.key ? { key: v.key } : {}),
+        ...(v.specHash ? { specHash: v.specHash } : {}),
+        ...(op ? { operation: op } : {}),
+      });
+    }
+    for (const op of journal.unfinished()) {
+      if (seen.has(op.vm) || op.kind !== 'create') continue;
+      seen.add(op.vm);
+      const spec = op.data['spec'] as { name?: string } | undefined;
+      vms.push({
+        vm: op.vm,
+        name: spec?.name ?? '',
+        state: 'missing',
+        desired: op.data['start'] === false ? 'stopped' : 'running',
+        createdAt: op.startedAt,
+        ...(op.key ? { key: op.key } : {}),
+        ...(typeof op.data['specHash'] === 'string' ? { specHash: op.data['specHash'] } : {}),
+        operation: operation(op.vm)!,
+      });
+    }
+    const unclaimed = (rec?.unmanaged ?? []).map((u) => ({
+      vm: u.uuid,
+      name: u.name,
+      state: u.state,
+      removeAt: u.removeAt,
+      ...(u.key ? { key: u.key } : {}),
+      ...(u.specHash ? { specHash: u.specHash } : {}),
+    }));
+    const complete = (rec?.isReady ?? true) && this.o.conn.connected && (rec?.openOperations ?? 0) === 0;
+    return { complete, vms, unclaimed };
+  }
+
+  /** Publishes the inventory (retained) when it differs from the last one published. */
+  publishInventory(): void {
+    if (!this.link.connected) return;
+    const body = this.inventoryBody();
+    const text = JSON.stringify(body);
+    if (text === this.lastInventory) return;
+    this.lastInventory = text;
+    this.generation++;
+    this.link.publishState(
+      topics.hostInventory(this.o.hostId),
+      { ...this.link.envelope(), ...body, generation: this.generation },
+      { retain: true },
+    );
   }
 
   /** Publishes the host information if it changed (images cached or evicted, a new bridge, ...). */
@@ -182,6 +294,7 @@ export class MqttAgent {
     try {
       this.forgetDeleted();
       if (!this.link.connected) return;
+      this.publishInventory();
       // information changes rarely: look again about once a minute
       if (++this.ticks % Math.max(1, Math.round(60 / this.o.config.mqtt.metrics_interval_s)) === 0) {
         await this.refreshInfo();
@@ -192,7 +305,9 @@ export class MqttAgent {
       const metrics = await this.hostSampler.sample(intervalS, this.published.size);
       this.link.publishState(topics.hostMetrics(host), { ...this.link.envelope(), ts, ...metrics }, { qos: 0 });
       if (this.o.conn.connected) {
-        const vms = this.vmSampler.batch(await this.o.conn.allDomainStats(), ts);
+        // only this host's VMs: other agents may share the libvirtd
+        const own = (await this.o.conn.allDomainStats()).filter((r) => this.o.db.get(r.uuid) !== undefined);
+        const vms = this.vmSampler.batch(own, ts);
         this.link.publishState(topics.vmMetrics(host), { ...this.link.envelope(), ts, intervalS, vms }, { qos: 0 });
       }
     } catch (err) {
@@ -219,9 +334,22 @@ export class MqttAgent {
     this.forgetDeleted();
   }
 
+  /** First step of a stop: no new command is taken (they stay with the broker); running ones finish. */
+  async quiesce(timeoutMs: number): Promise<void> {
+    this.executor.stop();
+    await this.executor.drain(timeoutMs);
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.inventoryTimer) clearTimeout(this.inventoryTimer);
+    this.executor.stop();
     this.o.vms.off('changed', this.onChanged);
+    this.o.vms.off('changed', this.onInventory);
+    this.o.vms.off('adopted', this.onInventory);
+    this.o.vms.off('removed', this.onInventory);
+    this.o.conn.off('connected', this.onInventory);
+    this.o.conn.off('disconnected', this.onInventory);
     await this.link.stop();
   }
 }

@@ -13,6 +13,9 @@ export interface DomainXmlOptions {
   consoleLogPath: string;
   /** Host identity recorded in the metadata. */
   hostId: string;
+  /** Idempotency key of the deploy and specHash() of its spec, recorded in the metadata. */
+  key?: string | undefined;
+  specHash?: string | undefined;
 }
 
 export function domainName(id: string): string {
@@ -99,7 +102,9 @@ export function buildDomainXml(spec: VmSpec, opts: DomainXmlOptions): string {
   <metadata>
     <stratus:instance xmlns:stratus='${METADATA_NS}'>
       <stratus:name>${spec.name}</stratus:name>
-      <stratus:host>${opts.hostId}</stratus:host>${labels}
+      <stratus:host>${opts.hostId}</stratus:host>${opts.key ? xml`\n      <stratus:key>${opts.key}</stratus:key>` : raw('')}${
+        opts.specHash ? xml`\n      <stratus:spec-hash>${opts.specHash}</stratus:spec-hash>` : raw('')
+      }${labels}
     </stratus:instance>
   </metadata>
   <memory unit='MiB'>${spec.memoryMiB}</memory>
@@ -130,6 +135,43 @@ export function buildDomainXml(spec: VmSpec, opts: DomainXmlOptions): string {
   </devices>
 </domain>
 `.text;
+}
+
+export interface StratusMetadata {
+  host: string;
+  key: string | undefined;
+  specHash: string | undefined;
+}
+
+function unescapeXml(s: string): string {
+  return s
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&apos;', "'")
+    .replaceAll('&amp;', '&');
+}
+
+/**
+ * The Stratus metadata of a domain (libvirt returns it with its own namespace prefix, so elements are
+ * matched by local name inside the element that declares our namespace); undefined when it has none.
+ */
+export function readStratusMetadata(domainXml: string): StratusMetadata | undefined {
+  const start = domainXml.indexOf(METADATA_NS);
+  if (start < 0) return undefined;
+  const open = domainXml.lastIndexOf('<', start);
+  const m = /^<([A-Za-z_][\w.-]*:)?instance\b/.exec(domainXml.slice(open));
+  if (!m) return undefined;
+  const prefix = m[1] ?? '';
+  const end = domainXml.indexOf(`</${prefix}instance>`, open);
+  const body = domainXml.slice(open, end < 0 ? undefined : end);
+  const field = (name: string) => {
+    const f = new RegExp(`<${prefix}${name}>([^<]*)</${prefix}${name}>`).exec(body);
+    return f ? unescapeXml(f[1]!) : undefined;
+  };
+  const host = field('host');
+  if (host === undefined) return undefined;
+  return { host, key: field('key'), specHash: field('spec-hash') };
 }
 
 /** True when the domain XML carries Stratus's metadata element (the domain is ours). */

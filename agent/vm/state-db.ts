@@ -12,6 +12,10 @@ export interface VmRecord {
   reason: string;
   createdAt: number;
   updatedAt: number;
+  /** Idempotency key of the deploy that created the VM (the controller's attempt), when any. */
+  key: string | undefined;
+  /** specHash() of the spec as the deploy carried it (protocol/mqtt/inventory.ts). */
+  specHash: string | undefined;
 }
 
 interface Row {
@@ -22,6 +26,8 @@ interface Row {
   reason: string;
   created_at: number;
   updated_at: number;
+  attempt_key: string | null;
+  spec_hash: string | null;
 }
 
 const MIGRATIONS = [
@@ -35,6 +41,8 @@ const MIGRATIONS = [
      created_at INTEGER NOT NULL,
      updated_at INTEGER NOT NULL
    )`,
+  'ALTER TABLE vms ADD COLUMN attempt_key TEXT',
+  'ALTER TABLE vms ADD COLUMN spec_hash TEXT',
 ];
 
 function toRecord(r: Row): VmRecord {
@@ -46,6 +54,8 @@ function toRecord(r: Row): VmRecord {
     reason: r.reason,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    key: r.attempt_key ?? undefined,
+    specHash: r.spec_hash ?? undefined,
   };
 }
 
@@ -58,11 +68,13 @@ export class AgentStateDb {
     migrate(this.db, 'vms', MIGRATIONS);
   }
 
-  insert(spec: VmSpec, desired: DesiredPower): VmRecord {
+  insert(spec: VmSpec, desired: DesiredPower, origin: { key?: string; specHash?: string } = {}): VmRecord {
     const now = Date.now();
     this.db
-      .prepare('INSERT INTO vms (id, name, spec, desired, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(spec.id, spec.name, JSON.stringify(spec), desired, now, now);
+      .prepare(
+        'INSERT INTO vms (id, name, spec, desired, created_at, updated_at, attempt_key, spec_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(spec.id, spec.name, JSON.stringify(spec), desired, now, now, origin.key ?? null, origin.specHash ?? null);
     return this.get(spec.id)!;
   }
 

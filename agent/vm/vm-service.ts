@@ -1,18 +1,25 @@
 // The agent's VM operations: create (checks, record, define, start — undone step by step on failure),
-// power actions, delete. One operation at a time per VM; libvirt is the truth for power state.
+// power actions, delete. One operation at a time per VM; libvirt is the truth for power state. Create
+// and delete are journaled step by step (agent/vm/journal.ts) so that recovery (agent/vm/recovery.ts)
+// can finish or undo them after a crash; a deploy repeated with its idempotency key is answered with
+// the VM it made (or adopts the domain it left, when the spec hash in its metadata matches).
 
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type Reverter, withReverter } from '../../common/reverter.ts';
-import { ValidationError } from '../../common/errors.ts';
+import { asStratusError, ValidationError } from '../../common/errors.ts';
 import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import { validate } from '../../common/validate.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
 import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import type { VmView } from '../../protocol/agent-api.ts';
+import { specHash } from '../../protocol/mqtt/inventory.ts';
+import type { AttachedVolume } from '../../protocol/volume.ts';
 import { VmSpec } from '../../protocol/vm-spec.ts';
-import { buildDomainXml, domainName } from './domain-xml.ts';
-import { VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
+import { buildDomainXml, domainName, readStratusMetadata, type StratusMetadata } from './domain-xml.ts';
+import { OperationPendingError, VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
+import type { Operation, OperationJournal } from './journal.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
 import { gracefulStop } from './graceful-stop.ts';
@@ -22,24 +29,19 @@ import type { VmNetwork } from '../network/vm-network.ts';
 
 export type PowerAction = 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume';
 
-export interface VmView {
-  id: string;
-  name: string;
-  domain: string;
-  desired: VmRecord['desired'];
-  state: string;
-  reason: string;
-  consoleLog: string;
-  createdAt: number;
-  updatedAt: number;
-  spec: VmSpec;
-  /** Volumes attached by this create (protocol/volume.ts AttachedVolume), when it attached any. */
+export type { VmView };
+
+export interface CreateExtra {
   volumes?: unknown[];
+  /** The deploy's idempotency key: recorded with the VM, in the journal and in the domain metadata. */
+  key?: string;
 }
 
 export interface VmServiceOptions {
   conn: LibvirtConnection;
   db: AgentStateDb;
+  /** Journal of multi-step operations (create, delete), read by recovery after a crash. */
+  journal: OperationJournal;
   log: Logger;
   hostId: string;
   virtType: 'kvm' | 'qemu';
@@ -57,14 +59,14 @@ export interface VmServiceOptions {
 
 export interface VmVolumeHooks {
   /** Attaches to the defined, not yet started, domain; each step's undo goes to `r`. */
-  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<unknown[]>;
+  attachForDeploy(vmId: string, volumes: unknown[], r: Reverter): Promise<AttachedVolume[]>;
   /** The domain is gone: releases the secrets and sessions its volumes held on this host. */
   releaseVm(vmId: string): Promise<void>;
   /** A start that failed because of a volume (an iSCSI login refused) becomes an error that says so. */
   explainStartFailure(vmId: string, volumes: unknown[], err: unknown): unknown;
 }
 
-export class VmService extends EventEmitter<{ changed: [VmView] }> {
+export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [string]; removed: [string] }> {
   readonly locks = new KeyedMutex();
 
   constructor(private readonly o: VmServiceOptions) {
@@ -75,12 +77,28 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return join(this.o.consoleLogDir, `${id}.log`);
   }
 
-  domainXml(spec: VmSpec): string {
+  get journal(): OperationJournal {
+    return this.o.journal;
+  }
+
+  domainXml(spec: VmSpec, origin: { key?: string | undefined; specHash?: string | undefined } = {}): string {
     return buildDomainXml(this.o.disks ? this.o.disks.resolve(spec) : spec, {
       virtType: this.o.virtType,
       consoleLogPath: this.consoleLogPath(spec.id),
       hostId: this.o.hostId,
+      key: origin.key,
+      specHash: origin.specHash,
     });
+  }
+
+  /** The Stratus metadata of domain `id`; undefined when it has none (or is gone). */
+  async metadataOf(id: string): Promise<StratusMetadata | undefined> {
+    try {
+      return readStratusMetadata(await this.o.conn.domainXml(id, { inactive: true }));
+    } catch (err) {
+      if (err instanceof LibvirtError && err.virCode === 42) return undefined;
+      throw err;
+    }
   }
 
   view(r: VmRecord): VmView {
@@ -95,6 +113,8 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,
       spec: r.spec,
+      ...(r.key ? { key: r.key } : {}),
+      ...(r.specHash ? { specHash: r.specHash } : {}),
     };
   }
 
@@ -127,7 +147,7 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return this.get(id);
   }
 
-  private async domainExists(id: string): Promise<boolean> {
+  async domainExists(id: string): Promise<boolean> {
     for (const lookup of [() => this.o.conn.getDomain(id), () => this.o.conn.lookupDomainByName(domainName(id))]) {
       try {
         await lookup();
@@ -139,44 +159,87 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return false;
   }
 
-  /** `extra.volumes`: volume attachments (protocol/volume.ts VolumeAttachment) to attach before the start. */
-  async create(input: unknown, start = true, extra: { volumes?: unknown[] } = {}): Promise<VmView> {
-    let spec = validate(VmSpec, input, 'VM spec');
+  /**
+   * `extra.volumes`: volume attachments (protocol/volume.ts VolumeAttachment) to attach before the start;
+   * `extra.key`: the deploy's idempotency key. Every step is journaled as it finishes.
+   */
+  async create(input: unknown, start = true, extra: CreateExtra = {}): Promise<VmView> {
+    const asSent = validate(VmSpec, input, 'VM spec');
+    const hash = specHash(asSent);
+    let spec = asSent;
     // the caller's paths, before the agent adds its own (context CD-ROM, instance overlays)
     if (this.o.paths) await checkSpecPaths(spec, this.o.paths);
-    const log = this.o.log.child({ vm: spec.id, vmName: spec.name });
-    let attached: unknown[] = [];
+    const log = this.o.log.child({ vm: spec.id, vmName: spec.name, key: extra.key });
+    let attached: AttachedVolume[] = [];
     const view = await this.locks.run(spec.id, async () => {
-      if (this.o.db.get(spec.id)) throw new VmExistsError(spec.id, 'agent');
-      if (await this.domainExists(spec.id)) throw new VmExistsError(spec.id, 'libvirt');
-      // bridges of Stratus networks made, context CD-ROM downloaded and attached
-      if (this.o.network) spec = await this.o.network.prepareSpec(spec);
-      await checkSpecOnHost(spec, this.o.hostId);
-      const xml = this.domainXml(spec);
-      await withReverter(async (r) => {
-        this.o.db.insert(spec, start ? 'running' : 'stopped');
-        r.add('forget VM record', () => this.o.db.delete(spec.id));
-        // firewall rules on the taps before the VM exists: it never runs unfiltered
-        await this.o.network?.installForVm(spec, r);
-        // image disks: fetched and verified if needed, pinned in the cache, overlays created
-        if (this.o.disks) await this.o.disks.prepare(spec, r, log);
-        await this.o.conn.defineDomain(xml);
-        r.add('undefine domain', () => this.o.conn.undefineDomain(spec.id));
-        r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
-        if (extra.volumes?.length) {
-          if (!this.o.volumes) throw new ValidationError('this agent cannot attach volumes');
-          attached = await this.o.volumes.attachForDeploy(spec.id, extra.volumes, r);
+      const open = this.o.journal.openFor(spec.id);
+      if (open) throw new OperationPendingError(spec.id, open.kind);
+      const existing = this.o.db.get(spec.id);
+      if (existing) {
+        if (extra.key && existing.key === extra.key && existing.specHash === hash) {
+          log.info('deploy repeated with its key: the VM it created is the answer');
+          return this.refresh(spec.id);
         }
-        if (start) {
-          await this.o.conn.startDomain(spec.id);
-          r.add('destroy domain', () => this.o.conn.destroyDomain(spec.id));
+        throw new VmExistsError(spec.id, 'agent');
+      }
+      if (await this.domainExists(spec.id)) {
+        const meta = await this.metadataOf(spec.id);
+        if (extra.key && meta?.host === this.o.hostId && meta.key === extra.key && meta.specHash === hash) {
+          return this.adoptLocked(asSent, extra.key, log, start);
         }
-      }).catch((err) => {
-        log.warn({ err: err.message, code: err.code }, 'create failed; finished steps undone');
+        throw new VmExistsError(spec.id, 'libvirt');
+      }
+      const origin = { key: extra.key, specHash: hash };
+      const op = this.o.journal.begin('create', spec.id, extra.key, {
+        spec: asSent,
+        start,
+        specHash: hash,
+        ...(extra.volumes?.length ? { volumes: extra.volumes } : {}),
+      });
+      try {
+        await withReverter(async (r) => {
+          // bridges of Stratus networks made, context CD-ROM downloaded and attached
+          if (this.o.network) spec = await this.o.network.prepareSpec(spec);
+          await checkSpecOnHost(spec, this.o.hostId);
+          const xml = this.domainXml(spec, origin);
+          this.o.db.insert(spec, start ? 'running' : 'stopped', origin);
+          r.add('forget VM record', () => this.o.db.delete(spec.id));
+          this.o.journal.step(op, 'record');
+          // firewall rules on the taps before the VM exists: it never runs unfiltered
+          await this.o.network?.installForVm(spec, r);
+          this.o.journal.step(op, 'firewall');
+          // image disks: fetched and verified if needed, pinned in the cache, overlays created
+          if (this.o.disks) await this.o.disks.prepare(spec, r, log);
+          this.o.journal.step(op, 'disks');
+          await this.o.conn.defineDomain(xml);
+          r.add('undefine domain', () => this.o.conn.undefineDomain(spec.id));
+          r.add('remove console log', () => removeFile(this.consoleLogPath(spec.id)));
+          this.o.journal.step(op, 'define', { domain: domainName(spec.id) });
+          if (extra.volumes?.length) {
+            if (!this.o.volumes) throw new ValidationError('this agent cannot attach volumes');
+            attached = await this.o.volumes.attachForDeploy(spec.id, extra.volumes, r);
+            this.o.journal.step(op, 'volumes', { attached });
+          }
+          if (start) {
+            await this.o.conn.startDomain(spec.id);
+            r.add('destroy domain', () => this.o.conn.destroyDomain(spec.id));
+            this.o.journal.step(op, 'start');
+          }
+        });
+      } catch (err) {
+        const undoFailures = (err as { undoFailures?: unknown[] }).undoFailures ?? [];
+        // an undo that failed (libvirt gone) is left to recovery, which retries the whole cleanup
+        if (undoFailures.length > 0) this.o.journal.setStatus(op, 'undoing');
+        else this.o.journal.setStatus(op, 'undone', errorJson(err));
+        log.warn(
+          { err: (err as Error).message, code: (err as { code?: string }).code, undoFailures: undoFailures.length },
+          'create failed; finished steps undone',
+        );
         throw extra.volumes?.length && this.o.volumes
           ? this.o.volumes.explainStartFailure(spec.id, extra.volumes, err)
           : err;
-      });
+      }
+      this.o.journal.setStatus(op, 'done');
       log.info({ start }, 'VM created');
       return this.refresh(spec.id);
     });
@@ -184,9 +247,47 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     return attached.length > 0 ? { ...view, volumes: attached } : view;
   }
 
+  /**
+   * Takes over a domain this host's agent defined but has no record of (its database was lost, or a
+   * create was cut between define and record): the spec must hash to the one in the domain metadata.
+   */
+  async adopt(input: unknown, key: string | undefined): Promise<VmView> {
+    const spec = validate(VmSpec, input, 'VM spec');
+    const log = this.o.log.child({ vm: spec.id, vmName: spec.name, key });
+    return this.locks.run(spec.id, async () => {
+      const existing = this.o.db.get(spec.id);
+      if (existing) {
+        if (existing.specHash === specHash(spec)) return this.refresh(spec.id);
+        throw new VmExistsError(spec.id, 'agent');
+      }
+      const meta = await this.metadataOf(spec.id);
+      if (!meta || meta.host !== this.o.hostId) throw new VmNotFoundError(spec.id);
+      if (meta.specHash && meta.specHash !== specHash(spec)) {
+        throw new ValidationError(`the spec does not match the one domain ${domainName(spec.id)} was created from`, {
+          expected: meta.specHash,
+          got: specHash(spec),
+        });
+      }
+      return this.adoptLocked(spec, key ?? meta.key, log);
+    });
+  }
+
+  /** `start`: a deploy that adopts the domain it made also finishes it (starts it, if it asked to). */
+  private async adoptLocked(spec: VmSpec, key: string | undefined, log: Logger, start?: boolean): Promise<VmView> {
+    const d = await this.o.conn.getDomain(spec.id);
+    const hostSpec = this.o.network ? await this.o.network.prepareSpec(spec) : spec;
+    const run = d.active || start === true;
+    this.o.db.insert(hostSpec, run ? 'running' : 'stopped', { key, specHash: specHash(spec) });
+    await this.o.network?.reapply(hostSpec);
+    if (run && !d.active) await this.o.conn.startDomain(spec.id);
+    log.warn({ state: d.state, start: run && !d.active }, 'domain without a record adopted');
+    this.emit('adopted', spec.id);
+    return this.refresh(spec.id);
+  }
+
   /** Defines the domain again from the recorded spec (it vanished from libvirt). */
   async redefine(r: VmRecord): Promise<void> {
-    await this.o.conn.defineDomain(this.domainXml(r.spec));
+    await this.o.conn.defineDomain(this.domainXml(r.spec, { key: r.key, specHash: r.specHash }));
   }
 
   async act(id: string, action: PowerAction, opts: { force?: boolean; timeoutMs?: number } = {}): Promise<VmView> {
@@ -231,22 +332,44 @@ export class VmService extends EventEmitter<{ changed: [VmView] }> {
     });
   }
 
-  async delete(id: string): Promise<void> {
-    const log = this.o.log.child({ vm: id });
+  async delete(id: string, key?: string): Promise<void> {
+    const log = this.o.log.child({ vm: id, key });
     await this.locks.run(id, async () => {
-      if (!this.o.db.get(id)) throw new VmNotFoundError(id);
-      if (await this.domainExists(id)) {
-        const d = await this.o.conn.getDomain(id);
-        if (d.active) await this.o.conn.destroyDomain(id);
-        await this.o.conn.undefineDomain(id);
-      }
-      await removeFile(this.consoleLogPath(id));
-      await this.o.disks?.remove(id);
-      await this.o.volumes?.releaseVm(id);
+      const open = this.o.journal.openFor(id);
+      if (open) throw new OperationPendingError(id, open.kind);
       const rec = this.o.db.get(id);
-      if (rec) await this.o.network?.releaseVm(rec.spec);
-      this.o.db.delete(id);
+      if (!rec) throw new VmNotFoundError(id);
+      const op = this.o.journal.begin('delete', id, key, { spec: rec.spec });
+      // from here on a crash is finished by recovery: a delete is never undone
+      await this.removeEverything(id, rec.spec, op);
+      this.o.journal.setStatus(op, 'done');
       log.info('VM deleted');
     });
+    this.emit('removed', id);
   }
+
+  /**
+   * Removes every trace of VM `id` on this host, each step idempotent: the domain (destroyed,
+   * undefined), its console log, overlays, volume sessions, firewall rules and context CD-ROM, and
+   * its record. Used by delete, by the undo of an interrupted create and by orphan removal. The
+   * caller holds the VM's lock.
+   */
+  async removeEverything(id: string, spec: VmSpec | undefined, op?: Operation): Promise<void> {
+    if (await this.domainExists(id)) {
+      const d = await this.o.conn.getDomain(id);
+      if (d.active) await this.o.conn.destroyDomain(id);
+      await this.o.conn.undefineDomain(id);
+    }
+    if (op) this.o.journal.step(op, 'undefine');
+    await removeFile(this.consoleLogPath(id));
+    await this.o.disks?.remove(id);
+    if (op) this.o.journal.step(op, 'disks-removed');
+    await this.o.volumes?.releaseVm(id);
+    if (spec) await this.o.network?.releaseVm(spec);
+    this.o.db.delete(id);
+  }
+}
+
+function errorJson(err: unknown): Operation['error'] {
+  return asStratusError(err).toJSON();
 }

@@ -2,10 +2,12 @@
 
 import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
-import { fields, table } from '../output.ts';
+import type { Host } from '../../protocol/host-view.ts';
+import type { User } from '../../protocol/user.ts';
+import { type Columns, fields, table } from '../output.ts';
 
 type Row = Record<string, unknown>;
-const hostColumns: [string, string][] = [
+const hostColumns: Columns<Host> = [
   ['id', 'HOST'],
   ['up', 'UP'],
   ['enabled', 'ENABLED'],
@@ -28,7 +30,7 @@ export const adminCommands: Command[] = [
     usage: 'stratus host list',
     summary: 'List hosts',
     async run({ api }) {
-      const r = await api.request<{ items: Row[] }>('GET', '/hosts');
+      const r = await api.request<{ items: Host[] }>('GET', '/hosts');
       return { human: table(r.items, hostColumns), json: r };
     },
   },
@@ -135,7 +137,7 @@ export const adminCommands: Command[] = [
           memoryMiB: num(values['memory'] ?? '131072', 'memory'),
         };
       }
-      const r = await api.request<{ user: Row; token: string }>('POST', '/users', body);
+      const r = await api.request<{ user: User; token: string }>('POST', '/users', body);
       return { human: `user ${positionals[0]} created; token (shown once): ${r.token}`, json: r };
     },
   },
@@ -144,7 +146,7 @@ export const adminCommands: Command[] = [
     usage: 'stratus user me',
     summary: 'Who you are, and your quota',
     async run({ api }) {
-      const u = await api.request<Row>('GET', '/users/me');
+      const u = await api.request<User>('GET', '/users/me');
       return { human: fields(u, ['name', 'role', 'quota']), json: u };
     },
   },

@@ -4,13 +4,13 @@
 import { CliError, EXIT, type ApiClient } from '../client.ts';
 import type { Command } from '../command.ts';
 import { fields, table } from '../output.ts';
+import { isUuid } from '../../protocol/ids.ts';
 
 type Disk = Record<string, unknown> & {
   id: string;
   name: string;
   attachments: { vmId: string; device: string; state: string }[];
 };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const columns: [string, string][] = [
   ['id', 'ID'],
@@ -28,7 +28,7 @@ const row = (d: Disk) => ({
 });
 
 async function find<T extends { id: string; name: string }>(api: ApiClient, path: string, what: string, ref: string) {
-  if (UUID.test(ref)) return ref;
+  if (isUuid(ref)) return ref;
   const { items } = await api.request<{ items: T[] }>('GET', path);
   const hits = items.filter((x) => x.name === ref);
   if (hits.length === 0) throw new CliError(`no ${what} named ${ref}`, EXIT.notFound);

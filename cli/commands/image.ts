@@ -1,7 +1,6 @@
 // `stratus image ...`: list, show, register by URL + sha256, upload a file with a progress bar, delete.
 
 import { createReadStream, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { CliError, EXIT } from '../client.ts';
 import type { Command, OptionSpec } from '../command.ts';
 import { fields, ProgressBar, table } from '../output.ts';
@@ -123,9 +122,8 @@ export const imageCommands: Command[] = [
         bar?.update(sent);
       });
       const img = await api.request<Image>('POST', `/images/upload?${q}`, undefined, {
-        raw: Readable.toWeb(stream) as unknown as RequestInit['body'],
+        raw: stream,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-        duplex: true,
       });
       bar?.done();
       return { human: `${img.id} uploaded (sha256 ${img['sha256']})`, json: img };

@@ -136,7 +136,7 @@ export async function waitState(
   for (;;) {
     const vm = await api.request<Vm>('GET', `/vms/${id}`);
     if (states.includes(vm.state)) return vm;
-    if (vm.state === 'failed' || vm.state === 'deleted')
+    if (vm.state === 'failed' || vm.state === 'deleted' || vm.state === 'lost')
       throw new CliError(`VM ${id} is ${vm.state}: ${vm.reason}`, EXIT.api);
     if (Date.now() > end)
       throw new CliError(`VM ${id} still ${vm.state} after ${timeoutMs / 1000} s: ${vm.reason}`, EXIT.api);

@@ -7,26 +7,12 @@ import { Quota, Role, type UserStore, User, UserName } from '../auth/users.ts';
 import { InstanceType, type InstanceTypeStore, TypeName } from '../catalog/instance-types.ts';
 import type { SchedulerService } from '../scheduler/service.ts';
 import type { HostAdminStore } from '../vms/host-admin.ts';
-import type { Fleet } from '../vms/ports.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
 import { route } from './route.ts';
+import { Host } from '../../protocol/host-view.ts';
 
 const HostParam = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
-});
-const Host = Type.Object({
-  id: Type.String(),
-  up: Type.Boolean(),
-  enabled: Type.Boolean(),
-  reason: Type.String(),
-  cluster: Type.String(),
-  features: Type.Array(Type.String()),
-  arch: Type.String(),
-  cpus: Type.Integer(),
-  memoryMiB: Type.Integer(),
-  usedVcpus: Type.Integer(),
-  usedMemoryMiB: Type.Integer(),
-  load: Type.Number(),
-  cachedImages: Type.Array(Type.String()),
 });
 
 export function adminRoutes(deps: {

@@ -3,43 +3,11 @@
 // first start and written to <state_dir>/admin.token (mode 0600) for the site admin to pick up.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { type Static, Type } from '@sinclair/typebox';
 import { ConflictError, NotFoundError } from '../../common/errors.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 
-export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
-export const Quota = Type.Object(
-  {
-    vms: Type.Integer({ minimum: 0, maximum: 100_000, default: 20, description: 'VMs at most' }),
-    vcpus: Type.Integer({
-      minimum: 0,
-      maximum: 1_000_000,
-      default: 64,
-      description: 'vCPUs at most, all VMs together',
-    }),
-    memoryMiB: Type.Integer({ minimum: 0, maximum: 1 << 30, default: 131_072, description: 'MiB of memory at most' }),
-    imagesMiB: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        maximum: 1 << 30,
-        description: 'MiB of image content kept on the controller (0: no limit); absent: [images] user_quota_mib',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type Quota = Static<typeof Quota>;
-
-export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9._-]*$' });
-
-export const User = Type.Object({
-  id: Type.String(),
-  name: UserName,
-  role: Role,
-  quota: Quota,
-  createdAt: Type.Integer(),
-});
-export type User = Static<typeof User>;
+export { Quota, Role, User, UserName } from '../../protocol/user.ts';
+import type { Quota, User } from '../../protocol/user.ts';
 
 export interface Principal {
   id: string;

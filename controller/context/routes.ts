@@ -7,11 +7,12 @@ import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { StratusError } from '../../common/errors.ts';
 import { ContextRequest } from '../../protocol/context.ts';
+import { Uuid } from '../../protocol/ids.ts';
 import { route } from '../api/route.ts';
 import type { ContextService } from './service.ts';
 
 const VmParam = Type.Object({
-  vmId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' }),
+  vmId: Uuid,
 });
 
 export function contextRoutes(ctx: ContextService): Router {

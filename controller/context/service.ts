@@ -16,6 +16,7 @@ import { type ContextIso, type ContextNic, ContextRequest } from '../../protocol
 import type { IpamService } from '../network/ipam.ts';
 import { nocloudFiles } from './nocloud.ts';
 import { renderContextSh } from './opennebula.ts';
+import { isUuid } from '../../protocol/ids.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE context_isos (
@@ -61,7 +62,7 @@ export class ContextService {
   }
 
   path(vmId: string): string {
-    if (!/^[0-9a-f-]{36}$/.test(vmId)) throw new RangeError(`bad VM id ${vmId}`);
+    if (!isUuid(vmId)) throw new RangeError(`bad VM id ${vmId}`);
     return join(this.o.dir, `${vmId}.iso`);
   }
 

@@ -3,11 +3,15 @@
 // stored; 'host' and 'vm-state' events as the agents report changes.
 
 import { EventEmitter } from 'node:events';
-import type { FleetHost, FleetVmState } from '../vms/ports.ts';
+import type { FleetHost, FleetInventory, FleetVmState } from './fleet-view.ts';
 import type { FleetIngest } from './ingest.ts';
 import type { FleetStore, HostRow } from './store.ts';
 
-export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': [FleetVmState] }> {
+export class FleetService extends EventEmitter<{
+  host: [FleetHost];
+  'vm-state': [FleetVmState];
+  inventory: [FleetInventory];
+}> {
   /**
    * Hosts that reported online since this controller started. The database remembers the last state
    * of every host, but after a restart (an embedded broker loses its retained messages) a host counts
@@ -27,6 +31,14 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
       this.emit('host', this.toFleetHost(row));
     });
     ingest.on('vm-state', (s) => this.emit('vm-state', { host: s.host, vm: s.vm, state: s.state }));
+    ingest.on('inventory', (i) =>
+      this.emit('inventory', {
+        host: i.host,
+        complete: i.complete,
+        vms: i.vms.map((v) => ({ vm: v.vm, state: v.state, key: v.key, busy: v.operation !== undefined })),
+        unclaimed: i.unclaimed.map((u) => ({ vm: u.vm, state: u.state, key: u.key })),
+      }),
+    );
   }
 
   private toFleetHost(r: HostRow): FleetHost {
@@ -34,6 +46,7 @@ export class FleetService extends EventEmitter<{ host: [FleetHost]; 'vm-state': 
     return {
       id: r.id,
       up: r.state === 'online' && this.reported.has(r.id),
+      session: r.session,
       cpus: r.info?.capacity?.cpus ?? r.info?.cpu.logical ?? 0,
       memoryMiB: Math.floor((r.info?.capacity?.memoryBytes ?? r.info?.memoryBytes ?? 0) / 1_048_576),
       arch: r.info?.arch ?? 'unknown',

@@ -7,10 +7,10 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import {
-  CommandReply,
   decode,
   HostEvent,
   HostInfo,
+  HostInventory,
   HostMetrics,
   HostStatus,
   MalformedMessageError,
@@ -32,8 +32,8 @@ export interface IngestOptions {
 export interface IngestEvents {
   host: [HostRow];
   'vm-state': [{ host: string; vm: string; state: string; body: VmState | undefined }];
+  inventory: [HostInventory];
   event: [HostEvent];
-  reply: [CommandReply];
   'host-metrics': [HostMetrics];
   'vm-metrics': [VmMetricsBatch];
 }
@@ -43,6 +43,8 @@ const LAG_SAMPLES = 4096;
 export class FleetIngest extends EventEmitter<IngestEvents> {
   readonly hostMetrics = new Map<string, HostMetrics>();
   readonly vmMetrics = new Map<string, VmMetricsBatch>();
+  /** The last inventory of each host. */
+  readonly inventories = new Map<string, HostInventory>();
   readonly received = new Map<string, number>();
   readonly dropped = new Map<string, number>();
   /** Recent ingest lags (ms from the agent's timestamp to applied), a ring buffer. */
@@ -97,7 +99,8 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   /** Handles one message; never throws. */
   handle(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
-    if (!t || t.kind === 'command') return;
+    // commands are the controller's own; replies are routed to the agent client (mqtt/message-router.ts)
+    if (!t || t.kind === 'command' || t.kind === 'reply') return;
     try {
       if (payload.length === 0) {
         if (t.kind === 'vm-state' && t.id) this.vmGone(t.host, t.id);
@@ -123,12 +126,9 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
         case 'events':
           this.event(decode(HostEvent, payload, max), t.host);
           break;
-        case 'reply': {
-          const r = decode(CommandReply, payload, max);
-          this.checkHost(r, t.host);
-          this.emit('reply', r);
+        case 'inventory':
+          this.inventory(decode(HostInventory, payload, 16 * max), t.host);
           break;
-        }
       }
       this.count(this.received, t.kind);
     } catch (err) {
@@ -271,6 +271,18 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     }
     this.o.store.putVm(s);
     this.emit('vm-state', { host, vm, state: s.state, body: s });
+  }
+
+  /** The host's whole inventory; an older one (session, then generation) than the last applied is ignored. */
+  private inventory(i: HostInventory, host: string): void {
+    this.checkHost(i, host);
+    const last = this.inventories.get(host);
+    if (last && (i.session < last.session || (i.session === last.session && i.generation < last.generation))) {
+      this.duplicates++;
+      return;
+    }
+    this.inventories.set(host, i);
+    this.emit('inventory', i);
   }
 
   private vmGone(host: string, vm: string): void {

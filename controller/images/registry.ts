@@ -133,6 +133,12 @@ function metaOf(m: Partial<Meta>): Meta {
   return out;
 }
 
+/** Resolves a name that is not an image id or name (e.g. a Marketplace id) to an image, or undefined. */
+export type ImageResolver = (
+  idOrName: string,
+  who: { id: string; role: string; name?: string },
+) => ImageRecord | undefined;
+
 export class ImageRegistry {
   constructor(private readonly db: Db) {
     migrate(db, 'images', MIGRATIONS);
@@ -241,7 +247,18 @@ export class ImageRegistry {
     if (byName.length === 1) return byName[0]!;
     if (byName.length > 1)
       throw new ConflictError(`several images are named ${idOrName}; use an id`, { ids: byName.map((i) => i.id) });
+    for (const r of this.resolvers) {
+      const img = r(idOrName, who);
+      if (img) return img;
+    }
     throw new NotFoundError('image', idOrName);
+  }
+
+  private readonly resolvers: ImageResolver[] = [];
+
+  /** Another way to name images (Marketplace ids), tried when no image has that id or name. */
+  addResolver(r: ImageResolver): void {
+    this.resolvers.push(r);
   }
 
   list(who: { id: string; role: string }): ImageRecord[] {

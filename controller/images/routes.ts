@@ -64,7 +64,11 @@ export function imageRoutes(
     let lastPct = -1;
     try {
       // refused before a byte is read when the client says how much it sends
-      if (Number.isFinite(total) && total > maxBytes) throw tooLarge(total);
+      if (Number.isFinite(total) && total > maxBytes) {
+        // a modest excess is read and dropped so that the client sees the answer, not a reset
+        if (total - maxBytes <= DRAIN_MAX_BYTES) await drain(req);
+        throw tooLarge(total);
+      }
       const { sha256, size } = await content.store(img.id, req, {
         expectedSha256,
         maxBytes,
@@ -260,6 +264,18 @@ export function imageRoutes(
     },
   );
   return r;
+}
+
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Reads and drops a request body. */
+function drain(req: Request): Promise<void> {
+  return new Promise((resolve) => {
+    req.on('end', resolve);
+    req.on('error', () => resolve());
+    req.on('close', () => resolve());
+    req.resume();
+  });
 }
 
 /** Marks a registration whose URL could not be inspected (accepted; agents inspect at download). */

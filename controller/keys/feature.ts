@@ -7,15 +7,17 @@ import type { Router } from 'express';
 import type { Db } from '../../common/sqlite.ts';
 import type { ContextFlavour } from '../../protocol/context.ts';
 import { VmContextStore } from '../context/vm-context.ts';
+import type { ControllerFeature } from '../feature.ts';
 import type { VmViewExtra } from '../vms/routes.ts';
 import type { VmCreateExtension } from '../vms/service.ts';
 import { keyRoutes } from './routes.ts';
 import { KeyStore } from './store.ts';
 
-export class KeysFeature {
+export class KeysFeature implements ControllerFeature {
+  readonly name = 'keys';
   readonly keys: KeyStore;
   readonly contexts: VmContextStore;
-  readonly routes: Router;
+  readonly routes: readonly Router[];
   /** Checks and stores the `context` of a creation request. */
   readonly createExtension: VmCreateExtension;
   /** `context` in a VM's view: method, login user, key fingerprints, sizes. */
@@ -24,7 +26,7 @@ export class KeysFeature {
   constructor(d: { db: Db; siteMethod: () => ContextFlavour }) {
     this.keys = new KeyStore(d.db);
     this.contexts = new VmContextStore(d.db, this.keys, d.siteMethod);
-    this.routes = keyRoutes(this.keys);
+    this.routes = [keyRoutes(this.keys)];
     this.createExtension = {
       check: (input, who) => {
         const ctx = this.contexts.resolve(input.context, who);

@@ -2,10 +2,14 @@
 //   mqtt add-account NAME --role host|dashboard|controller [--password PW]   prints the password
 //   mqtt remove-account NAME
 //   mqtt list-accounts
-//   mqtt write-mosquitto --dir DIR     writes stratus.acl, stratus.passwd, stratus.conf (reload mosquitto)
+//   mqtt write-mosquitto --dir DIR [--tls-port N] [--wss-port N]
+//                                      writes stratus.acl, stratus.passwd, stratus.conf, and TLS listeners
+//                                      with a certificate of the site CA (reload mosquitto)
 
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../../common/errors.ts';
+import { createLogger } from '../../common/logger.ts';
+import { siteTlsFor } from '../access.ts';
 import type { ControllerConfig } from '../config.ts';
 import { ControllerDb } from '../db.ts';
 import { MqttAccounts } from './accounts.ts';
@@ -20,17 +24,25 @@ Commands:
                         prints the password (generated unless given)
   remove-account NAME   delete a broker account
   list-accounts         list the accounts and their roles
-  write-mosquitto --dir DIR
-                        write stratus.acl, stratus.passwd and stratus.conf for mosquitto
+  write-mosquitto --dir DIR [--tls-port 8883] [--wss-port 8084]
+                        write stratus.acl, stratus.passwd, stratus.conf (no anonymous clients unless
+                        [mqtt] allow_anonymous) and stratus-listeners.conf (MQTT and WebSocket over
+                        TLS with a certificate of the site CA, 0 leaves one out) for mosquitto
                         (then reload it: kill -HUP <mosquitto pid>)
 `;
 
 const ROLES: BrokerRole[] = ['host', 'dashboard', 'controller'];
 
-export function runMqttCli(config: ControllerConfig, argv: string[], out: (s: string) => void): number {
+export async function runMqttCli(config: ControllerConfig, argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { role: { type: 'string' }, password: { type: 'string' }, dir: { type: 'string' } },
+    options: {
+      role: { type: 'string' },
+      password: { type: 'string' },
+      dir: { type: 'string' },
+      'tls-port': { type: 'string' },
+      'wss-port': { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -56,8 +68,19 @@ export function runMqttCli(config: ControllerConfig, argv: string[], out: (s: st
         return 0;
       case 'write-mosquitto': {
         if (!values.dir) throw new ValidationError('write-mosquitto needs --dir DIR');
-        const p = writeMosquittoFiles(accounts, values.dir);
-        out(`${p.acl}\n${p.passwd}\n${p.conf}\n`);
+        const port = (v: string | undefined, def: number) => {
+          const n = v === undefined ? def : Number(v);
+          if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ValidationError(`port "${v}" must be 0-65535`);
+          return n;
+        };
+        const tls = await siteTlsFor(config, createLogger('stratus-controller', 'warn'));
+        const p = writeMosquittoFiles(accounts, values.dir, {
+          allowAnonymous: config.mqtt.allow_anonymous,
+          tls: tls.paths,
+          tlsPort: port(values['tls-port'], 8883),
+          wssPort: port(values['wss-port'], 8084),
+        });
+        out(`${[p.acl, p.passwd, p.conf, p.listeners].filter(Boolean).join('\n')}\n`);
         return 0;
       }
       default:

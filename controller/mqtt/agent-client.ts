@@ -13,21 +13,18 @@ import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { StratusError } from '../../common/errors.ts';
-import { type CommandReply, type DeployArgs, encode, PROTOCOL_VERSION, topics } from '../../protocol/mqtt/index.ts';
-import type { VmSpec } from '../../protocol/vm-spec.ts';
+import {
+  type AgentCommand,
+  type CommandArgs,
+  type CommandReply,
+  type CommandResult,
+  encode,
+  PROTOCOL_VERSION,
+  topics,
+} from '../../protocol/mqtt/index.ts';
+import type { CommandDispatcher, DispatchOptions } from './command-dispatcher.ts';
 
-export interface DispatchOptions {
-  /** Idempotency key (alias `idempotencyKey`): the agent runs a key once and replays its outcome. Default: random. */
-  key?: string;
-  idempotencyKey?: string;
-  /** Absolute deadline (ms since the epoch or a Date); the agent does not start the command after it. */
-  deadline?: number | Date;
-  /** Relative deadline when `deadline` is not given; default 60 s. */
-  timeoutMs?: number;
-  onProgress?: (p: { step: string; pct?: number }) => void;
-  /** Fail at once when the host is not online (default true); false lets the broker hold the command. */
-  requireOnline?: boolean;
-}
+export type { DispatchOptions };
 
 export class HostUnavailableError extends StratusError {
   constructor(host: string, state: string) {
@@ -71,7 +68,7 @@ export interface AgentClientOptions {
   log: Logger;
 }
 
-export class AgentClient {
+export class AgentClient implements CommandDispatcher {
   private readonly pending = new Map<string, Pending>();
 
   constructor(private readonly o: AgentClientOptions) {}
@@ -81,7 +78,12 @@ export class AgentClient {
   }
 
   /** Sends `command` to `host` and resolves with its result (see the header for an example). */
-  dispatch<T = unknown>(host: string, command: string, args: unknown, opts: DispatchOptions = {}): Promise<T> {
+  dispatch<K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    opts: DispatchOptions = {},
+  ): Promise<CommandResult<K>> {
     const state = this.o.hostState(host);
     if ((opts.requireOnline ?? true) && state !== 'online') {
       return Promise.reject(new HostUnavailableError(host, state ?? 'unknown'));
@@ -95,7 +97,7 @@ export class AgentClient {
         ? opts.deadline.getTime()
         : (opts.deadline ?? Date.now() + (opts.timeoutMs ?? 60_000));
     const log = this.o.log.child({ host, command, cmdId: id, key });
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<CommandResult<K>>((resolve, reject) => {
       const timer = setTimeout(
         () => {
           this.pending.delete(id);
@@ -142,30 +144,6 @@ export class AgentClient {
           r.error ?? { code: 'STRATUS_ERR_INTERNAL', message: 'failed', status: 500, details: {} },
         ),
       );
-  }
-
-  // Typed helpers for the built-in commands.
-  deploy(host: string, spec: VmSpec, opts: DispatchOptions & { start?: boolean } = {}): Promise<unknown> {
-    const args: DeployArgs = { spec, start: opts.start ?? true };
-    return this.dispatch(host, 'deploy', args, opts);
-  }
-
-  act(
-    host: string,
-    vm: string,
-    action: 'start' | 'stop' | 'reboot' | 'reset' | 'suspend' | 'resume',
-    opts: DispatchOptions & { force?: boolean; timeoutS?: number } = {},
-  ): Promise<unknown> {
-    const args = {
-      vm,
-      ...(opts.force !== undefined ? { force: opts.force } : {}),
-      ...(opts.timeoutS !== undefined ? { timeoutS: opts.timeoutS } : {}),
-    };
-    return this.dispatch(host, action, args, opts);
-  }
-
-  deleteVm(host: string, vm: string, opts: DispatchOptions = {}): Promise<unknown> {
-    return this.dispatch(host, 'delete', { vm }, opts);
   }
 
   /** Rejects everything in flight (controller stopping). */

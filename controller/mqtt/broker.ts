@@ -1,17 +1,21 @@
 // The embedded MQTT broker (aedes): MQTT over TCP, and MQTT over WebSocket both on its own port and
-// on the controller's HTTP listener at /mqtt (so the dashboard needs no extra port). Authentication
-// and topic authorisation are delegated to a `BrokerAuth` (see acl.ts); without one, everyone may
-// connect, publish and subscribe (the default on 127.0.0.1).
+// on the controller's HTTP listener at /mqtt (so the dashboard needs no extra port), each over TLS
+// when given a key and certificate. Authentication and topic authorisation are delegated to a
+// `BrokerAuth` (see acl.ts); the controller always gives one (only unit tests run without).
 
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { boundedEmitter } from './bounded-emitter.ts';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 
-export type BrokerRole = 'controller' | 'host' | 'dashboard';
+/** 'anonymous' is never stored: it is what a client without credentials gets when allow_anonymous is set. */
+export type BrokerRole = 'controller' | 'host' | 'dashboard' | 'anonymous';
 
 export interface BrokerPrincipal {
   username: string;
@@ -32,6 +36,10 @@ export interface BrokerOptions {
   /** host:port for a dedicated MQTT-over-WebSocket listener; '' disables it. */
   wsListen: string;
   auth?: BrokerAuth | undefined;
+  /** Key and certificate (PEM) for the TCP listener: MQTT over TLS (mqtts). */
+  tcpTls?: SecureContextOptions | undefined;
+  /** Key and certificate (PEM) for the WebSocket listener (wss). */
+  wsTls?: SecureContextOptions | undefined;
   /** Hard cap; larger publications are dropped at the broker (receivers apply their own limit). */
   maxPayloadBytes?: number;
 }
@@ -58,6 +66,9 @@ const PRINCIPAL = Symbol('stratus.principal');
 const DENIED_TOPIC = '$stratus/denied';
 type WithPrincipal = { [PRINCIPAL]?: BrokerPrincipal };
 
+/** Messages the broker's bus delivers at once (aedes's default). */
+const BUS_CONCURRENCY = 100;
+
 export class EmbeddedBroker {
   aedes!: Aedes;
   /** Actual addresses once started (port 0 resolved). */
@@ -66,6 +77,8 @@ export class EmbeddedBroker {
   private tcp: NetServer | undefined;
   private wsHttp: HttpServer | undefined;
   private readonly wss = new WebSocketServer({ noServer: true });
+  /** Connected clients (to end the sessions of revoked or expired accounts). */
+  private readonly live = new Set<Client>();
 
   constructor(private readonly opts: BrokerOptions) {}
 
@@ -74,6 +87,9 @@ export class EmbeddedBroker {
     const maxPayload = this.opts.maxPayloadBytes ?? 1_048_576;
     this.aedes = await Aedes.createBroker({
       id: 'stratus-controller',
+      // aedes's message bus, with the recursion that overflowed the stack under load bounded
+      concurrency: BUS_CONCURRENCY,
+      mq: boundedEmitter({ concurrency: BUS_CONCURRENCY }),
       authenticate: (client, username, password, done) => {
         if (!auth) return done(null, true);
         const who = auth.authenticate(username, password);
@@ -112,17 +128,44 @@ export class EmbeddedBroker {
         done(null, null); // SUBACK 0x80 for this filter, connection kept
       },
     });
+    this.aedes.on('client', (c) => this.live.add(c));
+    this.aedes.on('clientDisconnect', (c) => this.live.delete(c));
     this.aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
     if (this.opts.listen) {
-      this.tcp = createNetServer((socket) => this.aedes.handle(socket));
+      const handle = (socket: Duplex) => this.aedes.handle(socket);
+      this.tcp = this.opts.tcpTls ? createTlsServer(this.opts.tcpTls, handle) : createNetServer(handle);
       this.tcpAddress = await listenOn(this.tcp, this.opts.listen);
     }
     if (this.opts.wsListen) {
-      this.wsHttp = createHttpServer((_req, res) => res.writeHead(426).end('MQTT over WebSocket only\n'));
+      const only = (_req: IncomingMessage, res: import('node:http').ServerResponse) =>
+        res.writeHead(426).end('MQTT over WebSocket only\n');
+      this.wsHttp = this.opts.wsTls ? createHttpsServer(this.opts.wsTls, only) : createHttpServer(only);
       this.attach(this.wsHttp, '/');
       this.wsAddress = await listenOn(this.wsHttp, this.opts.wsListen);
     }
-    log.info({ tcp: this.tcpAddress || 'off', ws: this.wsAddress || 'off' }, 'embedded MQTT broker started');
+    log.info(
+      {
+        tcp: this.tcpAddress || 'off',
+        ws: this.wsAddress || 'off',
+        tcpTls: Boolean(this.opts.tcpTls),
+        wsTls: Boolean(this.opts.wsTls),
+      },
+      'embedded MQTT broker started',
+    );
+  }
+
+  /** Ends the sessions of every client whose principal matches (a revoked host, an expired account). */
+  disconnect(match: (who: BrokerPrincipal) => boolean): number {
+    let n = 0;
+    for (const client of this.live) {
+      const who = (client as unknown as WithPrincipal)[PRINCIPAL];
+      if (who && match(who)) {
+        client.close();
+        n++;
+      }
+    }
+    if (n) this.opts.log.warn({ clients: n }, 'MQTT sessions ended: credentials revoked or expired');
+    return n;
   }
 
   /** Serves MQTT over WebSocket on `server` for upgrade requests to `path` ('/' accepts any path). */

@@ -11,6 +11,8 @@ export interface ControllerMqttTarget {
   url: string;
   username?: string | undefined;
   password?: string | undefined;
+  /** CA (PEM) to verify the broker with, instead of [mqtt] tls_ca (the embedded broker: the site CA). */
+  ca?: string | undefined;
 }
 
 function readPem(path: string, what: string): Buffer | undefined {
@@ -38,7 +40,7 @@ export function controllerMqttOptions(config: ControllerConfig, target: Controll
   };
   if (target.username) opts.username = target.username;
   if (target.password) opts.password = target.password;
-  const ca = readPem(m.tls_ca, 'tls_ca');
+  const ca = target.ca ? Buffer.from(target.ca) : readPem(m.tls_ca, 'tls_ca');
   const cert = readPem(m.tls_cert, 'tls_cert');
   const key = readPem(m.tls_key, 'tls_key');
   if (ca) opts.ca = ca;

@@ -1,16 +1,13 @@
-// Networks and contextualization as one controller feature: IPAM, the DHCP supervisor (when this node
-// serves DHCP), context ISOs, the deploy hook that gives deployed VMs their NICs and context, and the
-// REST routes. The daemon creates it before the cloud (which takes the hook), mounts its routes after
-// the cloud's authentication, starts it, and stops it before closing the database.
+// Networks as a controller feature: IPAM (networks, leases, holds), the DHCP supervisor (one dnsmasq
+// per network, when this node serves DHCP), the deploy hook that gives deployed VMs their NICs, and the
+// /v1/networks routes. Context CD-ROMs, built from these leases, are the context feature's.
 
-import { join } from 'node:path';
-import type { Express } from 'express';
+import type { Router } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../../common/sqlite.ts';
 import type { ControllerConfig } from '../config.ts';
-import { contextRoutes } from '../context/routes.ts';
-import { ContextService } from '../context/service.ts';
-import type { VmContextRequest } from '../context/vm-context.ts';
+import type { ControllerFeature } from '../feature.ts';
+import type { DeployHook } from '../vms/deploy-hook.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { type NicRequest, NetworkDeployHook } from './deploy-hook.ts';
 import { DhcpSupervisor } from './dhcp-supervisor.ts';
@@ -21,19 +18,16 @@ export interface NetworkFeatureDeps {
   config: ControllerConfig;
   db: Db;
   log: Logger;
-  /** Address the API listens on, known after listen (for the default public URL). */
-  apiAddress: () => string;
-  /** The NICs of a deployed VM; default: one on [network] default_network, if set. */
+  /** The NICs of a deployed VM; default: its own, else one on [network] default_network, if set. */
   nicsFor?: (vm: VmRecord) => NicRequest[];
-  /** What a VM's creation asked of its context (keys, user data, method; controller/context/vm-context.ts). */
-  contextFor?: (vm: VmRecord) => VmContextRequest | undefined;
 }
 
-export class NetworkFeature {
+export class NetworkFeature implements ControllerFeature {
+  readonly name = 'network';
   readonly ipam: IpamService;
   readonly dhcp: DhcpSupervisor | undefined;
-  readonly context: ContextService;
-  readonly deployHook: NetworkDeployHook;
+  readonly routes: readonly Router[];
+  readonly deployHooks: readonly DeployHook[];
 
   constructor(d: NetworkFeatureDeps) {
     const c = d.config.network;
@@ -48,30 +42,20 @@ export class NetworkFeature {
           manageLinks: c.manage_links,
         })
       : undefined;
-    this.context = new ContextService({
-      db: d.db,
-      log,
-      dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
-      ipam: this.ipam,
-      ttlS: d.config.api.capability_ttl_s,
-    });
     const byDefault: NicRequest[] = c.default_network ? [{ network: c.default_network }] : [];
-    this.deployHook = new NetworkDeployHook({
-      ipam: this.ipam,
-      context: this.context,
-      // the VM's own NICs when its creation asked for networks, else the configured default network
-      nicsFor: d.nicsFor ?? ((vm) => (vm.nics.length > 0 ? vm.nics : byDefault)),
-      publicUrl: () => d.config.api.public_url || `http://${d.apiAddress()}`,
-      flavour: c.context_flavour,
-      addressing: c.context_addressing,
-      ...(d.contextFor ? { contextFor: d.contextFor } : {}),
-    });
+    this.deployHooks = [
+      new NetworkDeployHook({
+        ipam: this.ipam,
+        // the VM's own NICs when its creation asked for networks, else the configured default network
+        nicsFor: d.nicsFor ?? ((vm) => (vm.nics.length > 0 ? vm.nics : byDefault)),
+      }),
+    ];
+    this.routes = [networkRoutes(this.ipam, this.dhcp)];
   }
 
-  /** Mounts /v1/networks and /v1/context (after the authentication middleware). */
-  mount(app: Express): void {
-    app.use('/v1', networkRoutes(this.ipam, this.dhcp));
-    app.use('/v1', contextRoutes(this.context));
+  /** Resolves a network id or name to its id (VMs name networks at creation); 404 when unknown. */
+  resolve(idOrName: string): string {
+    return this.ipam.getNetwork(idOrName).id;
   }
 
   /** Starts a dnsmasq for every network (failures are logged and shown in the network's status). */

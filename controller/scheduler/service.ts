@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { HostAdminStore } from '../vms/host-admin.ts';
-import type { Fleet } from '../vms/ports.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
 import { HOLDS_CAPACITY } from '../vms/states.ts';
 import type { VmStore } from '../vms/store.ts';
 import { schedule } from './scheduler.ts';

@@ -5,13 +5,14 @@ import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
 import { VmContextInput, VmContextView } from '../../protocol/context.ts';
+import { IdParams, UUID_PATTERN } from '../../protocol/ids.ts';
 import { NicFirewall } from '../../protocol/network.ts';
 import { TypeName } from '../catalog/instance-types.ts';
 import type { ControllerVmService } from './service.ts';
 import { VM_STATES } from './states.ts';
 import type { VmRecord, VmStore } from './store.ts';
 
-const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a VM id (UUID)' }) });
+const Id = IdParams('a VM');
 
 export const CreateVmRequest = Type.Object(
   {
@@ -46,7 +47,7 @@ export const CreateVmRequest = Type.Object(
       ),
     ),
     volumes: Type.Optional(
-      Type.Array(Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a volume id (UUID)' }), {
+      Type.Array(Type.String({ pattern: UUID_PATTERN, errorMessage: 'must be a volume id (UUID)' }), {
         maxItems: 8,
         description: 'Volumes attached before the VM starts (count must be 1)',
       }),

@@ -1,7 +1,9 @@
 // The controller's VM operations for the REST API: create (quota-checked, then left to the scheduler),
-// power actions and console through the VM's agent, delete; and how the fleet's news (hosts going down
-// or up, agents' VM states) moves VMs. Users see and act on their own VMs only.
+// power actions and console through the VM's agent, delete (what the VM holds is released only once its
+// host confirms that the domain is gone). How the fleet's news moves VMs is the reconciler's
+// (reconciler.ts). Users see and act on their own VMs only.
 
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, StratusError, ValidationError } from '../../common/errors.ts';
@@ -11,10 +13,16 @@ import type { Principal, UserStore } from '../auth/users.ts';
 import type { InstanceTypeStore } from '../catalog/instance-types.ts';
 import type { ImageRegistry } from '../images/registry.ts';
 import { type Deployer, controllerState } from './deployer.ts';
-import type { CommandDispatcher, Fleet, FleetHost, FleetVmState } from './ports.ts';
-import type { DeployHook } from './spec-builder.ts';
+import type { Fleet } from '../fleet/fleet-view.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
+import type { DeployHook } from './deploy-hook.ts';
+import { Reconciler } from './reconciler.ts';
 import { HOLDS_CAPACITY } from './states.ts';
 import type { VmRecord, VmStore } from './store.ts';
+import type { CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
+
+/** Commands about one VM that the API relays to its host (snapshots, save-as). */
+export type VmHostCommand = 'snapshot.list' | 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete' | 'save-as';
 
 export interface CreateVmInput {
   name: string;
@@ -63,38 +71,30 @@ export interface VmServiceOptions {
   /** Parts of a creation request owned by other features (context, disks). */
   extensions?: VmCreateExtension[];
   actionTimeoutMs: number;
-  /** A deploy waiting this long for its host to come back fails. */
-  deployTimeoutMs: number;
+  /** Milliseconds between two reconcile passes (reconciler.ts). */
+  reconcileIntervalMs?: number;
 }
 
 export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
-  private readonly sweeper: NodeJS.Timeout;
-  /** Stray copies already asked to go: `${vm}@${host}`. */
-  private readonly strays = new Set<string>();
+  readonly reconciler: Reconciler;
 
   constructor(private readonly o: VmServiceOptions) {
     super();
-    o.fleet.on('host', (h: FleetHost) => this.onHost(h));
-    o.fleet.on('vm-state', (s: FleetVmState) => this.onVmState(s));
-    this.sweeper = setInterval(() => this.sweep(), Math.min(30_000, o.deployTimeoutMs)).unref();
+    this.reconciler = new Reconciler({
+      store: o.store,
+      fleet: o.fleet,
+      dispatcher: o.dispatcher,
+      deployer: o.deployer,
+      log: o.log,
+      kick: o.kick,
+      actionTimeoutMs: o.actionTimeoutMs,
+      intervalMs: o.reconcileIntervalMs ?? 30_000,
+    });
   }
 
   stop(): void {
-    clearInterval(this.sweeper);
-  }
-
-  /** Deploys that waited longer than the deploy timeout for a host that did not come back fail. */
-  private sweep(): void {
-    const now = Date.now();
-    for (const vm of this.o.store.list({ states: ['deploying'] })) {
-      if (!vm.hostId || this.o.fleet.host(vm.hostId)?.up || this.o.deployer.isDeploying(vm.id)) continue;
-      if (now - vm.updatedAt < this.o.deployTimeoutMs) continue;
-      this.o.store.transition(
-        vm.id,
-        'failed',
-        `host ${vm.hostId} did not come back within ${Math.round(this.o.deployTimeoutMs / 1000)} s to finish the deploy`,
-      );
-    }
+    this.reconciler.stop();
+    this.o.deployer.stop();
   }
 
   /** A VM the principal may read: 404 for other users' VMs (their existence is not revealed). */
@@ -194,11 +194,11 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
       throw new ConflictError(`cannot ${action} VM ${id} while it is ${vm.state}`);
     const host = this.hostUp(vm);
     const args = { vm: id, ...(action === 'stop' && opts.force ? { force: true } : {}) };
-    const res = (await this.o.dispatcher.dispatch(host, action, args, {
+    const res = await this.o.dispatcher.dispatch(host, action, args, {
       key: `${action}:${id}:${Date.now()}`,
       timeoutMs: this.o.actionTimeoutMs,
-    })) as { state?: string };
-    const to = controllerState(res?.state ?? '');
+    });
+    const to = controllerState(res.state);
     if (to) this.o.store.transition(id, to, `${action} by ${who.name}`);
     this.o.kick();
     return this.o.store.get(id);
@@ -208,20 +208,21 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
    * Sends a command about a VM to its host (snapshots, save-as): reads need the VM to be visible to
    * the caller (404 otherwise), actions need it to be theirs (403).
    */
-  async hostCommand(
+  async hostCommand<K extends VmHostCommand>(
     id: string,
     who: Principal,
-    command: string,
-    args: Record<string, unknown>,
+    command: K,
+    args: Omit<CommandArgs<K>, 'vm'>,
     mutating: boolean,
     timeoutMs = this.o.actionTimeoutMs,
-  ): Promise<unknown> {
+  ): Promise<CommandResult<K>> {
     const vm = mutating ? this.owned(id, who) : this.visible(id, who);
     const host = this.hostUp(vm);
     return this.o.dispatcher.dispatch(
       host,
       command,
-      { vm: id, ...args },
+      // every VmHostCommand's arguments are { vm, ...rest }
+      { vm: id, ...args } as CommandArgs<K>,
       {
         key: `${command}:${id}:${Date.now()}`,
         timeoutMs,
@@ -232,84 +233,49 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
   async console(id: string, who: Principal, bytes: number): Promise<string> {
     const vm = this.visible(id, who);
     const host = this.hostUp(vm);
-    const res = (await this.o.dispatcher.dispatch(
+    const res = await this.o.dispatcher.dispatch(
       host,
       'console',
       { vm: id, bytes },
       { key: `console:${id}:${Date.now()}`, timeoutMs: this.o.actionTimeoutMs },
-    )) as { text?: string };
-    return res?.text ?? '';
+    );
+    return res.text;
   }
 
   async delete(id: string, who: Principal): Promise<void> {
     const vm = this.owned(id, who);
-    if (vm.hostId && HOLDS_CAPACITY.has(vm.state)) {
-      const host = this.hostUp(vm);
-      try {
-        await this.o.dispatcher.dispatch(
-          host,
-          'delete',
-          { vm: id },
-          { key: `delete:${id}`, timeoutMs: this.o.actionTimeoutMs },
-        );
-      } catch (err) {
-        if (!(err instanceof StratusError && err.status === 404)) throw err;
-      }
+    this.reconciler.beginDelete(id);
+    try {
+      // a copy may exist wherever the VM was placed or a host reports it: each host confirms it is gone
+      const hosts = new Set(this.reconciler.copiesOf(id).keys());
+      if (vm.hostId && (HOLDS_CAPACITY.has(vm.state) || vm.state === 'lost')) hosts.add(vm.hostId);
+      for (const host of hosts) await this.deleteOn(vm, host);
+      for (const hook of this.o.hooks) await hook.release?.(vm);
+      this.o.store.transition(id, 'deleted', `deleted by ${who.name}`);
+    } finally {
+      this.reconciler.endDelete(id);
     }
-    for (const hook of this.o.hooks) await hook.release?.(vm);
-    this.o.store.transition(id, 'deleted', `deleted by ${who.name}`);
     this.o.log.info({ vm: id, user: who.name }, 'VM deleted');
     this.o.kick();
   }
 
-  /**
-   * A host runs a copy of a VM that lives elsewhere or no longer lives (a deploy that timed out there
-   * but finished late, a delete that could not reach the host): it is deleted on that host.
-   */
-  private removeStray(vmId: string, host: string): void {
-    const key = `${vmId}@${host}`;
-    if (this.strays.has(key) || !this.o.fleet.host(host)?.up) return;
-    this.strays.add(key);
-    this.o.log.warn({ vm: vmId, host }, 'stray copy of a VM on a host that does not own it; deleting it there');
-    this.o.dispatcher
-      .dispatch(host, 'delete', { vm: vmId }, { key: `stray:${vmId}:${host}`, timeoutMs: this.o.actionTimeoutMs })
-      .catch((err) => {
-        this.strays.delete(key);
-        this.o.log.warn({ vm: vmId, host, err: (err as Error).message }, 'could not delete the stray copy');
-      });
+  private async deleteOn(vm: VmRecord, host: string): Promise<void> {
+    this.hostUp({ ...vm, hostId: host });
+    try {
+      await this.o.dispatcher.dispatch(
+        host,
+        'delete',
+        { vm: vm.id },
+        { key: `delete:${vm.id}:${host}:${randomUUID()}`, timeoutMs: this.o.actionTimeoutMs },
+      );
+    } catch (err) {
+      if (!(err instanceof StratusError && err.status === 404)) throw err;
+    }
   }
 
   /** At start: resume deploys that were in flight when the controller stopped; place what waits. */
   recover(): void {
     for (const vm of this.o.store.list({ states: ['scheduled', 'deploying'] })) void this.o.deployer.deploy(vm.id);
     this.o.kick();
-  }
-
-  private onHost(h: FleetHost): void {
-    if (!h.up) {
-      for (const vm of this.o.store.list({ hostId: h.id, states: ['running', 'stopped'] })) {
-        this.o.store.transition(vm.id, 'unknown', `host ${h.id} is down`);
-      }
-    } else {
-      // deploys that waited for this host can go on
-      for (const vm of this.o.store.list({ hostId: h.id, states: ['scheduled', 'deploying'] })) {
-        if (!this.o.deployer.isDeploying(vm.id)) void this.o.deployer.deploy(vm.id);
-      }
-    }
-    this.o.kick();
-  }
-
-  private onVmState(s: FleetVmState): void {
-    const vm = this.o.store.find(s.vm);
-    if (vm && s.state !== 'missing' && (vm.hostId !== s.host || vm.state === 'deleted' || vm.state === 'failed')) {
-      this.removeStray(vm.id, s.host);
-      return;
-    }
-    if (!vm || vm.hostId !== s.host || !['running', 'stopped', 'unknown'].includes(vm.state)) return;
-    this.o.store.setObserved(vm.id, { ...vm.observed, libvirtState: s.state });
-    const to = controllerState(s.state);
-    if (to && to !== vm.state) this.o.store.transition(vm.id, to, `reported by host ${s.host}: ${s.state}`);
-    else if (s.state === 'missing' && vm.state !== 'unknown')
-      this.o.store.transition(vm.id, 'unknown', `host ${s.host} no longer has the domain`);
   }
 }

@@ -8,9 +8,10 @@ import { CreateSnapshotRequest, RevertSnapshotRequest, SnapshotName } from '../.
 import type { ImageContent } from '../images/content.ts';
 import { Image, ImageName, type ImageRegistry } from '../images/registry.ts';
 import { route } from '../api/route.ts';
+import { IdParams } from '../../protocol/ids.ts';
 import type { ControllerVmService } from './service.ts';
 
-const Id = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', errorMessage: 'must be a VM id (UUID)' }) });
+const Id = IdParams('a VM');
 const IdName = Type.Object({ id: Id.properties.id, name: SnapshotName });
 
 export function snapshotRoutes(

@@ -9,16 +9,6 @@ import type { ImageRecord, ImageRegistry } from '../images/registry.ts';
 import type { VmRecord } from './store.ts';
 
 /** A feature that adds to a VM's spec at deploy time and can undo what it reserved. */
-export interface DeployHook {
-  name: string;
-  prepare(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> | VmSpec;
-  /** Releases what prepare reserved (the deploy failed, or the VM is deleted). */
-  release?(vm: VmRecord): Promise<void> | void;
-  /** Extra arguments of the deploy command (e.g. volumes to attach), reserved for this host. */
-  deployArgs?(vm: VmRecord, hostId: string): Promise<Record<string, unknown>> | Record<string, unknown>;
-  /** The deploy succeeded: what the agent answered. */
-  deployed?(vm: VmRecord, result: Record<string, unknown>): Promise<void> | void;
-}
 
 export class SpecBuilder {
   constructor(

@@ -23,7 +23,10 @@ export interface VmRecord {
   reason: string;
   hostId: string | null;
   attempts: number;
+  /** Hosts the scheduler avoids for this VM now (a deploy failed there and the exclusion has not expired). */
   excludedHosts: string[];
+  /** Every exclusion with when it expires (ms since the epoch). */
+  exclusions: Record<string, number>;
   placement: { cluster?: string; requiredFeatures?: string[]; antiAffinityGroup?: string };
   /** The networks the VM is plugged into, in NIC order, with their firewall settings. */
   nics: { network: string; firewall?: NicFirewall }[];
@@ -126,7 +129,7 @@ const toRecord = (r: Row): VmRecord => ({
   reason: r.reason,
   hostId: r.host_id,
   attempts: r.attempts,
-  excludedHosts: JSON.parse(r.excluded_hosts) as string[],
+  ...exclusionsOf(r.excluded_hosts),
   placement: JSON.parse(r.placement) as VmRecord['placement'],
   nics: JSON.parse(r.nics) as VmRecord['nics'],
   volumes: JSON.parse(r.volumes) as string[],
@@ -135,7 +138,14 @@ const toRecord = (r: Row): VmRecord => ({
   updatedAt: r.updated_at,
 });
 
-const capacityStates = [...HOLDS_CAPACITY, 'pending'].map((s) => `'${s}'`).join(',');
+/** Exclusions are stored as {host: until}; older databases hold a plain list (taken as expired). */
+function exclusionsOf(json: string, now = Date.now()): Pick<VmRecord, 'excludedHosts' | 'exclusions'> {
+  const raw = JSON.parse(json) as string[] | Record<string, number>;
+  const exclusions: Record<string, number> = Array.isArray(raw) ? Object.fromEntries(raw.map((h) => [h, 0])) : raw;
+  return { exclusions, excludedHosts: Object.keys(exclusions).filter((h) => exclusions[h]! > now) };
+}
+
+const capacityStates = [...HOLDS_CAPACITY, 'pending', 'lost'].map((s) => `'${s}'`).join(',');
 
 export type NewVm = Pick<
   VmRecord,
@@ -238,7 +248,7 @@ export class VmStore {
     id: string,
     to: VmState,
     reason: string,
-    changes: { hostId?: string | null; attempts?: number; excludedHosts?: string[] } = {},
+    changes: { hostId?: string | null; attempts?: number; exclusions?: Record<string, number> } = {},
   ): VmRecord {
     return this.db.transaction(() => {
       const vm = this.get(id);
@@ -254,7 +264,7 @@ export class VmStore {
           reason,
           hostId,
           changes.attempts ?? vm.attempts,
-          JSON.stringify(changes.excludedHosts ?? vm.excludedHosts),
+          JSON.stringify(changes.exclusions ?? vm.exclusions),
           now,
           id,
         );

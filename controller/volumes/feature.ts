@@ -1,16 +1,23 @@
-// Builds the volume feature from the [volumes] configuration: the store (its own migrations in the
-// controller database), the backends, the service, and the tgtd watch that restores targets at start
-// and whenever tgtd comes back. The daemon mounts `volumeRoutes(feature.service)` and calls start/stop.
+// Persistent volumes as a controller feature, from the [volumes] configuration: the store (its own
+// migrations in the controller database), the backends, the service, the tgtd watch that restores
+// targets at start and whenever tgtd comes back, the /v1/volumes routes and the deploy hook that opens
+// a VM's volumes to its host. VMs and agents are reached through the VolumeHosts port (ports.ts;
+// agent-commands.ts in a running controller).
 
+import type { Router } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../../common/sqlite.ts';
 import { Tgtadm } from '../../drivers/tgtadm.ts';
+import type { ControllerFeature } from '../feature.ts';
+import type { DeployHook } from '../vms/deploy-hook.ts';
 import type { VolumeBackend } from './backend.ts';
 import type { VolumesConfig } from './config.ts';
 import { FileBackend } from './file-backend.ts';
 import { IscsiBackend, type RestoreReport } from './iscsi-backend.ts';
 import type { VolumeHosts } from './ports.ts';
 import { VolumeService } from './service.ts';
+import { volumeDeployHook } from './deploy-hook.ts';
+import { volumeRoutes } from './routes.ts';
 import { VolumeStore } from './store.ts';
 import { TgtdWatch } from './tgtd-watch.ts';
 import type { HostPathGuard } from '../../common/host-paths.ts';
@@ -25,8 +32,11 @@ export interface VolumeFeatureOptions {
   quotaOf?: (ownerId: string) => { volumes: number; gib: number } | undefined;
 }
 
-export class VolumeFeature {
+export class VolumeFeature implements ControllerFeature {
+  readonly name = 'volumes';
   readonly store: VolumeStore;
+  readonly routes: readonly Router[];
+  readonly deployHooks: readonly DeployHook[];
   readonly service: VolumeService;
   readonly iscsi: IscsiBackend;
   readonly tgt: Tgtadm;
@@ -57,6 +67,8 @@ export class VolumeFeature {
       defaultQuota: { volumes: c.default_max_volumes, gib: c.default_max_gib },
       ...(o.quotaOf ? { quotaOf: o.quotaOf } : {}),
     });
+    this.routes = [volumeRoutes(this.service)];
+    this.deployHooks = [volumeDeployHook(this.service)];
     this.watch = new TgtdWatch({
       tgt: this.tgt,
       log: this.log,

@@ -3,10 +3,7 @@
 // delivered, and answers repeats with the recorded outcome) and a deadline (a command received after
 // it is not run). Long commands send progress replies before their result.
 
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { VmActionRequest } from '../agent-api.ts';
-import { Uuid, VmSpec } from '../vm-spec.ts';
-import { VolumeAttachment } from '../volume.ts';
+import { type Static, Type } from '@sinclair/typebox';
 import { envelopeOf } from './envelope.ts';
 import { PROTOCOL_VERSION } from './topics.ts';
 
@@ -71,40 +68,3 @@ export const CommandReply = envelopeOf(
   'Reply to a command (QoS 1) on stratus/v1/hosts/<host>/replies/<id>: progress messages, then one result.',
 );
 export type CommandReply = Static<typeof CommandReply>;
-
-// Built-in commands: their argument schemas. Others register theirs with the agent's command registry.
-export const DeployArgs = Type.Object(
-  {
-    spec: VmSpec,
-    start: Type.Boolean({ default: true, description: 'Start the VM once defined' }),
-    volumes: Type.Optional(
-      Type.Array(VolumeAttachment, { maxItems: 16, description: 'Volumes attached before the start' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export const VmActionArgs = Type.Composite([Type.Object({ vm: Uuid }), VmActionRequest], {
-  additionalProperties: false,
-});
-export const DeleteArgs = Type.Object({ vm: Uuid }, { additionalProperties: false });
-export const ConsoleArgs = Type.Object(
-  { vm: Uuid, bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_048_576, default: 65536 })) },
-  { additionalProperties: false },
-);
-
-export const POWER_COMMANDS = ['start', 'stop', 'reboot', 'reset', 'suspend', 'resume'] as const;
-
-/** Built-in command names with their argument schemas, for the docs and for typed dispatch. */
-export const builtinCommands: Record<string, { args: TSchema; description: string }> = {
-  deploy: { args: DeployArgs, description: 'Create a VM from its spec (and start it); result: the VM view' },
-  ...Object.fromEntries(
-    POWER_COMMANDS.map((a) => [a, { args: VmActionArgs, description: `Power action ${a}; result: the VM view` }]),
-  ),
-  delete: { args: DeleteArgs, description: 'Delete a VM (destroy, undefine, forget); result: {deleted: id}' },
-  console: { args: ConsoleArgs, description: 'The tail of a VM serial console log; result: {text}' },
-};
-
-export type DeployArgs = Static<typeof DeployArgs>;
-export type VmActionArgs = Static<typeof VmActionArgs>;
-export type DeleteArgs = Static<typeof DeleteArgs>;
-export type ConsoleArgs = Static<typeof ConsoleArgs>;

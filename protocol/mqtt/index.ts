@@ -9,3 +9,4 @@ export * from './host.ts';
 export * from './inventory.ts';
 export * from './topics.ts';
 export * from './vm.ts';
+export * from './command-catalogue.ts';

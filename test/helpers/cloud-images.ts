@@ -4,7 +4,11 @@
 import type { ControllerHandle } from './controller-process.ts';
 import { testGuest } from './guest.ts';
 
-export async function uploadTestGuest(c: ControllerHandle, name = 'guest', extraCmdline = ''): Promise<string> {
+export async function uploadTestGuest(
+  c: Pick<ControllerHandle, 'cli'>,
+  name = 'guest',
+  extraCmdline = '',
+): Promise<string> {
   const g = testGuest();
   const up = async (args: string[]) => {
     const r = await c.cli(['image', 'upload', ...args, '--quiet', '--json']);

@@ -100,10 +100,18 @@ ${opts.extraToml ?? ''}
         );
       }),
     agent: async (hostId, a = {}) => {
+      // enrolled as an admin would: `stratus host add`, then the agent joins at its first start
+      let enrol = await request('POST', '/v1/hosts', { name: hostId });
+      if (enrol.status === 409) {
+        await request('POST', `/v1/hosts/${hostId}/revoke`, {});
+        enrol = await request('POST', '/v1/hosts', { name: hostId });
+      }
+      if (enrol.status !== 201)
+        throw new Error(`cannot enrol ${hostId}: ${enrol.status} ${JSON.stringify(enrol.body)}`);
       const agent = await startAgent({
         uri: a.uri ?? 'qemu:///system',
         resyncS: 300,
-        extraToml: `[mqtt]\nurl = "mqtt://127.0.0.1:${mqttPort}"\nmetrics_interval_s = 2\nkeepalive_s = 5\n${a.extraToml ?? ''}`,
+        extraToml: `[join]\nurl = "${url}"\ntoken = "${enrol.body.token}"\n[mqtt]\nmetrics_interval_s = 2\nkeepalive_s = 5\n${a.extraToml ?? ''}`,
         env: { STRATUS_AGENT_AGENT_HOST_ID: hostId },
       });
       agents.push(agent);

@@ -1,7 +1,8 @@
 // MQTT helpers for tests: a client that records every message it receives (with arrival times) and
 // waits for the one a test expects; an in-process controller with its own directory and ports.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,6 +12,8 @@ import { loadControllerConfig } from '../../controller/config.ts';
 import { ControllerDaemon } from '../../controller/daemon.ts';
 import { freePort } from './agent-process.ts';
 import { waitFor } from './wait.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
 
 export interface Received {
   topic: string;
@@ -55,6 +58,14 @@ export interface ControllerHandle {
   /** mqtt://host:port of the embedded broker (or the external one). */
   mqttUrl: string;
   logs: () => any[];
+  /** The first admin's bearer token (generated into the state directory). */
+  adminToken: string;
+  /** Broker credentials of an account made by this handle (a host's is named after its host id). */
+  account: (username: string, role?: 'host' | 'dashboard' | 'controller') => { username: string; password: string };
+  /** The `stratus` CLI as the first admin, pointed at this controller. */
+  cli: (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Credentials of a controller-role observer (reads everything, as the controller does). */
+  observer: () => { username: string; password: string; clientId: string };
   cleanup: () => Promise<void>;
 }
 
@@ -79,12 +90,46 @@ export async function startController(env: Record<string, string> = {}): Promise
   });
   const daemon = new ControllerDaemon(config, { log: pino({ level: 'debug' }, sink) });
   await daemon.start();
+  let observer: { username: string; password: string } | undefined;
+  const made = new Map<string, { username: string; password: string }>();
+  const adminToken = config.api.admin_token || readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+  const apiUrl = `${daemon.access.tlsOn(config.api.listen) ? 'https' : 'http'}://${daemon.apiAddress}`;
   return {
     daemon,
     dir,
-    apiUrl: `http://${daemon.apiAddress}`,
-    mqttUrl: config.mqtt.embedded ? `mqtt://${daemon.broker!.tcpAddress}` : config.mqtt.url,
+    apiUrl,
+    mqttUrl: config.mqtt.embedded
+      ? `${daemon.access.tlsOn(config.mqtt.listen) ? 'mqtts' : 'mqtt'}://${daemon.broker!.tcpAddress}`
+      : config.mqtt.url,
     logs: () => lines,
+    adminToken,
+    cli: (args) =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [join(root, 'bin/stratus.js'), ...args],
+          {
+            env: {
+              ...process.env,
+              STRATUS_URL: apiUrl,
+              STRATUS_TOKEN: adminToken,
+              STRATUS_CA: join(dir, 'tls', 'ca.pem'),
+              XDG_CONFIG_HOME: join(dir, 'xdg'),
+            },
+          },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      }),
+    account: (username, role = 'host') => {
+      const a = made.get(username) ?? daemon.accounts.add(username, role);
+      made.set(username, a);
+      return a;
+    },
+    observer: () => {
+      observer ??= daemon.accounts.add(`observer-${Math.random().toString(36).slice(2, 8)}`, 'controller');
+      return { ...observer, clientId: `observer-${Math.random().toString(36).slice(2)}` };
+    },
     cleanup: async () => {
       await daemon.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -112,8 +112,8 @@ function startInstalled(state: string, bin: string, env: Record<string, string>)
   return { proc, out: () => out, stop };
 }
 
-async function getOk(url: string): Promise<Response | undefined> {
-  const r = await fetch(url).catch(() => undefined);
+async function getOk(url: string, headers: Record<string, string> = {}): Promise<Response | undefined> {
+  const r = await fetch(url, { headers }).catch(() => undefined);
   return r?.status === 200 ? r : undefined;
 }
 
@@ -244,7 +244,11 @@ t.test(
     });
     try {
       const host = (await (
-        await waitFor('the installed agent to reach libvirt', () => getOk(`http://127.0.0.1:${agentPort}/v1/host`))
+        await waitFor('the installed agent to reach libvirt', () => {
+          // over TCP the local API wants the token the agent wrote (0600) at its first start
+          const token = box.chroot(['cat', '/var/lib/stratus/agent/api.token']).out.trim();
+          return getOk(`http://127.0.0.1:${agentPort}/v1/host`, { authorization: `Bearer ${token}` });
+        })
       ).json()) as { versions: { libvirt: string } };
       t.ok(host.versions.libvirt, `installed agent connected to libvirt ${host.versions.libvirt}`);
     } finally {
@@ -309,7 +313,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'xz', 'nftables', 'iproute'],
       recommends: ['libvirt-daemon-kvm', 'qemu-kvm'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute'], recommends: ['scsi-target-utils'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute', 'openssl'], recommends: ['scsi-target-utils'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)', 'libc.so.6()(64bit)'] },
   },
   fedora: {
@@ -317,7 +321,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-img', 'nftables', 'iproute'],
       recommends: ['libvirt-daemon-kvm', 'qemu-kvm', 'qemu-block-iscsi'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute'], recommends: ['scsi-target-utils'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute', 'openssl'], recommends: ['scsi-target-utils'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)'] },
   },
   suse: {
@@ -325,7 +329,7 @@ const EXPECTED: Record<'el9' | 'fedora' | 'suse', Record<string, { requires: str
       requires: ['libvirt.so.0()(64bit)', 'libsystemd.so.0()(64bit)', 'qemu-tools', 'nftables', 'iproute2'],
       recommends: ['libvirt-daemon-qemu', 'qemu-kvm', 'qemu-block-iscsi'],
     },
-    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute2'], recommends: ['tgt'] },
+    'stratus-controller': { requires: ['dnsmasq', 'xorriso', 'iproute2', 'openssl'], recommends: ['tgt'] },
     'stratus-runtime': { requires: ['libstdc++.so.6()(64bit)'] },
   },
 };

@@ -1,7 +1,48 @@
-// Stratus live dashboard: subscribes to stratus/v1/hosts/# over MQTT/WebSocket (read-only account)
+// Stratus live dashboard: logs in with a Stratus API token (kept in sessionStorage only; a
+// `#token=...` fragment is taken once and removed from the address bar), gets a short-lived read-only
+// broker account from config.json, subscribes to the telemetry and event topics over MQTT/WebSocket,
 // and renders hosts, VMs, small CPU charts and the event stream. Values from agents are inserted as
 // text, never as HTML.
 import mqtt from './vendor/mqtt.esm.js';
+
+const TOKEN_KEY = 'stratus-token';
+
+function takeTokenFromFragment() {
+  const m = /^#token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+/** fetch with the bearer token; a 401 forgets the token and shows the login form. */
+async function api(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) throw new LoginNeeded();
+  const r = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+  if (r.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw new LoginNeeded();
+  }
+  return r;
+}
+
+class LoginNeeded extends Error {}
+
+function showLogin() {
+  document.getElementById('conn').textContent = 'log in';
+  const form = document.getElementById('login');
+  form.hidden = false;
+  form.addEventListener(
+    'submit',
+    (e) => {
+      e.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, new FormData(form).get('token').trim());
+      form.hidden = true;
+      start();
+    },
+    { once: true },
+  );
+}
 
 const POINTS = 60;
 const state = { hosts: new Map(), vms: new Map(), events: [], connected: false };
@@ -75,7 +116,7 @@ function vm(id, hostId) {
 
 async function loadHistory(hostId, vmId, into) {
   try {
-    const r = await fetch(`history.json?host=${encodeURIComponent(hostId)}&vm=${encodeURIComponent(vmId)}&minutes=15`);
+    const r = await api(`history.json?host=${encodeURIComponent(hostId)}&vm=${encodeURIComponent(vmId)}&minutes=15`);
     if (!r.ok) return;
     const { points } = await r.json();
     const older = points.map((p) => p.cpuPct);
@@ -214,13 +255,13 @@ function render() {
 }
 
 async function main() {
-  const cfg = await (await fetch('config.json')).json();
+  let cfg = await (await api('config.json')).json();
   document.getElementById('site').textContent = cfg.site;
   const url = cfg.wsUrl || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
   const opts = { protocolVersion: 4, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000 };
   if (cfg.username) Object.assign(opts, { username: cfg.username, password: cfg.password });
   try {
-    const r = await fetch('events.json?limit=20');
+    const r = await api('events.json?limit=20');
     if (r.ok) state.events.push(...(await r.json()).items);
   } catch {
     // the live stream follows
@@ -229,11 +270,21 @@ async function main() {
   client.on('connect', () => {
     state.connected = true;
     dirty = true;
-    client.subscribe(`${cfg.root}/hosts/#`, { qos: 0 });
+    client.subscribe(cfg.filters, { qos: 0 });
   });
   client.on('close', () => {
     state.connected = false;
     dirty = true;
+    // the broker account is short-lived: get a fresh one before the next reconnection
+    if (cfg.expiresAt && Date.now() > cfg.expiresAt - 60_000) {
+      api('config.json')
+        .then((r) => r.json())
+        .then((fresh) => {
+          cfg = fresh;
+          Object.assign(client.options, { username: fresh.username, password: fresh.password });
+        })
+        .catch(() => undefined);
+    }
   });
   client.on('message', onMessage);
   setInterval(() => {
@@ -242,6 +293,12 @@ async function main() {
   window.stratusDashboard = { state, client };
 }
 
-main().catch((err) => {
-  document.getElementById('conn').textContent = `error: ${err.message}`;
-});
+function start() {
+  main().catch((err) => {
+    if (err instanceof LoginNeeded) return showLogin();
+    document.getElementById('conn').textContent = `error: ${err.message}`;
+  });
+}
+
+takeTokenFromFragment();
+start();

@@ -1,6 +1,6 @@
 // tier: unit
 // The image policy's decisions: deny lists win, allow lists (any of checksum, URL prefix, endorser)
-// must match when set, and refusals are audited.
+// must match when set (an endorser only from a verified signed entry), and refusals are audited.
 import t from 'tap';
 import { makeCache } from '../../helpers/image-cache.ts';
 
@@ -17,7 +17,10 @@ t.test('deny lists win over allow lists; any allow list must then be matched', a
       denyUrlPrefixes: ['https://marketplace.example.org/quarantine/'],
     },
   });
-  t.match(policy.decide({ sha256: A, endorser: 'ops@example.org' }), { allowed: true, reason: /endorser/ });
+  t.match(policy.decide({ sha256: A, endorser: 'ops@example.org' }), {
+    allowed: false,
+    reason: /a claimed endorser without a signed entry never matches/,
+  });
   t.match(policy.decide({ sha256: A, url: 'https://marketplace.example.org/x.qcow2' }), { allowed: true });
   t.match(policy.decide({ sha256: B, endorser: 'ops@example.org' }), { allowed: false, reason: /deny list/ });
   t.match(policy.decide({ sha256: A, otherDigests: [B], endorser: 'ops@example.org' }), {

@@ -8,7 +8,7 @@ import { MqttAccounts } from '../../../controller/mqtt/accounts.ts';
 import { writeMosquittoFiles } from '../../../controller/mqtt/mosquitto-files.ts';
 import { topics } from '../../../protocol/mqtt/index.ts';
 import { startAgent } from '../../helpers/agent-process.ts';
-import { guestSpec } from '../../helpers/guest.ts';
+import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { startMosquitto } from '../../helpers/mosquitto.ts';
 import { recorder, startController } from '../../helpers/mqtt.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -43,9 +43,22 @@ t.test(
     await agent.waitReady();
     await waitFor('host online', () => c.daemon.fleet.host(HOST)?.up, 20_000);
 
-    const spec = guestSpec({ name: 'outage' });
-    t.teardown(() => agent.request('DELETE', `/v1/vms/${spec.id}`).then(() => undefined));
-    t.equal((await agent.request('POST', '/v1/vms', { spec })).status, 201);
+    // launched through the controller (a domain it has no record of would be removed)
+    await uploadTestGuest(c);
+    const created = await c.cli([
+      'vm',
+      'create',
+      'outage',
+      '--type',
+      'm1.small',
+      '--image',
+      'guest',
+      '--wait',
+      '--json',
+    ]);
+    t.equal(created.code, 0, `vm create: ${created.stderr}`);
+    const spec = { id: JSON.parse(created.stdout).items[0].id as string };
+    t.teardown(() => c.cli(['vm', 'delete', spec.id]).then(() => undefined));
     await waitFor('VM running at the controller', () => c.daemon.fleet.store.vm(spec.id)?.state === 'running');
     const sessionBefore = c.daemon.fleet.store.host(HOST)!.session;
 

@@ -1,26 +1,45 @@
 // tier: unit
 // The command executor without a broker: idempotency, deadlines, typed errors, progress, restarts.
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import { pino } from 'pino';
 import t from 'tap';
 import { CommandStore } from '../../../agent/mqtt/command-store.ts';
 import { CommandExecutor, CommandRegistry } from '../../../agent/mqtt/commands.ts';
 import { openDatabase } from '../../../common/sqlite.ts';
 import { ConflictError } from '../../../common/errors.ts';
+import { LibvirtDisconnectedError } from '../../../drivers/libvirt/errors.ts';
+import type { CommandDef } from '../../../protocol/mqtt/index.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 
-function setup(db = openDatabase(':memory:')) {
-  const registry = new CommandRegistry();
+// a catalogue of the test's own: the executor does not depend on the agent's real commands
+const def = <A extends TSchema, R extends TSchema>(args: A, result: R): CommandDef<A, R> => ({
+  args,
+  result,
+  description: 'test',
+  progress: true,
+  senders: ['controller'],
+});
+const testCatalogue = {
+  count: def(Type.Object({ n: Type.Integer() }), Type.Object({ n: Type.Integer(), runs: Type.Integer() })),
+  fail: def(Type.Object({}), Type.Null()),
+  flaky: def(Type.Object({}), Type.Object({ done: Type.Boolean() })),
+};
+
+function setup(
+  db = openDatabase(':memory:'),
+  interrupted?: (cmd: { key: string }) => { ok: boolean; result?: unknown } | 'rerun' | 'pending',
+) {
+  const registry = new CommandRegistry(testCatalogue);
   let runs = 0;
-  registry.register('count', Type.Object({ n: Type.Integer() }), async (args, ctx) => {
+  registry.register('count', async (args, ctx) => {
     runs++;
     ctx.progress('counting', 50);
     await new Promise((r) => setTimeout(r, 20));
     return { n: args.n, runs };
   });
-  registry.register('fail', Type.Object({}), async () => {
+  registry.register('fail', async () => {
     throw new ConflictError('no way', { why: 'test' });
   });
   const replies: any[] = [];
@@ -32,6 +51,7 @@ function setup(db = openDatabase(':memory:')) {
     maxPayloadBytes: 4096,
     reply: (_id, body) => replies.push(body),
     event: (kind) => events.push(kind),
+    ...(interrupted ? { interrupted } : {}),
   });
   const send = (command: string, args: unknown, key: string, deadline = Date.now() + 10_000, id = key) =>
     exec.handle(command, Buffer.from(JSON.stringify({ v: 1, ts: Date.now(), id, key, command, args, deadline })));
@@ -109,13 +129,63 @@ t.test('malformed command messages are dropped and counted; the same key for ano
   t.equal(s.runs(), 1);
 });
 
-t.test('a command cut short by an agent restart is reported as interrupted, not run again', async (t) => {
+t.test('a command cut short by an agent restart gets its real outcome, never "effect unknown"', async (t) => {
   const db = openDatabase(':memory:');
   const first = new CommandStore(db);
   t.ok(first.begin('k', 'id1', 'count'), 'recorded as running, then the agent died');
-  const s = setup(db);
+  t.ok(first.begin('k-done', 'id2', 'count'), 'another one whose operation the journal shows finished');
+  t.ok(first.begin('k-open', 'id3', 'count'), 'and one that recovery has not settled yet');
+  const s = setup(db, (cmd) =>
+    cmd.key === 'k-done' ? { ok: true, result: { from: 'journal' } } : cmd.key === 'k-open' ? 'pending' : 'rerun',
+  );
   s.send('count', { n: 1 }, 'k');
   await waitFor('result', () => s.results().length === 1);
-  t.equal(s.results()[0].error.code, 'STRATUS_ERR_COMMAND_INTERRUPTED');
-  t.equal(s.runs(), 0);
+  t.equal(s.results()[0].ok, true, 'nothing of it was left: it ran again');
+  t.equal(s.runs(), 1);
+  s.send('count', { n: 1 }, 'k-done');
+  await waitFor('result', () => s.results().length === 2);
+  t.same(s.results()[1].result, { from: 'journal' }, 'the outcome recovered from the journal');
+  t.equal(s.runs(), 1, 'not run again');
+  s.send('count', { n: 1 }, 'k-open');
+  await waitFor('result', () => s.results().length === 3);
+  t.equal(s.results()[2].error.status, 503, 'still being settled: a transient answer');
+  t.equal(new CommandStore(db).get('k-open')?.state, 'running', 'not recorded as an outcome');
+});
+
+t.test('transient failures are answered, not recorded: a retry with the same key runs', async (t) => {
+  const s = setup();
+  let failures = 1;
+  s.registry.register('flaky', async () => {
+    if (failures-- > 0) throw new LibvirtDisconnectedError('qemu:///system');
+    return { done: true };
+  });
+  s.send('flaky', {}, 'f-1', undefined, 'a');
+  await waitFor('first result', () => s.results().length === 1);
+  t.equal(s.results()[0].error.code, 'STRATUS_ERR_LIBVIRT_DISCONNECTED');
+  t.equal(s.results()[0].error.details.transient, true, 'marked transient for the sender');
+  s.send('flaky', {}, 'f-1', undefined, 'b');
+  await waitFor('second result', () => s.results().length === 2);
+  t.same(s.results()[1].result, { done: true }, 'the retry ran and succeeded');
+  t.notOk(s.results()[1].replayed, 'not a replay of the failure');
+
+  // an outcome an older agent recorded for a transient failure is not replayed forever
+  const store = new CommandStore(s.db);
+  store.refuse('delete:x', 'old', 'count', {
+    ok: false,
+    error: { code: 'STRATUS_ERR_LIBVIRT_DISCONNECTED', message: 'not connected', status: 503, details: {} },
+  });
+  s.send('count', { n: 2 }, 'delete:x', undefined, 'c');
+  await waitFor('third result', () => s.results().length === 3);
+  t.equal(s.results()[2].ok, true, 'the recorded 503 was dropped and the command ran');
+});
+
+t.test('a stopping executor declines new commands (left unacknowledged) and lets running ones finish', async (t) => {
+  const s = setup();
+  t.equal(s.send('count', { n: 1 }, 'run-1'), true, 'accepted while running');
+  s.exec.stop();
+  t.equal(s.send('count', { n: 2 }, 'late-1'), false, 'declined once stopping: no PUBACK');
+  await s.exec.drain(5000);
+  t.equal(s.results().length, 1, 'the running command finished and answered');
+  t.equal(s.runs(), 1, 'the declined one did not run');
+  t.equal(new CommandStore(s.db).get('late-1'), undefined, 'and nothing was recorded for it');
 });

@@ -19,10 +19,11 @@ const created: string[] = [];
 
 t.before(async () => {
   c = await startController();
-  rec = await recorder(c.mqttUrl, [`${topics.hostPrefix(HOST)}/#`]);
+  rec = await recorder(c.mqttUrl, [`${topics.hostPrefix(HOST)}/#`], c.observer());
+  const host = c.account(HOST);
   agent = await startAgent({
     resyncS: 300, // state changes seen within a second came from libvirt events
-    extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nkeepalive_s = ${KEEPALIVE_S}\nmetrics_interval_s = ${INTERVAL_S}\nreconnect_max_s = 1\n`,
+    extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nusername = "${host.username}"\npassword = "${host.password}"\nkeepalive_s = ${KEEPALIVE_S}\nmetrics_interval_s = ${INTERVAL_S}\nreconnect_max_s = 1\n`,
   });
   await agent.waitReady();
   await waitFor('host online at the controller', () => c.daemon.fleet.host(HOST)?.up, 20_000);
@@ -162,24 +163,32 @@ t.test('the controller dispatch API deploys, stops and deletes through the agent
   const spec = guestSpec({ name: 'mqtt-dispatch' });
   created.push(spec.id);
   const progress: unknown[] = [];
-  const view = (await c.daemon.agents.deploy(HOST, spec, {
-    key: `k-${randomUUID()}`,
-    timeoutMs: 60_000,
-    onProgress: (p) => progress.push(p),
-  })) as { state: string };
+  const view = await c.daemon.agents.dispatch(
+    HOST,
+    'deploy',
+    { spec, start: true },
+    { key: `k-${randomUUID()}`, timeoutMs: 60_000, onProgress: (p) => progress.push(p) },
+  );
   t.equal(view.state, 'running');
   t.same(progress[0], { step: 'creating', pct: 10 });
-  const stopped = (await c.daemon.agents.act(HOST, spec.id, 'stop', { force: true, key: `k-${randomUUID()}` })) as {
-    state: string;
-  };
+  const stopped = await c.daemon.agents.dispatch(
+    HOST,
+    'stop',
+    { vm: spec.id, force: true },
+    { key: `k-${randomUUID()}` },
+  );
   t.equal(stopped.state, 'shutoff');
-  const err = await c.daemon.agents.act(HOST, spec.id, 'suspend', { key: `k-${randomUUID()}` }).catch((e: Error) => e);
+  const err = await c.daemon.agents
+    .dispatch(HOST, 'suspend', { vm: spec.id }, { key: `k-${randomUUID()}` })
+    .catch((e: Error) => e);
   t.match(
     err,
     { code: 'STRATUS_ERR_CONFLICT', status: 409, details: { state: 'shutoff', host: HOST } },
     'the agent’s typed error comes back',
   );
-  t.same(await c.daemon.agents.deleteVm(HOST, spec.id, { key: `k-${randomUUID()}` }), { deleted: spec.id });
+  t.same(await c.daemon.agents.dispatch(HOST, 'delete', { vm: spec.id }, { key: `k-${randomUUID()}` }), {
+    deleted: spec.id,
+  });
   await rec.waitFor(
     'retained state cleared',
     (m) => m.topic === topics.vmState(HOST, spec.id) && m.payload.length === 0,

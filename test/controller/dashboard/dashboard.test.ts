@@ -1,13 +1,14 @@
-// The dashboard in headless Chromium (Debian's, driven by playwright-core): it connects over
-// MQTT/WebSocket with the read-only account the controller hands it, shows the host and a VM of a
-// real agent, and follows the VM stopping without a reload. The screenshot is kept under test/artifacts/.
+// The dashboard in headless Chromium (Debian's, driven by playwright-core): without a token it asks to
+// log in (config.json is 401); with one it connects over MQTT/WebSocket with the short-lived read-only
+// account the controller issues, shows the host and a VM of a real agent, and follows the VM stopping
+// without a reload. The screenshot is kept under test/artifacts/.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import t from 'tap';
 import { startAgent } from '../../helpers/agent-process.ts';
-import { guestSpec } from '../../helpers/guest.ts';
+import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { recorder, startController } from '../../helpers/mqtt.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -15,7 +16,7 @@ const HOST = 'test-host';
 const artifacts = new URL('../../artifacts/', import.meta.url).pathname;
 
 t.test('the dashboard shows a host and a VM and updates live when the VM stops', async (t) => {
-  const c = await startController({ STRATUS_CONTROLLER_MQTT_REQUIRE_AUTH: 'true' });
+  const c = await startController();
   t.teardown(() => c.cleanup());
   const { password } = c.daemon.accounts.add(HOST, 'host');
   const agent = await startAgent({
@@ -23,9 +24,14 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   });
   t.teardown(() => agent.cleanup());
   await agent.waitReady();
-  const spec = guestSpec({ name: 'dash-vm' });
-  t.teardown(() => agent.request('DELETE', `/v1/vms/${spec.id}`).then(() => undefined));
-  t.equal((await agent.request('POST', '/v1/vms', { spec })).status, 201);
+  await waitFor('host up at the controller', () => c.daemon.fleet.host(HOST)?.up);
+  // the VM is launched through the controller (a domain it has no record of would be removed)
+  const cli = c.cli;
+  await uploadTestGuest(c);
+  const created = await cli(['vm', 'create', 'dash-vm', '--type', 'm1.small', '--image', 'guest', '--wait', '--json']);
+  t.equal(created.code, 0, `vm create: ${created.stderr}`);
+  const spec = { id: JSON.parse(created.stdout).items[0].id as string };
+  t.teardown(() => cli(['vm', 'delete', spec.id]).then(() => undefined));
   await waitFor('VM known to the controller', () => c.daemon.fleet.store.vm(spec.id)?.state === 'running');
 
   const profile = mkdtempSync(join(tmpdir(), 'stratus-chromium-'));
@@ -49,7 +55,14 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
   const page = browser.pages()[0] ?? (await browser.newPage());
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
+  const anonymous = await fetch(`${c.apiUrl}/dashboard/config.json`);
+  t.equal(anonymous.status, 401, 'config.json without a token: 401');
+  t.equal((await fetch(`${c.apiUrl}/dashboard/events.json`)).status, 401, 'events.json without a token: 401');
   await page.goto(`${c.apiUrl}/dashboard/`);
+  await page.waitForSelector('#login:not([hidden])', { timeout: 20_000 });
+  t.equal(await page.textContent('[data-testid="connection"]'), 'log in', 'without a token the page asks for one');
+  await page.fill('#login input[name="token"]', c.adminToken);
+  await page.click('#login button[type="submit"]');
 
   await page.waitForSelector(`#hosts tr[data-host="${HOST}"][data-state="online"]`, { timeout: 20_000 });
   const vmRow = `#vms tr[data-vm="${spec.id}"]`;
@@ -116,10 +129,15 @@ t.test('the dashboard shows a host and a VM and updates live when the VM stops',
       .some(
         (l) =>
           l.msg === 'MQTT publish denied' &&
-          l.user === 'stratus-dashboard' &&
+          String(l.user).startsWith('dash-') &&
           l.topic === `stratus/v1/hosts/${HOST}/status`,
       ),
     'the denial is logged with the account and topic',
   );
   t.equal(await page.textContent('[data-testid="connection"]'), 'live', 'the page stays connected');
+  t.equal(
+    await page.evaluate('sessionStorage.getItem("stratus-token")'),
+    c.adminToken,
+    'the token is kept in sessionStorage (this tab only)',
+  );
 });

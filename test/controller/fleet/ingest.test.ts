@@ -11,7 +11,7 @@ t.test('malformed payloads are dropped with a logged reason, counted, and nothin
   const c = await startController({ STRATUS_CONTROLLER_MQTT_MAX_PAYLOAD_BYTES: '2048' });
   t.teardown(() => c.cleanup());
   const h = new SimHost(`bad-${randomUUID().slice(0, 8)}`);
-  await h.connect(c.mqttUrl);
+  await h.connect(c.mqttUrl, c.account(h.id));
   t.teardown(() => h.client!.endAsync(true));
   await h.publish(topics.hostStatus(h.id), '{"v":1, oops');
   await h.publish(topics.hostMetrics(h.id), { ...h.metrics(), v: 2 });
@@ -30,7 +30,9 @@ t.test('malformed payloads are dropped with a logged reason, counted, and nothin
     drops.every((l) => typeof l.err === 'string' && l.err.length > 0),
     'and a readable message',
   );
-  const metrics = await (await fetch(`${c.apiUrl}/metrics`)).text();
+  const metrics = await (
+    await fetch(`${c.apiUrl}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } })
+  ).text();
   t.match(metrics, /stratus_controller_mqtt_dropped_total\{reason="bad-json"\} 1/);
   t.match(metrics, /stratus_controller_mqtt_dropped_total\{reason="oversized"\} 1/);
   t.equal((await fetch(`${c.apiUrl}/v1/health`)).status, 200, 'the controller is still healthy');
@@ -44,7 +46,7 @@ t.test(
     const id = `lwt-${randomUUID().slice(0, 8)}`;
     const old = new SimHost(id, 4);
     const cur = new SimHost(id, 5);
-    await cur.connect(c.mqttUrl, { clientId: `pub-${id}` });
+    await cur.connect(c.mqttUrl, { ...c.account(id), clientId: `pub-${id}` });
     t.teardown(() => cur.client!.endAsync(true));
     cur.seq = 100;
     await cur.publish(topics.hostStatus(id), cur.status('online'), { retain: true });
@@ -68,7 +70,9 @@ t.test(
     await cur.publish(topics.hostStatus(id), cur.status('offline', 'last-will'), { retain: true });
     await waitFor('down', () => c.daemon.fleet.store.host(id)?.state === 'down');
     t.same(changes, [false], "one 'host' event: it went down");
-    const metrics = await (await fetch(`${c.apiUrl}/metrics`)).text();
+    const metrics = await (
+      await fetch(`${c.apiUrl}/metrics`, { headers: { authorization: `Bearer ${c.adminToken}` } })
+    ).text();
     t.match(metrics, new RegExp(`stratus_host_up\\{host="${id}"\\} 0`));
   },
 );
@@ -79,7 +83,7 @@ t.test(
     const c = await startController();
     t.teardown(() => c.cleanup());
     const h = new SimHost(`ev-${randomUUID().slice(0, 8)}`);
-    await h.connect(c.mqttUrl);
+    await h.connect(c.mqttUrl, c.account(h.id));
     t.teardown(() => h.client!.endAsync(true));
     await h.publish(topics.hostStatus(h.id), h.status('online'), { retain: true });
     const evs = [1, 2, 3, 4, 5].map((i) => h.event('vm.state', `event ${i}`));
@@ -148,14 +152,18 @@ t.test(
     const c = await startController({ STRATUS_CONTROLLER_MQTT_WS_LISTEN: `127.0.0.1:${wsPort}` });
     t.teardown(() => c.cleanup());
     const h = new SimHost(`ws-${randomUUID().slice(0, 8)}`);
-    await h.connect(`ws://127.0.0.1:${wsPort}`); // the dedicated WebSocket listener
+    await h.connect(`ws://127.0.0.1:${wsPort}`, c.account(h.id)); // the dedicated WebSocket listener
     t.teardown(() => h.client!.endAsync(true));
     await h.publish(topics.hostInfo(h.id), h.info(['b'.repeat(64)]), { retain: true });
     await h.publish(topics.hostStatus(h.id), h.status('online'), { retain: true });
     await waitFor('host up', () => c.daemon.fleet.host(h.id)?.up);
     t.same(c.daemon.fleet.host(h.id)?.cachedImages, ['b'.repeat(64)], 'the early information was applied');
     // the dashboard's endpoint: /mqtt on the API port
-    const dash = await recorder(`${c.apiUrl.replace('http', 'ws')}/mqtt`, [topics.hostStatus(h.id)]);
+    const dash = await recorder(
+      `${c.apiUrl.replace('http', 'ws')}/mqtt`,
+      [topics.hostStatus(h.id)],
+      c.account(`dash-${h.id}`, 'dashboard'),
+    );
     t.teardown(() => dash.end());
     const st = await dash.waitFor('retained status over /mqtt', (m) => m.topic === topics.hostStatus(h.id));
     t.equal(st.json.state, 'online');

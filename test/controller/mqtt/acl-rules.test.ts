@@ -24,6 +24,7 @@ const principals: Record<BrokerRole, BrokerPrincipal> = {
   controller: { username: 'ctl', role: 'controller' },
   host: { username: OWN, role: 'host' },
   dashboard: { username: 'dash', role: 'dashboard' },
+  anonymous: { username: '', role: 'anonymous' },
 };
 
 /** One concrete topic of each kind, on host `h`. */
@@ -44,41 +45,41 @@ const TOPIC_OF: Record<TopicKind, (h: string) => string> = {
 type Scope = 'all' | 'own' | '-';
 const RULES: Record<TopicKind, { publish: Record<BrokerRole, Scope>; subscribe: Record<BrokerRole, Scope> }> = {
   status: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: 'own', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: 'own', dashboard: 'all', anonymous: 'all' },
   },
   info: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: 'all' },
   },
   metrics: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: 'all' },
   },
   events: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: '-' },
   },
   inventory: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: '-' },
   },
   'vm-metrics': {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: 'all' },
   },
   'vm-state': {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: 'all', anonymous: 'all' },
   },
-  // dashboards read everything under hosts/, replies included (issue 13 wants telemetry and events only)
+  // replies may carry what a command returned: the controller's only (issue 13)
   reply: {
-    publish: { controller: '-', host: 'own', dashboard: '-' },
-    subscribe: { controller: 'all', host: '-', dashboard: 'all' },
+    publish: { controller: '-', host: 'own', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: '-', dashboard: '-', anonymous: '-' },
   },
   command: {
-    publish: { controller: 'all', host: '-', dashboard: '-' },
-    subscribe: { controller: 'all', host: 'own', dashboard: '-' },
+    publish: { controller: 'all', host: '-', dashboard: '-', anonymous: '-' },
+    subscribe: { controller: 'all', host: 'own', dashboard: '-', anonymous: '-' },
   },
 };
 
@@ -117,26 +118,29 @@ t.test('subscribe: every role × topic kind × own or other host', async (t) => 
 });
 
 t.test('wildcard subscriptions are allowed only when every topic they match is', async (t) => {
-  // filter → [controller, host, dashboard]
-  const WILDCARDS: [string, boolean, boolean, boolean][] = [
-    ['#', false, false, false],
-    ['stratus/#', false, false, false],
-    ['stratus/v1/#', true, false, false],
-    ['stratus/v1/hosts/#', true, false, true],
-    ['stratus/v1/hosts/+/replies/+', true, false, true],
-    [`stratus/v1/hosts/${OWN}/#`, true, false, true],
-    [`stratus/v1/hosts/${OWN}/+`, true, false, true],
-    ['stratus/v1/cmd/#', true, false, false],
-    [`stratus/v1/cmd/${OWN}/+`, true, true, false],
-    [`stratus/v1/cmd/${OWN}/#`, true, true, false],
-    [`stratus/v1/cmd/${OTHER}/+`, true, false, false],
-    ['stratus/v1/cmd/+/deploy', true, false, false],
-    [`+/v1/cmd/${OWN}/deploy`, false, false, false],
-    [`stratus/+/cmd/${OWN}/deploy`, false, false, false],
-    [`stratus/v1/+/${OWN}/deploy`, true, false, false],
+  // filter → [controller, host, dashboard, anonymous]
+  const WILDCARDS: [string, boolean, boolean, boolean, boolean][] = [
+    ['#', false, false, false, false],
+    ['stratus/#', false, false, false, false],
+    ['stratus/v1/#', true, false, false, false],
+    ['stratus/v1/hosts/#', true, false, false, false],
+    ['stratus/v1/hosts/+/replies/+', true, false, false, false],
+    [`stratus/v1/hosts/${OWN}/#`, true, false, false, false],
+    [`stratus/v1/hosts/${OWN}/+`, true, false, false, false],
+    ['stratus/v1/hosts/+/status', true, false, true, true],
+    ['stratus/v1/hosts/+/events', true, false, true, false],
+    ['stratus/v1/hosts/+/vms/+/state', true, false, true, true],
+    ['stratus/v1/cmd/#', true, false, false, false],
+    [`stratus/v1/cmd/${OWN}/+`, true, true, false, false],
+    [`stratus/v1/cmd/${OWN}/#`, true, true, false, false],
+    [`stratus/v1/cmd/${OTHER}/+`, true, false, false, false],
+    ['stratus/v1/cmd/+/deploy', true, false, false, false],
+    [`+/v1/cmd/${OWN}/deploy`, false, false, false, false],
+    [`stratus/+/cmd/${OWN}/deploy`, false, false, false, false],
+    [`stratus/v1/+/${OWN}/deploy`, true, false, false, false],
   ];
   for (const [filter, ...want] of WILDCARDS) {
-    (['controller', 'host', 'dashboard'] as const).forEach((role, i) => {
+    (['controller', 'host', 'dashboard', 'anonymous'] as const).forEach((role, i) => {
       t.equal(
         maySubscribe(principals[role], filter),
         want[i],
@@ -156,11 +160,24 @@ t.test('filterCovered: wildcards in the request never widen what the rule allows
   t.notOk(filterCovered('a/b/c', 'a/b'), 'shallower than allowed');
 });
 
+t.test('the mosquitto ACL for anonymous clients: telemetry only, and only with allow_anonymous', async (t) => {
+  t.notMatch(renderMosquittoAcl([]), /^topic /m, 'nothing for anonymous clients by default');
+  const acl = renderMosquittoAcl([], true);
+  const lines = acl.split('\n').filter((l) => l.startsWith('topic '));
+  t.same(
+    lines,
+    rulesFor(principals.anonymous).read.map((f) => `topic read ${f}`),
+  );
+  t.notMatch(acl, /replies|events|cmd/, 'never replies, events or commands');
+});
+
 t.test('the mosquitto ACL is rendered from the same rules, one block per account', async (t) => {
-  const accounts = (Object.values(principals) as BrokerPrincipal[]).map((p) => ({ ...p, hash: 'x' }));
+  const accounts = (Object.values(principals) as BrokerPrincipal[])
+    .filter((p) => p.role !== 'anonymous')
+    .map((p) => ({ ...p, hash: 'x' }));
   const acl = renderMosquittoAcl(accounts);
   t.notMatch(acl, /^pattern /m, 'no pattern lines (they apply to every user)');
-  for (const p of Object.values(principals)) {
+  for (const p of accounts) {
     const r = rulesFor(p);
     const block = acl
       .split('\n\n')
@@ -190,10 +207,12 @@ t.test('authentication: accounts by hash, the controller session by its secret, 
   t.ok(verifyPassword('s3cret', hash));
   t.notOk(verifyPassword('s3cret ', hash));
   t.notOk(verifyPassword('s3cret', 'plain'), 'a hash of another kind never verifies');
-  const auth = new AccountAuth((u) => (u === OWN ? { username: OWN, role: 'host', hash } : undefined), verifyPassword, {
-    username: 'internal',
-    secret: 'internal-secret',
-  });
+  const options = {
+    lookup: (u: string) => (u === OWN ? { username: OWN, role: 'host' as const, hash } : undefined),
+    verify: verifyPassword,
+    internal: { username: 'internal', secret: 'internal-secret' },
+  };
+  const auth = new AccountAuth(options);
   const pw = (s: string) => Buffer.from(s);
   t.same(auth.authenticate(OWN, pw('s3cret')), { username: OWN, role: 'host' });
   t.same(auth.authenticate('internal', pw('internal-secret')), { username: 'internal', role: 'controller' });
@@ -202,6 +221,12 @@ t.test('authentication: accounts by hash, the controller session by its secret, 
   t.equal(auth.authenticate(undefined, pw('s3cret')), undefined, 'no username');
   t.equal(auth.authenticate('nobody', pw('s3cret')), undefined, 'unknown user');
   t.equal(auth.authenticate('internal', pw('s3cret')), undefined, "the controller's name with another password");
+  t.equal(auth.authenticate(undefined, undefined), undefined, 'no credentials: refused by default');
+  t.same(
+    new AccountAuth({ ...options, allowAnonymous: true }).authenticate(undefined, undefined),
+    { username: '', role: 'anonymous' },
+    'allow_anonymous: a read-only anonymous principal',
+  );
   t.ok(auth.canPublish({ username: OWN, role: 'host' }, topics.hostStatus(OWN)));
   t.notOk(auth.canSubscribe({ username: OWN, role: 'host' }, topics.command(OTHER, 'stop')));
 });

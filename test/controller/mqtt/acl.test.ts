@@ -1,9 +1,11 @@
 // Broker access control, with the generated mosquitto ACL and password file on a real mosquitto, and
-// with the same rules enforced by the embedded broker: hosts stay in their own prefix, dashboards read.
+// with the same rules enforced by the embedded broker: hosts stay in their own prefix, dashboards read
+// telemetry and events but never commands or replies, clients without credentials are refused.
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import t, { type Test } from 'tap';
 import { MqttAccounts } from '../../../controller/mqtt/accounts.ts';
+import { readFilters } from '../../../controller/mqtt/acl.ts';
 import { writeMosquittoFiles } from '../../../controller/mqtt/mosquitto-files.ts';
 import { ControllerDb } from '../../../controller/db.ts';
 import { topics } from '../../../protocol/mqtt/index.ts';
@@ -26,7 +28,7 @@ async function checkRules(t: Test, url: string, pw: Creds, ctlAuth: { username: 
   const ctl = await recorder(url, ['stratus/v1/#'], { ...ctlAuth, clientId: `ctl-${Math.random()}` });
   const a = await recorder(url, [], as('host-a'));
   const b = await recorder(url, [topics.cmdPrefix('host-b') + '/#'], as('host-b'));
-  const dash = await recorder(url, ['stratus/v1/hosts/#'], as('dash'));
+  const dash = await recorder(url, readFilters('dashboard'), as('dash'));
   t.teardown(() => Promise.all([ctl.end(), a.end(), b.end(), dash.end()]).then(() => undefined));
 
   // host A tries to listen to B's commands; then a command for A arrives after one for B
@@ -68,11 +70,27 @@ async function checkRules(t: Test, url: string, pw: Creds, ctlAuth: { username: 
     'a dashboard user cannot publish',
   );
 
-  // a wrong password is refused
+  // a dashboard cannot widen its subscription to commands or replies (the embedded broker refuses the
+  // filter; mosquitto grants it and filters each message by the ACL): nothing of them reaches it
+  await dash.client
+    .subscribeAsync(['stratus/v1/#', 'stratus/v1/hosts/+/replies/+', 'stratus/v1/cmd/#'], { qos: 1 })
+    .catch(() => undefined);
+  await ctl.client.publishAsync(topics.command('host-a', 'stop'), 'cmd-for-a', { qos: 1 });
+  await a.client.publishAsync(topics.reply('host-a', 'r-1'), 'secret-reply', { qos: 1 });
+  await ctl.waitFor('the controller reads the reply', (m) => m.payload.toString() === 'secret-reply');
+  await a.client.publishAsync(topics.hostEvents('host-a'), 'marker-2', { qos: 1 });
+  await dash.waitFor('the dashboard reads events', (m) => m.payload.toString() === 'marker-2');
+  t.notOk(
+    dash.messages.some((m) => ['secret-reply', 'cmd-for-a'].includes(m.payload.toString())),
+    'the dashboard never sees a command or a reply',
+  );
+
+  // a wrong password is refused, and so is a client without credentials
   await t.rejects(
     mqtt.connectAsync(url, { protocolVersion: 4, username: 'host-a', password: 'wrong', reconnectPeriod: 0 }),
     'wrong password refused',
   );
+  await t.rejects(mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 }), 'anonymous client refused');
 }
 
 t.test(
@@ -91,8 +109,8 @@ t.test(
   },
 );
 
-t.test('the embedded broker (require_auth) enforces the same rules with the same accounts', async (t) => {
-  const c = await startController({ STRATUS_CONTROLLER_MQTT_REQUIRE_AUTH: 'true' });
+t.test('the embedded broker enforces the same rules with the same accounts (by default)', async (t) => {
+  const c = await startController();
   t.teardown(() => c.cleanup());
   const pw = accountsFor(c.daemon.accounts);
   await checkRules(t, c.mqttUrl, pw, { username: 'ctl', password: pw.ctl });

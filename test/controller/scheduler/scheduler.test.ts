@@ -1,5 +1,6 @@
 // tier: unit
 import t from 'tap';
+import { scheduleLinear } from '../../../controller/scheduler/linear-scan.ts';
 import { schedule } from '../../../controller/scheduler/scheduler.ts';
 import { DEFAULT_POLICY, type HostView, type VmRequest } from '../../../controller/scheduler/types.ts';
 
@@ -105,4 +106,46 @@ t.test('placement is deterministic whatever the host order', async (t) => {
     schedule(five, shuffled, { ...DEFAULT_POLICY, rank: 'striping' }),
     schedule(five, three, { ...DEFAULT_POLICY, rank: 'striping' }),
   );
+});
+
+t.test('the indexed scheduler places exactly as the linear scan, over random sites and batches', async (t) => {
+  let seed = 7;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  for (let round = 0; round < 60; round++) {
+    const hosts = Array.from({ length: 1 + Math.floor(rand() * 40) }, (_, i) =>
+      host(`h${String(i).padStart(2, '0')}`, {
+        up: rand() > 0.1,
+        enabled: rand() > 0.05,
+        cluster: pick(['default', 'gpu']),
+        features: rand() > 0.7 ? ['ssd'] : [],
+        cpus: pick([2, 4, 8]),
+        memoryMiB: pick([2048, 4096, 8192]),
+        usedVcpus: Math.floor(rand() * 8),
+        // equal usages make ties, which must go to the smallest id in both
+        usedMemoryMiB: pick([0, 1024, 2048, Math.floor(rand() * 4096)]),
+        load: pick([0, 0.5, rand()]),
+        cachedImages: new Set(rand() > 0.5 ? ['img-a'] : []),
+        groups: new Set(rand() > 0.8 ? ['db'] : []),
+      }),
+    );
+    const vms = Array.from({ length: Math.floor(rand() * 80) }, (_, i) =>
+      vm(`v${i}`, {
+        vcpus: pick([1, 2, 4]),
+        memoryMiB: pick([512, 1024, 2048]),
+        ...(rand() > 0.8 ? { cluster: 'gpu' } : {}),
+        ...(rand() > 0.9 ? { requiredFeatures: ['ssd'] } : {}),
+        ...(rand() > 0.7 ? { antiAffinityGroup: pick(['db', 'web']) } : {}),
+        ...(rand() > 0.3 ? { imageSha256: pick(['img-a', 'img-b']) } : {}),
+        ...(rand() > 0.9 ? { excludeHosts: new Set([pick(hosts).id]) } : {}),
+      }),
+    );
+    for (const rank of ['packing', 'striping', 'load-aware'] as const) {
+      const policy = { ...DEFAULT_POLICY, rank, imageCacheBonus: pick([0, 0.25, 1]) };
+      t.same(schedule(vms, hosts, policy), scheduleLinear(vms, hosts, policy), `round ${round} ${rank}`);
+    }
+  }
 });

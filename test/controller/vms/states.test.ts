@@ -1,6 +1,6 @@
 // tier: unit
 // The controller's VM state machine, every pair of states: the matrix below is the specification (written
-// here, not copied from states.ts), and each of its 64 cells is checked twice, by canTransition() and by
+// here, not copied from states.ts), and each of its 81 cells is checked twice, by canTransition() and by
 // VmStore.transition() on a real SQLite database (an allowed move updates the state and records one event;
 // a refused one is a 409 STRATUS_ERR_VM_STATE that changes nothing). A state added to VM_STATES without a
 // row and a column here fails the test.
@@ -16,17 +16,30 @@ import {
 import { VmStore } from '../../../controller/vms/store.ts';
 
 // Y: allowed, -: refused, =: the same state (allowed: re-asserting a state only updates its reason).
-const COLUMNS = ['pending', 'scheduled', 'deploying', 'running', 'stopped', 'unknown', 'failed', 'deleted'] as const;
+const COLUMNS = [
+  'pending',
+  'scheduled',
+  'deploying',
+  'running',
+  'stopped',
+  'unknown',
+  'failed',
+  'lost',
+  'deleted',
+] as const;
+// adoption (a host reports a VM the controller has as pending, scheduled, failed or lost) moves it to
+// running or stopped; a VM its host no longer has becomes lost (controller/vms/reconciler.ts)
 const MATRIX: Record<VmState, string> = {
-  //          pend sche depl runn stop unkn fail dele
-  pending: '   =    Y    -    -    -    -    Y    Y',
-  scheduled: ' Y    =    Y    -    -    -    Y    Y',
-  deploying: ' Y    -    =    Y    Y    Y    Y    Y',
-  running: '   -    -    -    =    Y    Y    Y    Y',
-  stopped: '   -    -    -    Y    =    Y    Y    Y',
-  unknown: '   -    -    -    Y    Y    =    Y    Y',
-  failed: '    -    -    -    -    -    -    =    Y',
-  deleted: '   -    -    -    -    -    -    -    =',
+  //          pend sche depl runn stop unkn fail lost dele
+  pending: '   =    Y    -    Y    Y    -    Y    -    Y',
+  scheduled: ' Y    =    Y    Y    Y    -    Y    -    Y',
+  deploying: ' Y    -    =    Y    Y    Y    Y    Y    Y',
+  running: '   -    -    -    =    Y    Y    Y    Y    Y',
+  stopped: '   -    -    -    Y    =    Y    Y    Y    Y',
+  unknown: '   -    -    -    Y    Y    =    Y    Y    Y',
+  failed: '    -    -    -    Y    Y    -    =    -    Y',
+  lost: '      -    -    -    Y    Y    -    Y    =    Y',
+  deleted: '   -    -    -    -    -    -    -    -    =',
 };
 
 function expected(from: VmState, to: VmState): boolean {
@@ -50,14 +63,15 @@ t.test('canTransition: every allowed and every refused pair', async (t) => {
       t.equal(canTransition(from, to), want, `${from} → ${to} ${want ? 'allowed' : 'refused'}`);
     }
   }
-  t.equal(allowed, 8 + 26, 'eight self-transitions and 26 moves between states');
+  t.equal(allowed, 9 + 40, 'nine self-transitions and 40 moves between states');
 });
 
 t.test('the shape of the machine: deleted is terminal and reachable from everywhere', async (t) => {
   for (const s of VM_STATES) {
     t.ok(canTransition(s, 'deleted'), `${s} can be deleted`);
     if (s !== 'deleted') t.notOk(canTransition('deleted', s), `deleted never goes back to ${s}`);
-    if (s !== 'failed' && s !== 'deleted') t.notOk(canTransition('failed', s), `failed goes only to deleted, not ${s}`);
+    if (!['failed', 'deleted', 'running', 'stopped'].includes(s))
+      t.notOk(canTransition('failed', s), `failed goes only to deleted or, adopted, to running/stopped, not ${s}`);
   }
   // every state is reachable from pending (nothing is dead code)
   const seen = new Set<VmState>(['pending']);

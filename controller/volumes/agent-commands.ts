@@ -1,18 +1,15 @@
 // The volume service's port to VMs and agents in a running controller: VM placement from the VM store,
 // and the agents' volume.* commands over the MQTT command dispatcher. A command that got no answer by
 // its deadline may still have run: that becomes AgentOutcomeUnknownError, so the volume goes to error
-// with the reason instead of being rolled back blindly. Also the deploy hook that releases a VM's
-// volumes when its deploy fails or it is deleted.
+// with the reason instead of being rolled back blindly.
 
 import { randomUUID } from 'node:crypto';
 import { StratusError } from '../../common/errors.ts';
-import type { AttachedVolume, HostIscsiInfo } from '../../protocol/volume.ts';
-import type { DeployHook } from '../vms/spec-builder.ts';
-import type { CommandDispatcher } from '../vms/ports.ts';
+import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { VmRecord } from '../vms/store.ts';
 import { AgentOutcomeUnknownError } from './errors.ts';
 import type { VolumeHosts } from './ports.ts';
-import type { VolumeService } from './service.ts';
+import type { AgentCommand, CommandArgs, CommandResult } from '../../protocol/mqtt/index.ts';
 
 export interface ControllerVolumeHostsOptions {
   dispatcher: CommandDispatcher;
@@ -25,9 +22,14 @@ export interface ControllerVolumeHostsOptions {
 export function controllerVolumeHosts(o: ControllerVolumeHostsOptions): VolumeHosts {
   const initiators = new Map<string, { name: string; at: number }>();
   const ttl = o.initiatorTtlMs ?? 300_000;
-  const send = async <T>(host: string, command: string, args: unknown, key: string): Promise<T> => {
+  const send = async <K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    key: string,
+  ): Promise<CommandResult<K>> => {
     try {
-      return (await o.dispatcher.dispatch(host, command, args, { key, timeoutMs: o.timeoutMs })) as T;
+      return await o.dispatcher.dispatch(host, command, args, { key, timeoutMs: o.timeoutMs });
     } catch (err) {
       if (err instanceof StratusError && err.code === 'STRATUS_ERR_DEADLINE_EXCEEDED')
         throw new AgentOutcomeUnknownError(host, command, err);
@@ -43,32 +45,14 @@ export function controllerVolumeHosts(o: ControllerVolumeHostsOptions): VolumeHo
     async initiatorName(host) {
       const c = initiators.get(host);
       if (c && Date.now() - c.at < ttl) return c.name;
-      const info = await send<HostIscsiInfo>(host, 'volume.info', {}, `volume.info:${randomUUID()}`);
+      const info = await send(host, 'volume.info', {}, `volume.info:${randomUUID()}`);
       initiators.set(host, { name: info.initiatorName, at: Date.now() });
       return info.initiatorName;
     },
     attach: (host, vmId, attachment) =>
-      send<AttachedVolume>(host, 'volume.attach', { vm: vmId, attachment }, `volume.attach:${randomUUID()}`),
+      send(host, 'volume.attach', { vm: vmId, attachment }, `volume.attach:${randomUUID()}`),
     async detach(host, vmId, volumeId) {
       await send(host, 'volume.detach', { vm: vmId, volume: volumeId }, `volume.detach:${randomUUID()}`);
-    },
-  };
-}
-
-/** Releases a VM's volumes when its deploy fails or it is deleted (the agent released the host side). */
-export function volumeDeployHook(volumes: () => VolumeService): DeployHook {
-  return {
-    name: 'volumes',
-    prepare: (_vm, _host, spec) => spec,
-    // the VM's volumes are opened to the chosen host and travel with the deploy command
-    deployArgs: async (vm, host) =>
-      vm.volumes.length > 0 ? { volumes: await volumes().prepareDeploy(vm.id, host, vm.volumes, vm.ownerId) } : {},
-    deployed: (vm, result) => {
-      const attached = (result['volumes'] ?? []) as AttachedVolume[];
-      if (vm.volumes.length > 0) volumes().confirmDeploy(vm.id, attached);
-    },
-    release: async (vm) => {
-      await volumes().releaseVm(vm.id);
     },
   };
 }

@@ -1,0 +1,125 @@
+// The agent's operations, one per command of protocol/mqtt/command-catalogue.ts, each taking the
+// catalogue's arguments and returning its result. This is the one place that maps a request onto the
+// VM, image and volume services: the MQTT executor registers every entry, and the local HTTP API calls
+// the same entries, so the two front doors cannot drift apart.
+
+import { readTail } from '../drivers/host-fs.ts';
+import { uploadFile } from '../drivers/http-upload.ts';
+import {
+  type AgentCommand,
+  type CommandArgs,
+  type CommandResult,
+  POWER_COMMANDS,
+  type PowerCommand,
+} from '../protocol/mqtt/command-catalogue.ts';
+import type { ImageCache } from './images/cache.ts';
+import type { SaveAsService } from './images/save-as.ts';
+import type { SnapshotService } from './images/snapshots.ts';
+import type { VmService } from './vm/vm-service.ts';
+import type { VolumeAttacher } from './volumes/attacher.ts';
+
+/** What an operation may use of its caller: progress reports and the caller's deadline. */
+export interface OperationContext {
+  /** Milliseconds since the epoch after which the caller no longer waits (none for the local API). */
+  deadline?: number;
+  /** The command's idempotency key (MQTT): deploy and delete journal it, so a crash is settled by it. */
+  key?: string;
+  progress(step: string, pct?: number): void;
+}
+
+export type Operation<K extends AgentCommand> = (
+  args: CommandArgs<K>,
+  ctx: OperationContext,
+) => Promise<CommandResult<K>>;
+export type Operations = { [K in AgentCommand]: Operation<K> };
+
+export interface OperationServices {
+  vms: VmService;
+  snapshots: SnapshotService;
+  saveAs: SaveAsService;
+  cache: ImageCache;
+  volumes: VolumeAttacher;
+  /** Called after a VM is deleted (the MQTT side clears its retained state). */
+  afterDelete?: (id: string) => void;
+}
+
+/** The context of callers that neither follow progress nor set a deadline (the local API). */
+export function quietContext(): OperationContext {
+  return { progress: () => undefined };
+}
+
+function powerOperation(s: OperationServices, action: PowerCommand): Operation<PowerCommand> {
+  return async (args, ctx) => {
+    ctx.progress(action, 0);
+    const opts: { force?: boolean; timeoutMs?: number } = {};
+    if (args.force !== undefined) opts.force = args.force;
+    if (args.timeoutS !== undefined) opts.timeoutMs = args.timeoutS * 1000;
+    // a stop without its own grace period ends before the caller stops waiting (else: shutdown_timeout_s)
+    else if (action === 'stop' && ctx.deadline !== undefined) {
+      opts.timeoutMs = Math.max(1000, ctx.deadline - Date.now() - 500);
+    }
+    return s.vms.act(args.vm, action, opts);
+  };
+}
+
+export function createOperations(s: OperationServices): Operations {
+  const power = Object.fromEntries(POWER_COMMANDS.map((a) => [a, powerOperation(s, a)])) as {
+    [K in PowerCommand]: Operation<K>;
+  };
+  return {
+    ...power,
+    deploy: async (args, ctx) => {
+      ctx.progress('creating', 10);
+      const view = await s.vms.create(args.spec, args.start ?? true, {
+        ...(ctx.key ? { key: ctx.key } : {}),
+        ...(args.volumes ? { volumes: args.volumes } : {}),
+      });
+      ctx.progress(args.start === false ? 'defined' : 'started', 100);
+      return view;
+    },
+    delete: async (args, ctx) => {
+      ctx.progress('deleting', 0);
+      await s.vms.delete(args.vm, ctx.key);
+      s.afterDelete?.(args.vm);
+      return { deleted: args.vm };
+    },
+    'vm.adopt': async (args, ctx) => {
+      ctx.progress('adopting', 0);
+      return s.vms.adopt(args.spec, ctx.key);
+    },
+    console: async (args) => ({ text: await readTail(s.vms.get(args.vm).consoleLog, args.bytes ?? 65536) }),
+    'snapshot.list': async (args) => ({ items: await s.snapshots.list(args.vm) }),
+    'snapshot.create': async (args, ctx) => {
+      ctx.progress('snapshotting', 0);
+      const { vm, ...req } = args;
+      return s.snapshots.create(vm, req);
+    },
+    'snapshot.revert': async (args, ctx) => {
+      ctx.progress('reverting', 0);
+      await s.snapshots.revert(args.vm, args.name, args.state ?? 'snapshot');
+      return { reverted: args.name };
+    },
+    'snapshot.delete': async (args) => {
+      await s.snapshots.delete(args.vm, args.name);
+      return { deleted: args.name };
+    },
+    'save-as': async (args, ctx) => {
+      ctx.progress('saving', 0);
+      const image = await s.saveAs.saveAs(args.vm, { disk: args.disk ?? 0, name: args.name });
+      if (args.uploadUrl) {
+        ctx.progress('uploading', 50);
+        await uploadFile(s.cache.path(image.sha256), args.uploadUrl);
+      }
+      return image;
+    },
+    'volume.info': async () => s.volumes.info(),
+    'volume.attach': async (args, ctx) => {
+      ctx.progress('attaching', 10);
+      return s.volumes.attach(args.vm, args.attachment);
+    },
+    'volume.detach': async (args, ctx) => {
+      ctx.progress('detaching', 10);
+      return s.volumes.detach(args.vm, args.volume);
+    },
+  };
+}

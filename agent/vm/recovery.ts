@@ -1,0 +1,140 @@
+// Settles the operations a crash of the agent (or of libvirtd) left unfinished, from the journal:
+// - a create whose domain was defined (and whose volumes were attached) is finished: started if it
+//   was to be started, and recorded as done; one cut earlier is undone completely (domain, overlays,
+//   firewall rules, volume sessions, context CD-ROM, record), so the redelivered deploy runs again;
+// - a delete is always finished;
+// - an operation whose undo failed in the running agent (libvirt was gone) is undone again.
+// Runs before the agent takes commands, and again at each full comparison until nothing is open.
+
+import type { Logger } from 'pino';
+import { asStratusError } from '../../common/errors.ts';
+import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import type { VmSpec } from '../../protocol/vm-spec.ts';
+import type { Operation, OperationJournal } from './journal.ts';
+import type { AgentStateDb } from './state-db.ts';
+import type { VmService } from './vm-service.ts';
+
+export interface RecoveryOptions {
+  conn: LibvirtConnection;
+  db: AgentStateDb;
+  journal: OperationJournal;
+  vms: VmService;
+  log: Logger;
+  /** Reports what recovery did (host event stream). */
+  event?: (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) => void;
+}
+
+export class OperationRecovery {
+  constructor(private readonly o: RecoveryOptions) {}
+
+  /** Settles every open operation; returns how many are still open (their VM stays locked out). */
+  async settleAll(): Promise<number> {
+    let open = 0;
+    for (const op of this.o.journal.unfinished()) {
+      if (this.o.vms.locks.isLocked(op.vm)) {
+        open++; // in progress in this very process
+        continue;
+      }
+      try {
+        await this.o.vms.locks.run(op.vm, () => this.settle(op));
+      } catch (err) {
+        open++;
+        this.o.log.error(
+          { vm: op.vm, op: op.id, kind: op.kind, err: (err as Error).message },
+          'cannot settle an interrupted operation yet; will retry',
+        );
+      }
+    }
+    return open;
+  }
+
+  private async settle(op: Operation): Promise<void> {
+    const current = this.o.journal.get(op.id);
+    if (!current || (current.status !== 'running' && current.status !== 'undoing')) return;
+    const log = this.o.log.child({ vm: op.vm, op: op.id, kind: op.kind, key: op.key });
+    if (op.kind === 'create' && op.status === 'running' && this.canFinishCreate(op)) {
+      try {
+        await this.finishCreate(op);
+        this.o.journal.setStatus(op, 'done');
+        log.info({ steps: op.steps.map((s) => s.step) }, 'interrupted create finished');
+        this.o.event?.('operation.finished', 'info', 'interrupted create finished', op.vm, this.data(op));
+        return;
+      } catch (err) {
+        const e = asStratusError(err);
+        if (e.status === 503) throw err; // libvirt gone again: retry later
+        log.warn({ err: e.message }, 'interrupted create cannot be finished; undoing it');
+        this.o.journal.setStatus(op, 'undoing', e.toJSON());
+      }
+    }
+    if (op.kind === 'create') {
+      if (op.status !== 'undoing') this.o.journal.setStatus(op, 'undoing', op.error);
+      await this.o.vms.removeEverything(op.vm, op.data['spec'] as VmSpec | undefined);
+      this.o.journal.setStatus(op, 'undone', op.error);
+      log.warn({ steps: op.steps.map((s) => s.step) }, 'interrupted create undone');
+      this.o.event?.('operation.undone', 'warning', 'interrupted create undone', op.vm, this.data(op));
+      this.o.vms.emit('removed', op.vm);
+      return;
+    }
+    if (op.kind === 'delete') {
+      const rec = this.o.db.get(op.vm);
+      await this.o.vms.removeEverything(op.vm, rec?.spec ?? (op.data['spec'] as VmSpec | undefined));
+      this.o.journal.setStatus(op, 'done');
+      log.info('interrupted delete finished');
+      this.o.event?.('operation.finished', 'info', 'interrupted delete finished', op.vm, this.data(op));
+      this.o.vms.emit('removed', op.vm);
+      return;
+    }
+    // operations of other kinds keep their own state (snapshots, volumes); the entry is closed
+    this.o.journal.setStatus(op, 'undone');
+    log.warn('interrupted operation closed');
+  }
+
+  private data(op: Operation): object {
+    return { op: op.id, kind: op.kind, ...(op.key ? { key: op.key } : {}), steps: op.steps.map((s) => s.step) };
+  }
+
+  /** The domain was defined with everything it needs: what is left is at most the start. */
+  private canFinishCreate(op: Operation): boolean {
+    if (!this.o.journal.has(op, 'define') || !this.o.db.get(op.vm)) return false;
+    const wantsVolumes = Array.isArray(op.data['volumes']) && (op.data['volumes'] as unknown[]).length > 0;
+    return !wantsVolumes || this.o.journal.has(op, 'volumes');
+  }
+
+  private async finishCreate(op: Operation): Promise<void> {
+    const rec = this.o.db.get(op.vm)!;
+    if (!(await this.o.vms.domainExists(op.vm))) await this.o.vms.redefine(rec);
+    if (op.data['start'] !== false && !this.o.journal.has(op, 'start')) {
+      const d = await this.o.conn.getDomain(op.vm);
+      if (!d.active) await this.o.conn.startDomain(op.vm);
+      this.o.journal.step(op, 'start');
+    }
+    const d = await this.o.conn.getDomain(op.vm);
+    this.o.vms.observe(op.vm, d.state);
+  }
+}
+
+/**
+ * The real outcome of a command that was running under `key` when an earlier agent process ended,
+ * from the journal (recovery has settled it by then): 'rerun' when it was undone or never began,
+ * 'pending' while it is still being settled.
+ */
+export function interruptedOutcome(
+  vms: VmService,
+  key: string,
+): { ok: boolean; result?: unknown; error?: Operation['error'] } | 'rerun' | 'pending' {
+  const op = vms.journal.byKey(key);
+  if (!op) return 'rerun';
+  if (op.status === 'running' || op.status === 'undoing') return 'pending';
+  if (op.status === 'undone') return op.error && op.error.status < 500 ? { ok: false, error: op.error } : 'rerun';
+  if (op.kind === 'delete') return { ok: true, result: { deleted: op.vm } };
+  if (op.kind === 'create') {
+    try {
+      return { ok: true, result: vms.get(op.vm) };
+    } catch {
+      // created, then deleted since: running it again would bring back a deleted VM
+      const message = `VM ${op.vm} was created under key ${key} and has been deleted since`;
+      return { ok: false, error: { code: 'STRATUS_ERR_VM_GONE', message, status: 410, details: { id: op.vm, key } } };
+    }
+  }
+  return 'rerun';
+}
