@@ -8,32 +8,16 @@
 import type { TSchema } from '@sinclair/typebox';
 import fc from 'fast-check';
 import mqtt, { type MqttClient } from 'mqtt';
-import { builtinCommands } from '../../../protocol/mqtt/commands.ts';
+import { commandCatalogue as catalogue } from '../../../protocol/mqtt/command-catalogue.ts';
 import { topics } from '../../../protocol/mqtt/index.ts';
-import * as imageProto from '../../../protocol/image.ts';
-import * as volumeProto from '../../../protocol/volume.ts';
 import type { AgentHandle } from '../agent-process.ts';
 import { fromSchema, mutate, nastyString, nastyValue } from './values.ts';
 
-/** The agent's commands and their argument schemas: the protocol catalogue, plus the commands whose
- * schemas live beside it until the catalogue lists every command (later entries never override it). */
+/** The agent's commands and their argument schemas, from the protocol's command catalogue. */
 export function commandCatalogue(): Record<string, TSchema> {
-  const img = imageProto as unknown as Record<string, TSchema | undefined>;
-  const vol = volumeProto as unknown as Record<string, TSchema | undefined>;
-  const extra: Record<string, TSchema | undefined> = {
-    'snapshot.list': imageProto.SnapshotListArgs,
-    'snapshot.create': img['SnapshotCreateArgs'],
-    'snapshot.revert': img['SnapshotRevertArgs'],
-    'snapshot.delete': img['SnapshotDeleteArgs'],
-    'save-as': imageProto.SaveAsArgs,
-    'volume.info': vol['VolumeInfoArgs'],
-    'volume.attach': volumeProto.VolumeAttachArgs,
-    'volume.detach': vol['VolumeDetachArgs'],
-  };
-  const out: Record<string, TSchema> = {};
-  for (const [name, schema] of Object.entries(extra)) if (schema) out[name] = schema;
-  for (const [name, c] of Object.entries(builtinCommands as Record<string, { args: TSchema }>)) out[name] = c.args;
-  return out;
+  return Object.fromEntries(
+    Object.entries(catalogue as Record<string, { args: TSchema }>).map(([n, c]) => [n, c.args]),
+  );
 }
 
 export interface MqttCase {
