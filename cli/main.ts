@@ -62,6 +62,23 @@ function wordPositions(argv: string[]): number[] {
   return at;
 }
 
+/** A message on one line that a terminal only displays: control characters (newlines included, NUL,
+ * escape sequences), which may come from the arguments or from the API's echo of them, are shown escaped. */
+function oneLine(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this replaces
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** node:util parseArgs explains some problems over several lines: one line for people and scripts. */
+function parseProblem(e: Error): string {
+  const option = /^Option '([^']+)' argument is ambiguous/.exec(e.message)?.[1];
+  if (option) {
+    const name = option.split(' ')[0];
+    return `option ${name} needs a value (a value starting with "-" is written ${name}=-VALUE)`;
+  }
+  return e.message.split('\n')[0]!;
+}
+
 export async function run(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let at = wordPositions(argv);
   let words = at.map((i) => argv[i]).join(' ');
@@ -82,7 +99,7 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
       out(help());
       return EXIT.ok;
     }
-    err(`stratus: unknown command "${words}" (stratus --help lists them)`);
+    err(`stratus: unknown command ${JSON.stringify(words)} (stratus --help lists them)`);
     return EXIT.usage;
   }
   const rest = argv.filter((_, i) => !at.includes(i));
@@ -100,9 +117,9 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
       const near = closestOption(unknown, Object.keys({ ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }));
       err(
-        `stratus: unknown option ${unknown} for ${cmd.words}${near ? `; did you mean --${near}?` : ''} (stratus ${cmd.words} --help lists them)`,
+        `stratus: unknown option ${oneLine(unknown)} for ${cmd.words}${near ? `; did you mean --${near}?` : ''} (stratus ${cmd.words} --help lists them)`,
       );
-    } else err(`stratus: ${(e as Error).message}\nusage: ${cmd.usage}`);
+    } else err(`stratus: ${oneLine(parseProblem(e as Error))}\nusage: ${cmd.usage}`);
     return EXIT.usage;
   }
   if (parsed.values['help']) {
@@ -130,10 +147,10 @@ export async function run(argv: string[], out: (s: string) => void, err: (s: str
     return r.exitCode ?? EXIT.ok;
   } catch (e) {
     if (e instanceof CliError) {
-      err(`stratus: ${e.message}${e.code ? ` (${e.code})` : ''}`);
+      err(`stratus: ${oneLine(e.message)}${e.code ? ` (${e.code})` : ''}`);
       return e.exitCode;
     }
-    err(`stratus: ${(e as Error).message}`);
+    err(`stratus: ${oneLine((e as Error).message)}`);
     return EXIT.api;
   }
 }

@@ -74,6 +74,7 @@ export function adminRoutes(deps: {
       response: Host,
     },
     ({ params }) => {
+      hostView(params.id); // 404 for an unknown host, before anything is recorded
       deps.hostAdmin.set(params.id, { enabled: true, reason: '' });
       deps.scheduler.kick();
       return hostView(params.id);
@@ -92,6 +93,7 @@ export function adminRoutes(deps: {
       response: Host,
     },
     ({ params, body }) => {
+      hostView(params.id); // 404 for an unknown host, before anything is recorded
       deps.hostAdmin.set(params.id, { enabled: false, reason: body.reason ?? 'maintenance' });
       return hostView(params.id);
     },
@@ -117,6 +119,7 @@ export function adminRoutes(deps: {
       response: Host,
     },
     ({ params, body }) => {
+      hostView(params.id); // 404 for an unknown host, before anything is recorded
       deps.hostAdmin.set(params.id, body);
       deps.scheduler.kick();
       return hostView(params.id);

@@ -76,6 +76,29 @@ t.test('usage errors exit 2 with a readable message and send no request', async 
   }
 });
 
+t.test('errors stay on one readable line: no multi-line parser messages, control characters escaped', async (t) => {
+  const ambiguous = await cli('vm', 'create', 'x', '--type', '-1');
+  t.equal(ambiguous.code, EXIT.usage);
+  t.equal(
+    ambiguous.err.split('\n')[0],
+    'stratus: option --type needs a value (a value starting with "-" is written --type=-VALUE)',
+  );
+  t.equal(ambiguous.err.split('\n').length, 2, 'the message, then the usage line');
+  const unknown = await cli('vm\u001b[2J', 'x\r\ny');
+  t.equal(unknown.err, 'stratus: unknown command "vm\\u001b[2J x\\r\\ny" (stratus --help lists them)');
+  answer = {
+    status: 404,
+    body: { title: 'VM a\u0000b\nc\u001b[31m not found', code: 'STRATUS_ERR_NOT_FOUND', status: 404 },
+  };
+  const echoed = await cli('vm', 'show', 'a\u0000b');
+  t.equal(
+    echoed.err,
+    'stratus: VM a\\x00b\\x0ac\\x1b[31m not found (STRATUS_ERR_NOT_FOUND)',
+    'what the API echoes is escaped',
+  );
+  answer = { status: 200, body: { items: [] } };
+});
+
 t.test('help and version exit 0 without a request', async (t) => {
   const help = await cli('--help');
   t.equal(help.code, EXIT.ok);

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
+import { ContextRequest } from '../../protocol/context.ts';
 import { VmSpec } from '../../protocol/vm-spec.ts';
 
 const good = { id: '3f1c2a9e-1b2c-4d5e-8f90-1234567890ab', name: 'vm-1', vcpus: 1, memoryMiB: 128 };
@@ -31,4 +32,12 @@ t.test('MAC addresses, bridges and paths are constrained', async (t) => {
   t.throws(() => validate(VmSpec, { ...good, disks: [{ path: 'relative/disk.qcow2', format: 'qcow2' }] }));
   t.throws(() => validate(VmSpec, { ...good, boot: { kernel: '/k', cmdline: 'a\nb' } }));
   t.ok(validate(VmSpec, { ...good, nics: [{ bridge: 'br-test.10', mac: '52:54:00:aa:bb:cc' }] }));
+});
+
+t.test('an object where an array with a default is expected: a 400, not an internal error', async (t) => {
+  // found by the fuzzer: Value.Default threw "array is not iterable" on this body (a 500 on POST /v1/context)
+  const body = JSON.parse(
+    '{"vmId":"f206c004-0000-4000-81bc-09093673d9ee","flavour":"opennebula","hostname":"P","sshPublicKeys":{"a":false,"__proto__":{"x":null}},"userData":"x"}',
+  );
+  t.throws(() => validate(ContextRequest, body), { code: 'STRATUS_ERR_VALIDATION' });
 });
