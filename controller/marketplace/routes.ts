@@ -3,6 +3,7 @@
 // (admin: status, pull now).
 
 import { Type } from '@sinclair/typebox';
+import { NotFoundError } from '../../common/errors.ts';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
 import {
@@ -155,7 +156,11 @@ export function marketplaceRoutes(d: {
       params: Type.Object({ id: MarketplaceId }),
       response: Type.Object({ items: Type.Array(MarketplaceItem) }),
     },
-    ({ params }) => ({ items: d.service.show(params.id) }),
+    ({ params }) => {
+      const items = d.service.show(params.id);
+      if (items.length === 0) throw new NotFoundError('marketplace entry', params.id);
+      return { items };
+    },
   );
   return r;
 }

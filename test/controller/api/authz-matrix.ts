@@ -50,6 +50,25 @@ export const MATRIX: MatrixRow[] = [
   row('GET /v1/vms/{id}/console',                       '/v1/vms/{vm}/console',                 undefined,  401, 401, 409, 404, 409),
   row('DELETE /v1/vms/{id}',                            '/v1/vms/{vm!}',                        undefined,  401, 401, 204, 403, 204),
 
+  row('POST /v1/hosts',                                 '/v1/hosts',                            X,          401, 401, 403, 403, 400),
+  row('POST /v1/hosts/{id}/revoke',                     '/v1/hosts/no-such-host/revoke',        undefined,  401, 401, 403, 403, 404),
+  row('POST /v1/hosts/{id}/evacuate',                   '/v1/hosts/no-such-host/evacuate',      undefined,  401, 401, 403, 403, 404),
+  // enrolment: public, the one-time join token in the body is the credential
+  row('POST /v1/join',                                  '/v1/join',                             X,          400, 401, 400, 400, 400),
+  row('POST /v1/vms/{id}/migrate',                      '/v1/vms/{vm}/migrate',                 X,          401, 401, 403, 403, 400),
+  row('GET /v1/audit',                                  '/v1/audit',                            undefined,  401, 401, 403, 403, 200),
+
+  row('GET /v1/marketplace',                            '/v1/marketplace',                      undefined,  401, 401, 200, 200, 200),
+  row('POST /v1/marketplace',                           '/v1/marketplace',                      X,          401, 401, 400, 400, 400),
+  // the feed other sites replicate: public by default ([marketplace] public_feed)
+  row('GET /v1/marketplace/feed',                       '/v1/marketplace/feed',                 undefined,  200, 401, 200, 200, 200),
+  row('GET /v1/marketplace/trust',                      '/v1/marketplace/trust',                undefined,  401, 401, 403, 403, 200),
+  row('POST /v1/marketplace/trust',                     '/v1/marketplace/trust',                X,          401, 401, 403, 403, 400),
+  row('POST /v1/marketplace/trust/revoke',              '/v1/marketplace/trust/revoke',         X,          401, 401, 403, 403, 400),
+  row('GET /v1/marketplace/mirrors',                    '/v1/marketplace/mirrors',              undefined,  401, 401, 403, 403, 200),
+  row('POST /v1/marketplace/mirrors/pull',              '/v1/marketplace/mirrors/pull',         undefined,  401, 401, 403, 403, 200),
+  row('GET /v1/marketplace/{id}',                       `/v1/marketplace/${'A'.repeat(43)}`,    undefined,  401, 401, 404, 404, 404),
+
   row('GET /v1/hosts',                                  '/v1/hosts',                            undefined,  401, 401, 200, 200, 200),
   row('GET /v1/hosts/{id}',                             '/v1/hosts/no-such-host',               undefined,  401, 401, 404, 404, 404),
   row('POST /v1/hosts/{id}/enable',                     '/v1/hosts/no-such-host/enable',        undefined,  401, 401, 403, 403, 404),
@@ -91,8 +110,10 @@ export const MATRIX: MatrixRow[] = [
   // outside the OpenAPI document
   row('GET /v1/health',                                 '/v1/health',                           undefined,  200, 200, 200, 200, 200),
   row('GET /v1/openapi.json',                           '/v1/openapi.json',                     undefined,  200, 200, 200, 200, 200),
-  // issue 13 (item 2) asks for these three to need a login; they are public today
-  row('GET /metrics',                                   '/metrics',                             undefined,  200, 200, 200, 200, 200),
+  // the dashboard page and its assets are public; what it shows needs a login
+  // Prometheus: an admin token or the [metrics] token
+  row('GET /metrics',                                   '/metrics',                             undefined,  401, 401, 401, 401, 200),
   row('GET /dashboard/',                                '/dashboard/',                          undefined,  200, 200, 200, 200, 200),
-  row('GET /dashboard/config.json',                     '/dashboard/config.json',               undefined,  200, 200, 200, 200, 200),
+  // the page itself is public; its broker account is issued to a signed-in user only (short-lived, read-only)
+  row('GET /dashboard/config.json',                     '/dashboard/config.json',               undefined,  401, 401, 200, 200, 200),
 ];

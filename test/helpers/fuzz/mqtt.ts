@@ -106,6 +106,8 @@ export interface MqttTarget {
   agent: AgentHandle;
   hostId: string;
   mqttUrl: string;
+  /** A controller-role broker account: only the controller may command hosts. */
+  account: { username: string; password: string };
 }
 
 async function vmList(agent: AgentHandle): Promise<Set<string>> {
@@ -126,9 +128,20 @@ export async function runMqttCases(t: MqttTarget, cases: MqttCase[], replyTimeou
     outcomes: {},
     findings: [],
   };
+  // the host is enrolled: the controller may first deploy VMs that wait for a host (the fixtures);
+  // let that settle, so that only VMs made by a fuzzed command count
+  let last = [...(await vmList(t.agent))].sort().join();
+  for (let stable = 0, i = 0; stable < 5 && i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = [...(await vmList(t.agent))].sort().join();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
   const client: MqttClient = await mqtt.connectAsync(t.mqttUrl, {
     protocolVersion: 4,
     reconnectPeriod: 200,
+    username: t.account.username,
+    password: t.account.password,
     clientId: `fuzz-${process.pid}-${Date.now()}`,
   });
   const waiting = new Map<string, (reply: any) => void>();

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type AgentHandle, startAgent } from '../agent-process.ts';
+import type { AgentHandle } from '../agent-process.ts';
+import { MqttAccounts } from '../../../controller/mqtt/accounts.ts';
 import { ADMIN_TOKEN, type ControllerHandle, startController } from '../controller-process.ts';
-import { waitFor } from '../wait.ts';
 import { startTgtd, type TgtdHandle } from '../tgtd.ts';
 
 export interface Fixture {
@@ -37,6 +37,8 @@ export interface FuzzWorld {
   /** Starts an agent on libvirt's test driver, attached to this controller (generous start-up wait:
    * the machine may be busy), and waits until the controller sees the host up. */
   agent: (hostId: string) => Promise<AgentHandle>;
+  /** A controller-role broker account to send commands with. */
+  commander: () => { username: string; password: string };
   cleanup: () => Promise<void>;
 }
 
@@ -103,7 +105,6 @@ file_dir = "${work}/shared"
   );
   const volume = await must('volume', c.request('POST', '/v1/volumes', { name: 'fuzz-vol', sizeGiB: 1 }, a.token), 201);
   const db = new Database(join(c.dir, 'state', 'controller.db'), { readonly: true, fileMustExist: true });
-  const agents: AgentHandle[] = [];
   const counts = () => {
     const tables = db
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
@@ -132,28 +133,18 @@ file_dir = "${work}/shared"
     },
     counts,
     alive: () => c.proc.exitCode === null && c.proc.signalCode === null,
-    agent: async (hostId) => {
-      const agent = await startAgent({
-        uri: 'test:///default',
-        resyncS: 300,
-        extraToml: `[mqtt]\nurl = "${c.mqttUrl}"\nmetrics_interval_s = 10\nkeepalive_s = 5\n`,
-        env: { STRATUS_AGENT_AGENT_HOST_ID: hostId },
-      });
-      agents.push(agent);
-      await agent.waitReady(180_000);
-      await waitFor(
-        `host ${hostId} up in the controller`,
-        async () => {
-          const r = await c.request('GET', `/v1/hosts/${hostId}`);
-          return r.status === 200 && r.body.up ? true : undefined;
-        },
-        120_000,
-        200,
-      );
-      return agent;
+    // an enrolled host (stratus host add + join), as an admin would add it
+    agent: (hostId) => c.agent(hostId, { uri: 'test:///default' }),
+    // the broker account commands are sent with (the controller's role: only it may command hosts)
+    commander: () => {
+      const rw = new Database(join(c.dir, 'state', 'controller.db'));
+      try {
+        return new MqttAccounts(rw).add(`fuzz-commander-${tag}`, 'controller');
+      } finally {
+        rw.close();
+      }
     },
     cleanup: async () => {
-      for (const a of agents) await a.cleanup();
       db.close();
       await c.cleanup();
       await tgtd.stop();
