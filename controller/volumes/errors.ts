@@ -74,3 +74,24 @@ export class AgentOutcomeUnknownError extends StratusError {
     });
   }
 }
+
+/** The backing store cannot hold a volume of that size (a file larger than the filesystem allows). */
+export class VolumeTooLargeError extends StratusError {
+  constructor(sizeGiB: number, cause: string) {
+    super('STRATUS_ERR_VOLUME_TOO_LARGE', `a ${sizeGiB} GiB volume does not fit the backing store: ${cause}`, {
+      status: 422,
+      details: { sizeGiB },
+    });
+  }
+}
+
+/** Runs `make`; a backing store that refuses the size (too large for the filesystem, out of space) is a 422. */
+export async function withinBackingStore<T>(sizeGiB: number, make: () => Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    const m = (err as Error).message;
+    if (/File too large|No space left|size is too large|too big/i.test(m)) throw new VolumeTooLargeError(sizeGiB, m);
+    throw err;
+  }
+}

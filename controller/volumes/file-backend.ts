@@ -9,6 +9,7 @@ import { create as createImage } from '../../drivers/qemu-img.ts';
 import type { VolumeAttachment } from '../../protocol/volume.ts';
 import { GIB, type ProvisionRequest, type Provisioned, type VolumeBackend } from './backend.ts';
 import type { VolumeRecord } from './store.ts';
+import { withinBackingStore } from './errors.ts';
 
 export class FileBackend implements VolumeBackend {
   readonly name = 'file' as const;
@@ -29,7 +30,7 @@ export class FileBackend implements VolumeBackend {
     // the directory may be a fresh symlink: judge what it resolves to now that it exists
     await this.paths?.check('file volume', plan.location);
     try {
-      await createImage(plan.location, req.format, req.sizeGiB * GIB);
+      await withinBackingStore(req.sizeGiB, () => createImage(plan.location, req.format, req.sizeGiB * GIB));
     } catch (err) {
       await removeFile(plan.location);
       throw err;

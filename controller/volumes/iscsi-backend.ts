@@ -16,6 +16,7 @@ import type { Tgtadm, TgtTarget } from '../../drivers/tgtadm.ts';
 import type { VolumeAttachment } from '../../protocol/volume.ts';
 import { GIB, type ProvisionRequest, type Provisioned, type VolumeBackend } from './backend.ts';
 import type { VolumeRecord } from './store.ts';
+import { withinBackingStore } from './errors.ts';
 
 export interface IscsiBackendOptions {
   tgt: Tgtadm;
@@ -99,7 +100,7 @@ export class IscsiBackend implements VolumeBackend {
       } else {
         await ensureDir(this.o.backingDir);
         r.add('remove backing file', () => removeFile(plan.location));
-        await createImage(plan.location, 'raw', req.sizeGiB * GIB);
+        await withinBackingStore(req.sizeGiB, () => createImage(plan.location, 'raw', req.sizeGiB * GIB));
       }
       // registered first: a target left half-made (no LUN, no account) is removed too
       r.add('remove target', () => this.exclusive(() => this.removeTarget(plan.iqn!, plan.chapUser)));
