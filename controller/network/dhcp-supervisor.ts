@@ -53,6 +53,8 @@ interface Instance {
 }
 
 export class DhcpSupervisor {
+  /** Network changes being applied (restart or teardown). */
+  private readonly changes = new Set<Promise<void>>();
   private readonly instances = new Map<string, Instance>();
   private readonly locks = new KeyedMutex();
   private readonly batchMs: number;
@@ -73,8 +75,12 @@ export class DhcpSupervisor {
     }
     this.o.ipam.on('leases', (id) => this.schedule(id));
     this.o.ipam.on('network', (id, change) => {
-      const run = change === 'deleted' ? this.teardown(id) : this.restart(id);
-      run.catch((err) => this.o.log.error({ network: id, err: (err as Error).message }, 'DHCP server change failed'));
+      const run = (change === 'deleted' ? this.teardown(id) : this.restart(id)).catch((err) =>
+        this.o.log.error({ network: id, err: (err as Error).message }, 'DHCP server change failed'),
+      );
+      // a stopping controller finishes these first (a deleted network's bridge is removed, not left)
+      this.changes.add(run);
+      void run.finally(() => this.changes.delete(run));
     });
     for (const n of this.o.ipam.listNetworks()) {
       await this.restart(n.id).catch((err) =>
@@ -237,6 +243,7 @@ export class DhcpSupervisor {
 
   /** Stops every dnsmasq (the controller is stopping). */
   async stop(): Promise<void> {
+    await Promise.all([...this.changes]);
     this.stopped = true;
     await Promise.all([...this.instances.values()].map((i) => this.stopProc(i)));
   }
