@@ -26,7 +26,10 @@ t.test(`200 hostile commands over the broker (seed ${SEED})`, async (t) => {
     Object.keys(catalogue).sort(),
     'every command of the catalogue is sent',
   );
-  const s = await runMqttCases({ agent, hostId, mqttUrl: w.c.mqttUrl, account: w.commander() }, cases);
+  const s = await runMqttCases(
+    { agent, hostId, mqttUrl: w.c.mqttUrl, account: w.commander(), controllerVm: w.controllerVm },
+    cases,
+  );
   t.comment(`outcomes ${JSON.stringify(s.outcomes)}; ${s.unanswered} still running at the timeout`);
   t.same(s.findings, [], 'no crash, no internal error, no VM created by a failed command');
   t.ok(s.outcomes['400 STRATUS_ERR_VALIDATION'], 'arguments are validated');

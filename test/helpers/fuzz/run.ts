@@ -43,7 +43,10 @@ export async function runFuzz(plan: FuzzPlan): Promise<FuzzReport> {
     const hostId = `fuzz-${process.pid}-${Date.now().toString(36)}`;
     const agent = await w.agent(hostId);
     const mqttCases = fc.sample(mqttCase(commandCatalogue(), [w.fx.vm]), { numRuns: plan.mqtt, seed: plan.seed });
-    const mqtt = await runMqttCases({ agent, hostId, mqttUrl: w.c.mqttUrl, account: w.commander() }, mqttCases);
+    const mqtt = await runMqttCases(
+      { agent, hostId, mqttUrl: w.c.mqttUrl, account: w.commander(), controllerVm: w.controllerVm },
+      mqttCases,
+    );
     log(`MQTT: ${mqtt.cases} commands, outcomes ${JSON.stringify(mqtt.outcomes)}`);
     const rest = await fuzzRest(w, plan.rest, plan.seed, (s) =>
       log(`REST: ${s.cases} requests, statuses ${JSON.stringify(s.statuses)}`),

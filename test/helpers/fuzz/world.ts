@@ -39,6 +39,8 @@ export interface FuzzWorld {
   agent: (hostId: string) => Promise<AgentHandle>;
   /** A controller-role broker account to send commands with. */
   commander: () => { username: string; password: string };
+  /** Whether the controller has a record of the VM. */
+  controllerVm: (id: string) => boolean;
   cleanup: () => Promise<void>;
 }
 
@@ -133,6 +135,7 @@ file_dir = "${work}/shared"
     },
     counts,
     alive: () => c.proc.exitCode === null && c.proc.signalCode === null,
+    controllerVm: (id) => db.prepare('SELECT 1 FROM vms WHERE id = ?').get(id) !== undefined,
     // an enrolled host (stratus host add + join), as an admin would add it
     agent: (hostId) => c.agent(hostId, { uri: 'test:///default' }),
     // the broker account commands are sent with (the controller's role: only it may command hosts)
