@@ -65,7 +65,6 @@ function wordPositions(argv: string[]): number[] {
 /** A message on one line that a terminal only displays: control characters (newlines included, NUL,
  * escape sequences), which may come from the arguments or from the API's echo of them, are shown escaped. */
 function oneLine(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this replaces
   return s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

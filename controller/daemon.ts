@@ -240,6 +240,7 @@ export class ControllerDaemon {
       });
       await this.broker.start();
     }
+    for (const f of this.features) await f.recover?.();
     this.app.use(notFoundRoute);
     this.app.use(problemHandler(this.log));
     const apiTls = this.access.tlsOn(this.config.api.listen);

@@ -84,9 +84,13 @@ export class VolumeFeature implements ControllerFeature {
     return this.iscsi.restore(wanted, known);
   }
 
-  /** Settles operations a restart interrupted, then restores tgtd's targets and keeps watching it. */
+  /** Settles volume operations a restart interrupted (before the API takes requests). */
+  recover(): Promise<void> {
+    return this.service.recover();
+  }
+
+  /** Restores tgtd's targets and keeps watching it. */
   async start(): Promise<void> {
-    await this.service.recover();
     await this.watch.start();
     if (!this.watch.healthy) this.log.warn('tgtd is not reachable yet: iSCSI volumes cannot be attached until it is');
   }

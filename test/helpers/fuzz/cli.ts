@@ -14,7 +14,6 @@ import type { FuzzWorld } from './world.ts';
 const SKIP_COMMANDS = new Set(['vm ssh', 'vm wait']);
 const SKIP_OPTIONS = new Set(['wait', 'url']);
 /** Control characters (a terminal may act on them); the newline between message and usage is allowed. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const DOCUMENTED_EXITS = new Set<number>(Object.values(EXIT));
 
