@@ -169,6 +169,7 @@ export class ControllerDaemon {
       network: this.networks,
       volumes: this.volumes.service,
       extensions: [this.keys.createExtension],
+      onImageSaved: (img) => this.marketplace.signSaved(img, this.images.content.path(img.id)),
       viewExtras: [
         this.keys.viewExtra,
         this.marketplace.viewExtra,

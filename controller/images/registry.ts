@@ -157,6 +157,14 @@ export class ImageRegistry {
     return this.get(id);
   }
 
+  /** Adds to an image's Marketplace-style metadata (a saved image gets its endorser and expiry once signed). */
+  setMeta(id: string, m: Partial<Meta>): ImageRecord {
+    const img = this.get(id);
+    const meta = metaOf({ ...metaOf(img), ...m });
+    this.db.prepare('UPDATE images SET meta = ? WHERE id = ?').run(JSON.stringify(meta), id);
+    return this.get(id);
+  }
+
   /** Bytes of image content the user keeps on the controller (uploads and saved disks). */
   storedBytes(ownerId: string, except?: string): number {
     const r = this.db

@@ -3,6 +3,7 @@
 // trusted for the site endorser e-mail), the /v1/marketplace routes, the replicator, and its part of
 // launches (launch.ts: Marketplace ids as images, the signed entry sent with deploys, refused-image flags).
 
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
@@ -11,19 +12,20 @@ import {
   parseOpensshPrivateKey,
   type SshPrivateKey,
 } from '../../common/openssh-private-key.ts';
+import { digestStream } from '../../common/marketplace-verify.ts';
 import type { Db } from '../../common/sqlite.ts';
 import { publicKeyLine } from '../../common/sshsig.ts';
 import { readOrCreateSecretFile } from '../../drivers/host-fs.ts';
 import type { ControllerConfig } from '../config.ts';
 import type { ControllerFeature } from '../feature.ts';
-import type { ImageRegistry } from '../images/registry.ts';
+import type { ImageRecord, ImageRegistry } from '../images/registry.ts';
 import type { DeployHook } from '../vms/deploy-hook.ts';
 import type { VmViewExtra } from '../vms/routes.ts';
 import { marketplaceDeployHook, marketplaceResolver, marketplaceViewExtra } from './launch.ts';
 import { EntryStore } from './entry-store.ts';
 import { Replicator } from './replicator.ts';
 import { marketplaceRoutes } from './routes.ts';
-import { MarketplaceService } from './service.ts';
+import { type MarketItem, MarketplaceService } from './service.ts';
 import { TrustStore } from './trust-store.ts';
 
 export class MarketplaceFeature implements ControllerFeature {
@@ -84,6 +86,32 @@ export class MarketplaceFeature implements ControllerFeature {
     if (!known) this.trust.add(this.siteEndorser, line, 'site key', 'site');
     this.key = key;
     return key;
+  }
+
+  /**
+   * Signs, with the site key, the entry of an image this site saved (save-as) from the content it
+   * stored at `path`, valid for [marketplace] saved_image_valid_days, and publishes it here; the image
+   * then names the site endorser and the expiry. A private image's entry carries no title, so the
+   * Marketplace list does not name another user's image.
+   */
+  async signSaved(img: ImageRecord, path: string): Promise<MarketItem> {
+    const digests = await digestStream(createReadStream(path));
+    if (img.sha256 && digests.sha256 !== img.sha256)
+      throw new Error(`the stored content of image ${img.id} changed after its upload (sha256 ${digests.sha256})`);
+    const item = this.service.signSiteEntry(digests, {
+      format: img.format === 'raw' ? 'raw' : 'qcow2',
+      validDays: this.d.config.marketplace.saved_image_valid_days,
+      tags: ['saved'],
+      ...(img.visibility === 'public' ? { title: img.name } : {}),
+      ...(img.os ? { os: img.os } : {}),
+      ...(img.arch ? { osArch: img.arch } : {}),
+    });
+    this.d.registry.setMeta(img.id, { endorser: item.entry.endorser.email, expiresAt: item.entry.validUntil });
+    this.d.log.info(
+      { image: img.id, entry: item.entry.id, validUntil: item.entry.validUntil },
+      'saved image signed with the site key',
+    );
+    return item;
   }
 
   start(): void {

@@ -14,6 +14,7 @@ import type { ControllerConfig } from '../config.ts';
 import type { ControllerFeature } from '../feature.ts';
 import type { Fleet } from '../fleet/fleet-view.ts';
 import type { ImagesFeature } from '../images/feature.ts';
+import type { ImageRecord } from '../images/registry.ts';
 import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
 import type { NetworkFeature } from '../network/feature.ts';
 import { SchedulerService } from '../scheduler/service.ts';
@@ -49,6 +50,8 @@ export interface VmFeatureDeps {
   extensions?: readonly VmCreateExtension[];
   /** Fields other features add to VM views (context summary, addresses). */
   viewExtras?: readonly VmViewExtra[];
+  /** Runs once a saved image (save-as) is stored: the Marketplace signs its entry with the site key. */
+  onImageSaved?: (img: ImageRecord) => Promise<unknown>;
 }
 
 export class VmFeature implements ControllerFeature {
@@ -153,7 +156,13 @@ export class VmFeature implements ControllerFeature {
     });
     this.routes = [
       migrationRoutes(this.migrator),
-      snapshotRoutes(this.service, d.images.registry, d.images.content, c.scheduler.deploy_timeout_s * 1000),
+      snapshotRoutes(
+        this.service,
+        d.images.registry,
+        d.images.content,
+        c.scheduler.deploy_timeout_s * 1000,
+        d.onImageSaved,
+      ),
       vmRoutes(this.service, this.store, [
         ...(d.viewExtras ?? []),
         (vm) => ({ readonlyImages: this.extraDisks.of(vm.id) }),

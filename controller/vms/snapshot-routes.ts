@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { CreateSnapshotRequest, RevertSnapshotRequest, SnapshotName } from '../../protocol/image.ts';
 import type { ImageContent } from '../images/content.ts';
-import { Image, ImageName, type ImageRegistry } from '../images/registry.ts';
+import { Image, ImageName, type ImageRecord, type ImageRegistry } from '../images/registry.ts';
 import { route } from '../api/route.ts';
 import { IdParams } from '../../protocol/ids.ts';
 import type { ControllerVmService } from './service.ts';
@@ -19,6 +19,8 @@ export function snapshotRoutes(
   images: ImageRegistry,
   content: ImageContent,
   saveTimeoutMs: number,
+  /** Runs once a saved image's content arrived (the Marketplace signs its entry); a throw undoes the save. */
+  onSaved?: (img: ImageRecord) => Promise<unknown>,
 ): Router {
   const r = Router();
   route(
@@ -118,9 +120,10 @@ export function snapshotRoutes(
           true,
           saveTimeoutMs,
         );
-        const saved = images.get(img.id);
-        if (saved.state !== 'available') throw new Error('the agent saved the disk but its upload did not arrive');
-        const { ownerId: _o, ...view } = saved;
+        const uploaded = images.get(img.id);
+        if (uploaded.state !== 'available') throw new Error('the agent saved the disk but its upload did not arrive');
+        await onSaved?.(uploaded);
+        const { ownerId: _o, ...view } = images.get(img.id);
         return view;
       } catch (err) {
         images.forget(img.id);

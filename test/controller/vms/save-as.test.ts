@@ -1,12 +1,15 @@
 // Save-as through the controller: a running VM's disk becomes a new image (live block copy on the
-// agent, uploaded to the controller), and a new VM booted from it sees the first VM's data.
+// agent, uploaded to the controller), and a new VM booted from it sees the first VM's data. The saved
+// image has a Marketplace entry signed by the site key, valid for the days the admin configured
+// ([marketplace] saved_image_valid_days), that launches of it carry to the agent.
 import t from 'tap';
+import { marketplaceId } from '../../../protocol/marketplace.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { startController } from '../../helpers/controller-process.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 t.test('save-as of a running VM gives an image from which a new VM boots with the first VM data', async (t) => {
-  const c = await startController();
+  const c = await startController({ extraToml: '[marketplace]\nsaved_image_valid_days = 30\n' });
   t.teardown(() => c.cleanup());
   const agent = await c.agent('hv-save');
   await uploadTestGuest(c, 'saveguest', 'stratus.dhcp=0 stratus.marker_write=golden-marker');
@@ -27,6 +30,22 @@ t.test('save-as of a running VM gives an image from which a new VM boots with th
   t.match(img, { name: 'golden', state: 'available', format: 'qcow2', stored: true });
   t.match(img.sha256, /^[0-9a-f]{64}$/);
   t.ok(img.kernelImage, 'boots like its source: kernel inherited');
+
+  // signed by the site key, valid for the configured 30 days (StratusLab's saved images expired after two)
+  t.equal(img.endorser, 'stratus@test', 'the site endorses what it saved');
+  const entryId = marketplaceId(img.sha256);
+  const market = await c.request('GET', `/v1/marketplace/${entryId}`);
+  t.equal(market.status, 200, JSON.stringify(market.body));
+  const item = market.body.items[0];
+  t.match(item, { status: 'valid', entry: { endorser: { email: 'stratus@test' }, tags: ['saved'], format: 'qcow2' } });
+  t.notOk(item.refused, 'the site trusts its own key');
+  t.equal(
+    (Date.parse(item.entry.validUntil) - Date.parse(item.entry.created)) / 86_400_000,
+    30,
+    'valid for saved_image_valid_days',
+  );
+  t.equal(img.expiresAt, item.entry.validUntil, 'the image shows the expiry of its entry');
+  t.notOk('title' in item.entry, 'a private image is not named in the Marketplace');
 
   const vm2 = JSON.parse(
     (await c.cli(['vm', 'create', 'copy', '--type', 'm1.small', '--image', 'golden', '--wait', '--json'])).stdout,
