@@ -142,10 +142,9 @@ export class AgentDaemon {
         };
         if (snaps.n > 0)
           return `it has ${snaps.n} snapshot(s), which live inside its disks and are not migrated: delete them first`;
-        const vols = this.volumes.list(id);
-        if (vols.length > 0) return `it has ${vols.length} attached volume(s): detach them first`;
         return undefined;
       },
+      volumes: this.volumes,
     });
     const event = (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) =>
       this.mqtt?.event(kind, severity, message, data, vm);

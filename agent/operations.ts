@@ -126,7 +126,7 @@ export function createOperations(s: OperationServices): Operations {
     'migrate.check': async (args) => s.migration.check(args.vm),
     'migrate.prepare': async (args, ctx) => {
       ctx.progress('preparing', 10);
-      return s.migration.prepare(args.spec, args.source);
+      return s.migration.prepare(args.spec, args.source, args.volumes);
     },
     'migrate.perform': async (args, ctx) => {
       const res = await s.migration.perform(args.vm, args.target, (step, pct) => ctx.progress(step, pct));

@@ -3,6 +3,7 @@
 // evacuation.
 
 import { type Static, Type } from '@sinclair/typebox';
+import { VolumeAttachment } from './volume.ts';
 import { Uuid, VmSpec } from './vm-spec.ts';
 
 export const MigrationTarget = Type.Object(
@@ -16,8 +17,36 @@ export const MigrationTarget = Type.Object(
 );
 export type MigrationTarget = Static<typeof MigrationTarget>;
 
+/** A volume of a VM as its source host has it in the guest: device and PCI address, kept on the target. */
+export const VolumePlacement = Type.Object(
+  {
+    volumeId: Uuid,
+    device: Type.String({ pattern: '^vd[a-z]{1,3}$', description: 'Target device in the domain (vdb, ...)' }),
+    address: Type.Optional(
+      Type.String({
+        maxLength: 512,
+        pattern: "^<address( [a-z_]+='[0-9a-zA-Z_.x-]+')+/>$",
+        description: "The disk's <address/> element in the source domain",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type VolumePlacement = Static<typeof VolumePlacement>;
+
+/** A volume that moves with a VM: how the target reaches it (its ACL already names the target) and where it is. */
+export const MigratingVolume = Type.Object(
+  { attachment: VolumeAttachment, placement: VolumePlacement },
+  { additionalProperties: false },
+);
+export type MigratingVolume = Static<typeof MigratingVolume>;
+
 export const MigratePrepareArgs = Type.Object(
-  { spec: VmSpec, source: Type.String({ minLength: 1, maxLength: 128, description: 'Source host id' }) },
+  {
+    spec: VmSpec,
+    source: Type.String({ minLength: 1, maxLength: 128, description: 'Source host id' }),
+    volumes: Type.Optional(Type.Array(MigratingVolume, { maxItems: 64, description: 'Attached volumes' })),
+  },
   { additionalProperties: false },
 );
 export const MigratePerformArgs = Type.Object({ vm: Uuid, target: MigrationTarget }, { additionalProperties: false });
@@ -33,6 +62,7 @@ export const MigrateCheckResult = Type.Object({
   spec: VmSpec,
   state: Type.String({ description: "The domain's libvirt state" }),
   refusal: Type.Optional(Type.String({ description: 'Why the VM cannot move, when it cannot' })),
+  volumes: Type.Optional(Type.Array(VolumePlacement, { description: 'Where its attached volumes are in the guest' })),
 });
 export const MigratePrepareResult = Type.Object({
   destXml: Type.String(),

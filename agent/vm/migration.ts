@@ -18,11 +18,12 @@ import { Reverter } from '../../common/reverter.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
 import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
-import type { MigrationTarget } from '../../protocol/migration.ts';
+import type { MigratingVolume, MigrationTarget, VolumePlacement } from '../../protocol/migration.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import { VmExistsError, VmNotFoundError } from '../errors.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
+import type { VolumeAttacher } from '../volumes/attacher.ts';
 import type { AgentStateDb } from './state-db.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
 import type { VmService } from './vm-service.ts';
@@ -47,8 +48,10 @@ export interface MigrationOptions {
   settings: MigrationSettings;
   disks?: InstanceDisks;
   network?: VmNetwork;
-  /** Why a VM cannot move (snapshots, attached volumes), or undefined when it can. */
+  /** Why a VM cannot move (snapshots), or undefined when it can. */
   refusal?: (vmId: string) => Promise<string | undefined>;
+  /** Attached volumes: the source says where they are; the target opens them; both release them. */
+  volumes?: Pick<VolumeAttacher, 'placements' | 'prepareIncoming' | 'releaseVm'>;
 }
 
 export interface MigrationResult {
@@ -86,7 +89,14 @@ const MIGRATIONS = [
      source TEXT NOT NULL,
      created_at INTEGER NOT NULL
    )`,
+  // the disk XML of the incoming VM's volumes (JSON array), part of the destination domain
+  `ALTER TABLE vm_incoming ADD COLUMN volume_disks TEXT NOT NULL DEFAULT '[]'`,
 ];
+
+/** The destination domain XML: the spec's, plus the disks of the VM's volumes. */
+function withDisks(domainXml: string, disks: string[]): string {
+  return disks.length === 0 ? domainXml : domainXml.replace(/<\/devices>/, `${disks.join('\n')}\n</devices>`);
+}
 
 const notFound = (err: unknown) => err instanceof LibvirtError && err.virCode === 42;
 
@@ -105,11 +115,17 @@ export class VmMigration {
     );
   }
 
-  private incoming(id: string): { spec: VmSpec; source: string } | undefined {
-    const r = this.db.prepare('SELECT spec, source FROM vm_incoming WHERE id = ?').get(id) as
-      | { spec: string; source: string }
+  private incoming(id: string): { spec: VmSpec; source: string; volumeDisks: string[] } | undefined {
+    const r = this.db.prepare('SELECT spec, source, volume_disks FROM vm_incoming WHERE id = ?').get(id) as
+      | { spec: string; source: string; volume_disks: string }
       | undefined;
-    return r && { spec: JSON.parse(r.spec) as VmSpec, source: r.source };
+    return (
+      r && {
+        spec: JSON.parse(r.spec) as VmSpec,
+        source: r.source,
+        volumeDisks: JSON.parse(r.volume_disks) as string[],
+      }
+    );
   }
 
   private async domainExists(id: string): Promise<boolean> {
@@ -126,23 +142,30 @@ export class VmMigration {
    * Source side, before anything is prepared elsewhere: the VM's spec as the controller gave it (without
    * what this host added: its copy of the context CD-ROM), its power state, or why it cannot move.
    */
-  async check(id: string): Promise<{ spec: VmSpec; state: string; refusal?: string }> {
+  async check(id: string): Promise<{ spec: VmSpec; state: string; refusal?: string; volumes?: VolumePlacement[] }> {
     const rec = this.o.db.get(id);
     if (!rec) throw new VmNotFoundError(id);
     const refusal = await this.o.refusal?.(id);
     const d = await this.o.conn.getDomain(id);
     const spec = this.o.network ? this.o.network.unprepareSpec(rec.spec) : rec.spec;
-    return { spec, state: d.state, ...(refusal ? { refusal } : {}) };
+    const volumes = (await this.o.volumes?.placements(id)) ?? [];
+    return { spec, state: d.state, ...(refusal ? { refusal } : {}), ...(volumes.length ? { volumes } : {}) };
   }
 
   /** Target side: everything the VM needs here except its domain; answers where to send it. */
-  async prepare(input: VmSpec, source: string): Promise<{ destXml: string; peerUri: string; migrateUri: string }> {
+  async prepare(
+    input: VmSpec,
+    source: string,
+    volumes: MigratingVolume[] = [],
+  ): Promise<{ destXml: string; peerUri: string; migrateUri: string }> {
     const log = this.o.log.child({ vm: input.id, source });
     return this.o.vms.locks.run(input.id, async () => {
       if (this.o.db.get(input.id)) throw new VmExistsError(input.id, 'agent');
       const again = this.incoming(input.id);
       if (!again && (await this.domainExists(input.id))) throw new VmExistsError(input.id, 'libvirt');
       let spec = again?.spec ?? input;
+      let volumeDisks = again?.volumeDisks ?? [];
+      if (volumes.length > 0 && !this.o.volumes) throw new ValidationError('this agent cannot attach volumes');
       if (!again) {
         const r = new Reverter();
         try {
@@ -154,6 +177,12 @@ export class VmMigration {
           r.add('forget incoming VM', () => this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(spec.id));
           await this.o.network?.installForVm(spec, r);
           if (this.o.disks) await this.o.disks.prepare(spec, r, log);
+          if (volumes.length > 0) {
+            volumeDisks = await this.o.volumes!.prepareIncoming(spec.id, volumes, r);
+            this.db
+              .prepare('UPDATE vm_incoming SET volume_disks = ? WHERE id = ?')
+              .run(JSON.stringify(volumeDisks), spec.id);
+          }
           r.commit();
         } catch (err) {
           await r.revert();
@@ -162,7 +191,7 @@ export class VmMigration {
         log.info('ready to receive the VM');
       }
       return {
-        destXml: this.o.vms.domainXml(spec),
+        destXml: withDisks(this.o.vms.domainXml(spec), volumeDisks),
         peerUri: this.o.settings.peerUri,
         migrateUri: this.o.settings.migrateUri,
       };
@@ -208,6 +237,7 @@ export class VmMigration {
       if (await this.domainExists(id)) {
         throw new MigrationRefusedError(id, 'its domain exists on this host: the migration may have completed');
       }
+      await this.o.volumes?.releaseVm(id);
       await this.o.network?.releaseVm(inc.spec);
       await this.o.disks?.remove(id);
       await removeFile(this.o.vms.consoleLogPath(id));
@@ -293,6 +323,7 @@ export class VmMigration {
       // the domain is on the target now (libvirt undefined it here): release what it held on this host
       if (await this.domainExists(id)) log.error('domain still defined here after a successful migration');
       await removeFile(this.o.vms.consoleLogPath(id));
+      await this.o.volumes?.releaseVm(id);
       await this.o.disks?.remove(id);
       await this.o.network?.releaseVm(rec.spec);
       this.o.db.delete(id);

@@ -11,12 +11,14 @@ import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
 import { type LibvirtConnection, LibvirtError, SECRET_USAGE_ISCSI } from '../../drivers/libvirt/index.ts';
 import { xml } from '../../common/xml.ts';
+import type { MigratingVolume, VolumePlacement } from '../../protocol/migration.ts';
 import { type AttachedVolume, type HostIscsiInfo, type IscsiSource, VolumeAttachment } from '../../protocol/volume.ts';
 import { VmNotFoundError } from '../errors.ts';
 import { type AttachmentRow, AttachmentsDb } from './attachments-db.ts';
 import {
   type AttachMode,
   type DiskPlacement,
+  diskAddress,
   hasAlias,
   nextDevice,
   usedDevices,
@@ -134,18 +136,8 @@ export class VolumeAttacher {
       await this.removeDevice(vmId, alias, live);
     }
     const device = nextDevice(new Set([...usedDevices(liveXml), ...usedDevices(configXml)]));
-    const placement: DiskPlacement = { mode, device };
+    const placement = await this.hostSide(vmId, a, device, r);
     const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
-    if (src && mode === 'qemu') {
-      placement.initiator = this.initiator;
-      placement.secretUuid = await this.defineSecret(vmId, a.volumeId, src, r);
-    } else if (src && mode === 'host') {
-      const shared = this.records.sharingSession(src.portal, src.iqn).length > 0;
-      placement.blockDevice = await openHostSession({ volumeId: a.volumeId, vmId }, src, r, {
-        loginTimeoutMs: this.o.loginTimeoutMs,
-        shared,
-      });
-    }
     const diskXml = volumeDiskXml(a, placement);
     try {
       await conn.attachDevice(vmId, diskXml, scope);
@@ -159,24 +151,80 @@ export class VolumeAttacher {
       throw e;
     }
     r.add('detach the disk', () => this.removeDevice(vmId, alias, live));
+    const row = this.record(vmId, a, placement, r);
+    log.info({ device, mode, live }, 'volume attached');
+    return this.view(row, live);
+  }
+
+  /** What a volume needs on this host before QEMU can open it: a libvirt secret (qemu mode) or a session. */
+  private async hostSide(vmId: string, a: VolumeAttachment, device: string, r: Reverter): Promise<DiskPlacement> {
+    const mode: AttachMode = a.source.type === 'file' ? 'file' : this.o.iscsiMode;
+    const placement: DiskPlacement = { mode, device };
+    const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
+    if (src && mode === 'qemu') {
+      placement.initiator = this.initiator;
+      placement.secretUuid = await this.defineSecret(vmId, a.volumeId, src, r);
+    } else if (src && mode === 'host') {
+      const shared = this.records.sharingSession(src.portal, src.iqn).length > 0;
+      placement.blockDevice = await openHostSession({ volumeId: a.volumeId, vmId }, src, r, {
+        loginTimeoutMs: this.o.loginTimeoutMs,
+        shared,
+      });
+    }
+    return placement;
+  }
+
+  private record(vmId: string, a: VolumeAttachment, p: DiskPlacement, r: Reverter): AttachmentRow {
+    const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
     const row: AttachmentRow = {
       vmId,
       volumeId: a.volumeId,
-      device,
-      mode,
-      alias,
-      secretUuid: placement.secretUuid ?? '',
+      device: p.device,
+      mode: p.mode,
+      alias: volumeAlias(a.volumeId),
+      secretUuid: p.secretUuid ?? '',
       portal: src?.portal ?? '',
       iqn: src?.iqn ?? '',
       lun: src?.lun ?? 0,
-      blockDevice: placement.blockDevice ?? '',
+      blockDevice: p.blockDevice ?? '',
       readonly: a.readonly,
       attachedAt: Date.now(),
     };
     this.records.insert(row);
     r.add('forget the attachment', () => this.records.delete(vmId, a.volumeId));
-    log.info({ device, mode, live }, 'volume attached');
-    return this.view(row, live);
+    return row;
+  }
+
+  // ---------------------------------------------------------------- migration
+
+  /** Migration source: where the VM's volumes are in its guest (device, PCI address), for the target. */
+  async placements(vmId: string): Promise<VolumePlacement[]> {
+    const rows = this.records.ofVm(vmId);
+    if (rows.length === 0) return [];
+    const live = await this.o.conn.domainXml(vmId);
+    return rows.map((row) => {
+      const address = diskAddress(live, row.alias);
+      return { volumeId: row.volumeId, device: row.device, ...(address ? { address } : {}) };
+    });
+  }
+
+  /**
+   * Migration target: makes what the incoming VM's volumes need here (secret or session) and records
+   * them; answers their disk XML for the destination domain, with the source's device and address.
+   * The steps join `r`, so a failed preparation leaves nothing.
+   */
+  async prepareIncoming(vmId: string, items: MigratingVolume[], r: Reverter): Promise<string[]> {
+    const out: string[] = [];
+    for (const item of items) {
+      const a = validate(VolumeAttachment, item.attachment, 'volume attachment');
+      if (a.source.type === 'file') await this.o.paths?.check('file volume', a.source.path);
+      if (this.records.get(vmId, a.volumeId)) this.records.delete(vmId, a.volumeId);
+      const placement = await this.hostSide(vmId, a, item.placement.device, r);
+      this.record(vmId, a, placement, r);
+      const disk = volumeDiskXml(a, placement);
+      out.push(item.placement.address ? disk.replace(/<\/disk>\s*$/, `  ${item.placement.address}\n</disk>`) : disk);
+    }
+    return out;
   }
 
   /** QEMU could not start because an iSCSI login failed: name the volume and the reason. */

@@ -83,3 +83,16 @@ export function nextDevice(used: Set<string>): string {
   }
   throw new Error('no free virtio disk name');
 }
+
+/** The `<address .../>` element of the disk with this alias in a domain XML (libvirt assigned it). */
+export function diskAddress(domainXml: string, alias: string): string | undefined {
+  for (const m of domainXml.matchAll(/<disk\b[\s\S]*?<\/disk>/g)) {
+    if (!hasAlias(m[0], alias)) continue;
+    const a = /<address\b[^>]*\/>/.exec(m[0])?.[0];
+    return a && ADDRESS.test(a) ? a : undefined;
+  }
+  return undefined;
+}
+
+/** A lone address element of attributes with plain values (what may be copied into another domain's XML). */
+export const ADDRESS = /^<address( [a-z_]+='[0-9a-zA-Z_.x-]+')+\/>$/;

@@ -148,6 +148,7 @@ export class VmFeature implements ControllerFeature {
       prepareTimeoutMs: c.scheduler.deploy_timeout_s * 1000,
       migrateTimeoutMs: c.scheduler.migrate_timeout_s * 1000,
       parallel: c.scheduler.evacuate_parallel,
+      ...(volumes ? { volumes } : {}),
       retarget: async (vm, target, spec) => {
         let s = specs.retarget(vm, target, spec);
         for (const h of hooks) if (h.retarget) s = await h.retarget(vm, target, s);

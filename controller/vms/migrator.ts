@@ -7,7 +7,7 @@
 
 import type { Logger } from 'pino';
 import { asStratusError, ConflictError, NotFoundError, StratusError } from '../../common/errors.ts';
-import type { EvacuationView, MigrationView } from '../../protocol/migration.ts';
+import type { EvacuationView, MigratingVolume, MigrationView, VolumePlacement } from '../../protocol/migration.ts';
 import { schedule } from '../scheduler/scheduler.ts';
 import type { SchedulerService } from '../scheduler/service.ts';
 import type { SchedulerPolicy } from '../scheduler/types.ts';
@@ -36,6 +36,11 @@ export interface MigratorOptions {
   retarget?: (vm: VmRecord, target: string, spec: VmSpec) => Promise<VmSpec>;
   /** Migrations an evacuation runs at once. */
   parallel: number;
+  /** Attached volumes: exports opened to the target before the move, narrowed after (VolumeService). */
+  volumes?: {
+    beginMove(vmId: string, target: string, placements: VolumePlacement[]): Promise<MigratingVolume[]>;
+    endMove(vmId: string, movedTo?: string): Promise<void>;
+  };
 }
 
 export class NoTargetError extends StratusError {
@@ -107,15 +112,35 @@ export class VmMigrator {
         });
       const live = ['running', 'paused', 'blocked'].includes(chk.state);
       reason(`migrating to ${target}: preparing the target`);
-      log.info({ live, by }, 'migration starting');
-      const prep = await this.dispatch(
-        target,
-        'migrate.prepare',
-        { spec: this.o.retarget ? await this.o.retarget(vm, target, chk.spec) : chk.spec, source },
-        `migrate-prepare:${op}`,
-        this.o.prepareTimeoutMs,
-      );
+      log.info({ live, by, volumes: chk.volumes?.length ?? 0 }, 'migration starting');
+      const placements = chk.volumes ?? [];
+      if (placements.length > 0 && !this.o.volumes)
+        throw new ConflictError(`VM ${vmId} has attached volumes and this controller manages none`);
+      // the volumes' exports name the target too from here until the move ends, either way
+      const volumes = placements.length > 0 ? await this.o.volumes!.beginMove(vmId, target, placements) : [];
       let res: CommandResult<'migrate.perform'>;
+      let prep: CommandResult<'migrate.prepare'>;
+      try {
+        prep = await this.dispatch(
+          target,
+          'migrate.prepare',
+          {
+            spec: this.o.retarget ? await this.o.retarget(vm, target, chk.spec) : chk.spec,
+            source,
+            ...(volumes.length > 0 ? { volumes } : {}),
+          },
+          `migrate-prepare:${op}`,
+          this.o.prepareTimeoutMs,
+        );
+      } catch (err) {
+        // a preparation that failed undid itself; one whose answer was lost is removed here
+        await this.dispatch(target, 'migrate.abort', { vm: vmId }, `migrate-abort:${op}`, t).catch((e) =>
+          log.warn({ err: (e as Error).message }, 'could not abort the preparation on the target'),
+        );
+        if (volumes.length > 0) await this.o.volumes!.endMove(vmId);
+        reason(`migration to ${target} failed: ${asStratusError(err).message}`);
+        throw err;
+      }
       try {
         res = await this.dispatch(
           source,
@@ -132,12 +157,14 @@ export class VmMigrator {
         } catch (abortErr) {
           log.error({ err: (abortErr as Error).message }, 'target preparation not removed; the reconciler will see it');
         }
+        if (volumes.length > 0) await this.o.volumes!.endMove(vmId);
         reason(`migration to ${target} failed: ${asStratusError(err).message}`);
         throw err;
       }
       const desired = live ? 'running' : 'stopped';
       const fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
       this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
+      if (volumes.length > 0) await this.o.volumes!.endMove(vmId, target);
       log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs }, 'VM migrated');
       return {
         vm: vmId,

@@ -6,7 +6,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { NotFoundError, type StratusError, ValidationError } from '../../common/errors.ts';
+import { ConflictError, NotFoundError, type StratusError, ValidationError } from '../../common/errors.ts';
+import type { MigratingVolume, VolumePlacement } from '../../protocol/migration.ts';
 import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import type {
   AttachedVolume,
@@ -391,6 +392,66 @@ export class VolumeService {
         if (v) await this.forget(v, vmId);
       });
     }
+  }
+
+  // ---------------------------------------------------------------- migration
+
+  /**
+   * VM `vmId` is about to move to `target`: each iSCSI export names the target's initiator too (the
+   * source keeps its access until the switch-over), and the answer says what the target must open and
+   * where each volume is in the guest (`placements`, from the source agent). A volume the source has
+   * and the controller does not know, or one in flight, refuses the move; on a refusal nothing changed.
+   */
+  async beginMove(vmId: string, target: string, placements: VolumePlacement[]): Promise<MigratingVolume[]> {
+    const out: MigratingVolume[] = [];
+    const atts = this.store.attachmentsOfVm(vmId);
+    try {
+      for (const p of placements) {
+        const a = atts.find((x) => x.volumeId === p.volumeId);
+        if (!a) throw new ConflictError(`volume ${p.volumeId} is attached on the VM's host but not in the records`);
+        await this.locks.run(a.volumeId, async () => {
+          const v = this.store.get(a.volumeId);
+          if (!v || a.state !== 'attached') throw new VolumeStateError(a.volumeId, a.state, 'move');
+          if (v.backend === 'iscsi') {
+            const initiator = await this.o.hosts.initiatorName(target);
+            await this.backend(v).setAccess(v, [...new Set([...this.initiators(v.id), initiator])]);
+          }
+          out.push({ attachment: this.attachmentFor(v), placement: p });
+        });
+      }
+    } catch (err) {
+      await this.endMove(vmId);
+      throw err;
+    }
+    return out;
+  }
+
+  /**
+   * The move is over: with `movedTo`, the attachments name that host (and its initiator); either way
+   * each export names only the initiators of its attachments again (the source's, or the target's).
+   */
+  async endMove(vmId: string, movedTo?: string): Promise<void> {
+    for (const a of this.store.attachmentsOfVm(vmId)) {
+      await this.locks.run(a.volumeId, async () => {
+        const v = this.store.get(a.volumeId);
+        if (!v) return;
+        try {
+          if (movedTo) {
+            const initiator = v.backend === 'iscsi' ? await this.o.hosts.initiatorName(movedTo) : '';
+            this.store.moveAttachment(v.id, vmId, movedTo, initiator);
+          }
+          await this.backend(v).setAccess(v, this.initiators(v.id));
+        } catch (err) {
+          // the VM is where it is either way: say that the export may name one host too many
+          this.store.setState(
+            v.id,
+            'error',
+            `could not narrow access after moving VM ${vmId}: ${(err as Error).message}`,
+          );
+        }
+      });
+    }
+    if (movedTo) this.o.log.info({ vm: vmId, host: movedTo }, 'volumes follow the migrated VM');
   }
 
   // ---------------------------------------------------------------- start-up

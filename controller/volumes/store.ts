@@ -276,6 +276,13 @@ export class VolumeStore {
       .run(set.state, set.device ?? null, set.mode ?? null, volumeId, vmId);
   }
 
+  /** The VM of this attachment now runs on `hostId` (migrated), whose initiator is `initiator`. */
+  moveAttachment(volumeId: string, vmId: string, hostId: string, initiator: string): void {
+    this.db
+      .prepare('UPDATE volume_attachments SET host_id = ?, initiator = ? WHERE volume_id = ? AND vm_id = ?')
+      .run(hostId, initiator, volumeId, vmId);
+  }
+
   deleteAttachment(volumeId: string, vmId: string): void {
     this.db.prepare('DELETE FROM volume_attachments WHERE volume_id = ? AND vm_id = ?').run(volumeId, vmId);
   }

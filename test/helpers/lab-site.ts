@@ -23,18 +23,29 @@ export function migrationToml(host: LabHost): string {
   return `[migration]\npeer_uri = "${host.peerUri}"\naddress = "${host.address}"\n`;
 }
 
-export async function startLabSite(opts: { tag?: string; controllerToml?: string } = {}): Promise<LabSite> {
+export async function startLabSite(
+  opts: {
+    tag?: string;
+    controllerToml?: string;
+    /** Extra agent TOML per lab host (`a`, `b`), e.g. its iSCSI initiator name. */
+    agentToml?: (h: string) => string;
+    /** Runs once the lab is up, before the controller starts; answers extra controller TOML. */
+    beforeController?: (lab: Lab) => Promise<string>;
+  } = {},
+): Promise<LabSite> {
   const lab = await labUp(opts.tag ? { tag: opts.tag } : {});
   let c: ControllerHandle | undefined;
   try {
-    c = await startController(opts.controllerToml ? { extraToml: opts.controllerToml } : {});
+    const ctlExtra = `${opts.controllerToml ?? ''}${(await opts.beforeController?.(lab)) ?? ''}`;
+    c = await startController(ctlExtra ? { extraToml: ctlExtra } : {});
     const ctl = c;
     const hostIds: Record<string, string> = {};
     const agents: Record<string, AgentHandle> = {};
     for (const h of lab.hosts) hostIds[h.name] = `lab-${lab.tag}-${h.name}`;
     const startAgent = async (name: string, extra = '') => {
       const host = lab.hosts.find((h) => h.name === name)!;
-      const a = await ctl.agent(hostIds[name]!, { uri: host.uri, extraToml: `${migrationToml(host)}${extra}` });
+      const own = opts.agentToml?.(name) ?? '';
+      const a = await ctl.agent(hostIds[name]!, { uri: host.uri, extraToml: `${migrationToml(host)}${own}${extra}` });
       agents[name] = a;
       return a;
     };

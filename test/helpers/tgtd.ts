@@ -29,8 +29,13 @@ function freeControlPort(): number {
   }
 }
 
-export async function startTgtd(): Promise<TgtdHandle> {
+/**
+ * `netns`/`address`: the portal listens on `address` inside that network namespace (the two-host lab:
+ * QEMU of both lab hosts reaches it); the management socket stays where tgtadm finds it.
+ */
+export async function startTgtd(opts: { netns?: string; address?: string } = {}): Promise<TgtdHandle> {
   integrationOnly('startTgtd');
+  const address = opts.address ?? '127.0.0.1';
   const controlPort = freeControlPort();
   const iscsiPort = await freePort();
   const tgt = new Tgtadm({ controlPort });
@@ -38,9 +43,9 @@ export async function startTgtd(): Promise<TgtdHandle> {
   let out = '';
   const start = async () => {
     out = '';
-    proc = spawn('tgtd', ['-f', '-C', String(controlPort), '--iscsi', `portal=127.0.0.1:${iscsiPort}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const argv = ['tgtd', '-f', '-C', String(controlPort), '--iscsi', `portal=${address}:${iscsiPort}`];
+    const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
+    proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (b) => (out += b));
     proc.stderr!.on('data', (b) => (out += b));
     const p = proc;
@@ -78,7 +83,7 @@ export async function startTgtd(): Promise<TgtdHandle> {
   return {
     controlPort,
     iscsiPort,
-    portal: `127.0.0.1:${iscsiPort}`,
+    portal: `${address}:${iscsiPort}`,
     tgt,
     pid: () => proc?.pid,
     output: () => out,

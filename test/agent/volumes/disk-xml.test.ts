@@ -1,7 +1,14 @@
 // tier: unit
 // The <disk> of an attached volume for each attach mode, device naming, and alias detection.
 import t from 'tap';
-import { hasAlias, nextDevice, usedDevices, volumeDiskXml, volumeSerial } from '../../../agent/volumes/disk-xml.ts';
+import {
+  diskAddress,
+  hasAlias,
+  nextDevice,
+  usedDevices,
+  volumeDiskXml,
+  volumeSerial,
+} from '../../../agent/volumes/disk-xml.ts';
 import type { VolumeAttachment } from '../../../protocol/volume.ts';
 
 const id = '3f1c2a9e-1b2c-4d5e-8f90-1234567890ab';
@@ -80,3 +87,18 @@ t.test('device names: the first free virtio name after those in use; aliases fou
   t.ok(hasAlias(dom, 'ua-volume-x'));
   t.notOk(hasAlias(dom, 'ua-volume-y'));
 });
+
+t.test(
+  "migration: a volume disk's PCI address is read from the live XML, and only a plain address element",
+  async (t) => {
+    const addr = "<address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/>";
+    const dom = `<devices><disk type='file'><target dev='vda'/><alias name='virtio-disk0'/>
+<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></disk>
+<disk type='network'><target dev='vdb'/><alias name='ua-volume-x'/>
+${addr}</disk></devices>`;
+    t.equal(diskAddress(dom, 'ua-volume-x'), addr, "the volume's own address, not the root disk's");
+    t.equal(diskAddress(dom, 'ua-volume-y'), undefined, 'an unknown alias has none');
+    const hostile = "<disk><alias name='ua-volume-z'/><address type='pci' slot='0x07\"/><evil/>'/></disk>";
+    t.equal(diskAddress(hostile, 'ua-volume-z'), undefined, 'an element with odd values is not copied');
+  },
+);

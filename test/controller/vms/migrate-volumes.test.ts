@@ -1,0 +1,156 @@
+// Migration of a VM with an attached iSCSI volume, in the two-host lab (docs/lab.md) with tgtd's portal on
+// lab host a's address, so QEMU on both hosts reaches it: the target opens the volume before the
+// switch-over (its initiator added to the export's ACL, a libvirt secret with the CHAP password), the
+// guest's I/O to the volume goes on after the move with its data, and the source's access is gone; a
+// failed move leaves the target nothing (no domain, no secret) and the export as it was.
+
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { uploadTestGuest } from '../../helpers/cloud-images.ts';
+import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { startTgtd, type TgtdHandle, testIqnPrefix } from '../../helpers/tgtd.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+t.setTimeout(900_000);
+const run = promisify(execFile);
+let site: LabSite;
+let tgtd: TgtdHandle | undefined;
+const initiatorOf = (h: string) => `iqn.2024-01.org.stratus-test:lab-${h}.${process.pid}`;
+
+t.before(async () => {
+  site = await startLabSite({
+    beforeController: async (lab) => {
+      tgtd = await startTgtd({ netns: lab.hosts[0]!.ns, address: lab.hosts[0]!.address });
+      return `[volumes]\niscsi_portal = "${tgtd.portal}"\niqn_prefix = "${testIqnPrefix()}"\ntgt_control_port = ${tgtd.controlPort}\n`;
+    },
+    agentToml: (h) => `[volumes]\ninitiator_name = "${initiatorOf(h)}"\n`,
+  });
+});
+t.teardown(async () => {
+  await site?.cleanup();
+  await tgtd?.stop();
+});
+
+const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
+const letter = (host: string) => (host === site.hostIds['a'] ? 'a' : 'b');
+const consoleText = (host: string, vm: string) => {
+  try {
+    return readFileSync(join(site.agents[letter(host)]!.dir, 'console', `${vm}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+};
+const domains = async (host: string) =>
+  (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
+
+/**
+ * Runs `fn` while the target's namespace refuses new TCP connections to every port but libvirtd's (16509)
+ * and tgtd's; its own outgoing connections (QEMU's iSCSI login) are not touched.
+ */
+async function portsRefused<T>(host: string, fn: () => Promise<T>): Promise<T> {
+  const target = site.labHostOf(host);
+  const table = `stratus_lab_${site.lab.tag}`;
+  const nft = (...args: string[]) => run('ip', ['netns', 'exec', target.ns, 'nft', ...args]);
+  const keep = `{ 16509, ${tgtd!.iscsiPort} }`;
+  await nft('add', 'table', 'inet', table);
+  await nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
+  await nft(
+    'add',
+    'rule',
+    'inet',
+    table,
+    'in',
+    'tcp',
+    'dport',
+    '!=',
+    keep,
+    'ct',
+    'state',
+    'new',
+    'reject',
+    'with',
+    'tcp',
+    'reset',
+  );
+  try {
+    return await fn();
+  } finally {
+    await nft('delete', 'table', 'inet', table);
+  }
+}
+
+t.test(
+  'a VM with an iSCSI volume moves with it; its I/O goes on; a failed move leaves the target nothing',
+  async (t) => {
+    await uploadTestGuest(
+      site.c,
+      'volguest',
+      'stratus.dhcp=0 stratus.watch_write=on-volume stratus.io_probe=/dev/vdb stratus.io_probe_s=0.2',
+    );
+    const created = await site.c.cli([
+      'vm',
+      'create',
+      'volmig',
+      '--type',
+      'm1.small',
+      '--image',
+      'volguest',
+      '--wait',
+      '--json',
+    ]);
+    t.equal(created.code, 0, created.stderr);
+    const vm: { id: string; host: string } = JSON.parse(created.stdout).items[0];
+    const vol = await site.c.request('POST', '/v1/volumes', { name: 'volmig', sizeGiB: 1 });
+    t.equal(vol.status, 201, JSON.stringify(vol.body));
+    await waitFor('the guest ready', () => consoleText(vm.host, vm.id).includes('STRATUS-GUEST-READY'), 120_000, 250);
+    const att = await site.c.request('POST', `/v1/volumes/${vol.body.id}/attach`, { vmId: vm.id });
+    t.equal(att.status, 200, JSON.stringify(att.body));
+    const ioCount = (host: string) =>
+      Math.max(
+        0,
+        ...[...consoleText(host, vm.id).matchAll(/STRATUS-IO vdb ok (\d+) on-volume/g)].map((m) => Number(m[1])),
+      );
+    await waitFor('I/O to the volume', () => ioCount(vm.host) >= 3, 60_000, 250);
+    const target = async () =>
+      (await tgtd!.tgt.targets()).find((x) => x.iqn === vol.body.iqn || x.iqn.endsWith(vol.body.id));
+
+    t.same((await target())?.acl, [initiatorOf(letter(vm.host))], 'the export names the source only');
+    const secrets = async (host: string) => site.labHostOf(host).virsh('secret-list');
+
+    // a move that fails (the target's migration ports refuse) changes nothing
+    const to = other(vm.host);
+    const failed = await portsRefused(to, () => site.c.cli(['vm', 'migrate', vm.id]));
+    t.not(failed.code, 0, 'the migration fails');
+    t.match((await site.c.request('GET', `/v1/vms/${vm.id}`)).body, { state: 'running', host: vm.host });
+    t.notOk((await domains(to)).includes(vm.id), 'no domain on the target');
+    t.notMatch(await secrets(to), vol.body.id, 'no libvirt secret left on the target');
+    t.same((await target())?.acl, [initiatorOf(letter(vm.host))], 'the export names the source only again');
+
+    // the move
+    const before = ioCount(vm.host);
+    const from = vm.host;
+    const r = await site.c.cli(['vm', 'migrate', vm.id, '--json']);
+    t.equal(r.code, 0, r.stderr);
+    t.match(JSON.parse(r.stdout), { from, to, live: true });
+    vm.host = to;
+    await waitFor('I/O to the volume on the target', () => ioCount(to) > before + 2, 60_000, 250);
+    t.pass("the guest's I/O to its volume goes on after the move, its marker read back");
+    t.same((await target())?.acl, [initiatorOf(letter(to))], 'the export names the target only');
+    t.notMatch(await secrets(from), vol.body.id, "the source's secret is gone");
+    t.match(await secrets(to), vol.body.id, 'the target holds the secret');
+    const shown = (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body;
+    t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
+
+    const del = await site.c.cli(['vm', 'delete', vm.id]);
+    t.equal(del.code, 0, del.stderr);
+    await waitFor(
+      'the volume released',
+      async () => (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body.state === 'available',
+      60_000,
+    );
+    t.same((await target())?.acl ?? [], [], 'nothing may log in any more');
+  },
+);
