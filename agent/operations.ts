@@ -129,11 +129,17 @@ export function createOperations(s: OperationServices): Operations {
       return s.migration.prepare(args.spec, args.source, args.volumes);
     },
     'migrate.perform': async (args, ctx) => {
-      const res = await s.migration.perform(args.vm, args.target, (step, pct) => ctx.progress(step, pct));
+      const res = await s.migration.perform(
+        args.vm,
+        args.target,
+        (step, pct) => ctx.progress(step, pct),
+        args.bandwidthMiBs,
+      );
       s.afterDelete?.(args.vm);
       return res;
     },
     'migrate.finish': async (args) => s.migration.finish(args.vm, args.desired),
     'migrate.abort': async (args) => s.migration.abort(args.vm),
+    'migrate.cancel': async (args) => s.migration.cancel(args.vm),
   };
 }

@@ -49,7 +49,20 @@ export const MigratePrepareArgs = Type.Object(
   },
   { additionalProperties: false },
 );
-export const MigratePerformArgs = Type.Object({ vm: Uuid, target: MigrationTarget }, { additionalProperties: false });
+export const MigratePerformArgs = Type.Object(
+  {
+    vm: Uuid,
+    target: MigrationTarget,
+    bandwidthMiBs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "Bandwidth cap of this migration (else the source's)",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 export const MigrateFinishArgs = Type.Object(
   { vm: Uuid, desired: Type.Union([Type.Literal('running'), Type.Literal('stopped')]) },
   { additionalProperties: false },
@@ -81,12 +94,22 @@ export const MigrateFinishResult = Type.Object({
   downtimeMs: Type.Optional(Type.Number({ minimum: 0, description: "libvirt's measured downtime of the switch-over" })),
 });
 export const MigrateAbortResult = Type.Object({ aborted: Type.Boolean() });
+export const MigrateCancelResult = Type.Object({
+  cancelled: Type.Boolean({ description: 'A migration of the VM was running on this host and was told to stop' }),
+});
 
 /** REST: POST /v1/vms/{id}/migrate */
 export const MigrateRequest = Type.Object(
   {
     host: Type.Optional(
       Type.String({ minLength: 1, maxLength: 128, description: 'Target host; default: chosen by the scheduler' }),
+    ),
+    bandwidthMiBs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "Bandwidth cap of this migration in MiB/s; default: the source host's [migration] bandwidth_mibs",
+      }),
     ),
   },
   { additionalProperties: false },

@@ -102,6 +102,8 @@ const notFound = (err: unknown) => err instanceof LibvirtError && err.virCode ==
 
 export class VmMigration {
   private readonly db: Db;
+  /** VMs whose migration job runs now (cancel does not wait for the VM's lock, which perform holds). */
+  private readonly running = new Set<string>();
 
   constructor(private readonly o: MigrationOptions) {
     this.db = o.db.db;
@@ -255,11 +257,20 @@ export class VmMigration {
     }
   }
 
+  /** Source side: stops the running migration of `id` (libvirt resumes the VM here); false when none runs. */
+  async cancel(id: string): Promise<{ cancelled: boolean }> {
+    if (!this.running.has(id)) return { cancelled: false };
+    await this.o.conn.abortJob(id);
+    this.o.log.info({ vm: id }, 'migration cancelled on request');
+    return { cancelled: true };
+  }
+
   /** Source side: moves the VM to `target`; on success nothing of it is left here. */
   async perform(
     id: string,
     target: MigrationTarget,
     progress: (step: string, pct?: number) => void = () => undefined,
+    bandwidthMiBs?: number,
   ): Promise<MigrationResult> {
     const log = this.o.log.child({ vm: id, target: target.host });
     return this.o.vms.locks.run(id, async () => {
@@ -276,6 +287,7 @@ export class VmMigration {
       const overlayDir = this.o.disks?.vmDir(id);
       const disks = overlayDir ? overlayTargets(await this.o.conn.domainXml(id), overlayDir) : [];
       const s = this.o.settings;
+      const bandwidth = bandwidthMiBs ?? s.bandwidthMiBs;
       const started = Date.now();
       if (!live) {
         await this.o.conn.startDomainPaused(id);
@@ -299,6 +311,7 @@ export class VmMigration {
         log.warn({ timeoutMs: s.timeoutMs }, 'migration took too long; cancelling it');
         this.o.conn.abortJob(id).catch(() => undefined);
       }, s.timeoutMs);
+      this.running.add(id);
       try {
         await this.o.conn.migrate(
           id,
@@ -307,7 +320,7 @@ export class VmMigration {
             destXml: target.destXml,
             migrateUri: target.migrateUri,
             disks,
-            ...(s.bandwidthMiBs > 0 ? { bandwidthMiBs: s.bandwidthMiBs } : {}),
+            ...(bandwidth > 0 ? { bandwidthMiBs: bandwidth } : {}),
           },
           { live, paused: !live, autoConverge: s.autoConverge },
         );
@@ -316,6 +329,7 @@ export class VmMigration {
         log.warn({ err: (err as Error).message }, 'migration failed; the VM stays here');
         throw new MigrationFailedError(id, target.host, (err as Error).message);
       } finally {
+        this.running.delete(id);
         clearInterval(poll);
         clearTimeout(deadline);
       }

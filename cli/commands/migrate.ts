@@ -2,7 +2,7 @@
 // `stratus host evacuate HOST` (disables the host, moves every VM, lists the ones that could not move).
 
 import type { Command } from '../command.ts';
-import type { ApiClient } from '../client.ts';
+import { type ApiClient, CliError, EXIT } from '../client.ts';
 import { table } from '../output.ts';
 
 interface Migration {
@@ -44,8 +44,8 @@ const describe = (m: Migration) =>
 export const migrateCommands: Command[] = [
   {
     words: 'vm migrate',
-    usage: 'stratus vm migrate ID [--host HOST]',
-    summary: 'Move a VM to another host (live when it runs, cold when stopped)',
+    usage: 'stratus vm migrate ID [--host HOST] [--bandwidth MIBS] | --cancel',
+    summary: 'Move a VM to another host (live when it runs, cold when stopped), or stop its migration',
     args: 1,
     options: {
       host: {
@@ -53,10 +53,31 @@ export const migrateCommands: Command[] = [
         value: 'HOST',
         help: 'Target host (default: the scheduler picks one with the placement filters)',
       },
+      bandwidth: {
+        type: 'string',
+        value: 'MIBS',
+        help: "Bandwidth cap of this migration in MiB/s (default: the source host's [migration] bandwidth_mibs)",
+      },
+      cancel: { type: 'boolean', help: 'Stop the running migration of the VM: it stays on its host' },
     },
     async run({ api, positionals, values, json }) {
       const id = positionals[0]!;
-      const body = typeof values['host'] === 'string' ? { host: values['host'] } : {};
+      if (values['cancel']) {
+        const c = await api.request<{ vm: string; cancelled: boolean }>('POST', `/vms/${id}/migrate/cancel`, {});
+        return {
+          human: c.cancelled
+            ? `${id}: migration cancelled; the VM stays on its host`
+            : `${id}: no migration was running`,
+          json: c,
+        };
+      }
+      const body: Record<string, unknown> = typeof values['host'] === 'string' ? { host: values['host'] } : {};
+      if (typeof values['bandwidth'] === 'string') {
+        const n = Number(values['bandwidth']);
+        if (!Number.isInteger(n) || n < 1)
+          throw new CliError(`--bandwidth must be a whole number of MiB/s, got ${values['bandwidth']}`, EXIT.usage);
+        body['bandwidthMiBs'] = n;
+      }
       const m = await withProgress(api, id, json, api.request<Migration>('POST', `/vms/${id}/migrate`, body));
       return { human: describe(m), json: m };
     },

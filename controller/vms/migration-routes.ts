@@ -24,7 +24,21 @@ export function migrationRoutes(migrator: VmMigrator): Router {
       body: MigrateRequest,
       response: MigrationView,
     },
-    async ({ params, body, principal }) => migrator.migrate(params.id, body?.host, principal.name),
+    async ({ params, body, principal }) =>
+      migrator.migrate(params.id, body?.host, principal.name, { bandwidthMiBs: body?.bandwidthMiBs }),
+  );
+  route(
+    r,
+    {
+      method: 'post',
+      path: '/vms/:id/migrate/cancel',
+      summary: 'Stop the running migration of a VM: it stays on its host, the target is cleaned up',
+      tag: 'vms',
+      role: 'admin',
+      params: Id,
+      response: Type.Object({ vm: Type.String(), cancelled: Type.Boolean() }),
+    },
+    async ({ params }) => migrator.cancel(params.id),
   );
   route(
     r,

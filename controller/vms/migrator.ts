@@ -89,7 +89,27 @@ export class VmMigrator {
     return p.hostId;
   }
 
-  async migrate(vmId: string, wanted?: string, by = 'admin'): Promise<MigrationView> {
+  /** Stops the running migration of `vmId` on its source host; the VM stays there, the target is cleaned. */
+  async cancel(vmId: string): Promise<{ vm: string; cancelled: boolean }> {
+    const vm = this.o.store.get(vmId);
+    if (!this.o.moving.has(vmId) || !vm.hostId) throw new ConflictError(`VM ${vmId} is not being migrated`);
+    const r = await this.dispatch(
+      vm.hostId,
+      'migrate.cancel',
+      { vm: vmId },
+      `migrate-cancel:${vmId}:${Date.now()}`,
+      this.o.actionTimeoutMs,
+    );
+    this.o.log.info({ vm: vmId, host: vm.hostId, cancelled: r.cancelled }, 'migration cancel requested');
+    return { vm: vmId, cancelled: r.cancelled };
+  }
+
+  async migrate(
+    vmId: string,
+    wanted?: string,
+    by = 'admin',
+    opts: { bandwidthMiBs?: number | undefined } = {},
+  ): Promise<MigrationView> {
     const vm = this.o.store.get(vmId);
     if (vm.state !== 'running' && vm.state !== 'stopped')
       throw new ConflictError(`VM ${vmId} is ${vm.state}; only running or stopped VMs can be migrated`);
@@ -145,7 +165,11 @@ export class VmMigrator {
         res = await this.dispatch(
           source,
           'migrate.perform',
-          { vm: vmId, target: { host: target, ...prep } },
+          {
+            vm: vmId,
+            target: { host: target, ...prep },
+            ...(opts.bandwidthMiBs ? { bandwidthMiBs: opts.bandwidthMiBs } : {}),
+          },
           `migrate-perform:${op}`,
           this.o.migrateTimeoutMs,
           (p) => reason(`migrating to ${target}: ${p.step}${p.pct !== undefined ? ` ${Math.round(p.pct)}%` : ''}`),

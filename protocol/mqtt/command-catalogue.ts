@@ -19,6 +19,7 @@ import {
 import {
   MigrateAbortArgs,
   MigrateAbortResult,
+  MigrateCancelResult,
   MigrateCheckResult,
   MigrateFinishArgs,
   MigrateFinishResult,
@@ -164,6 +165,11 @@ export const commandCatalogue = {
     MigrateAbortArgs,
     MigrateAbortResult,
     'Migration, target: undo a preparation whose VM never arrived (refused while a domain of it exists here)',
+  ),
+  'migrate.cancel': def(
+    MigrateAbortArgs,
+    MigrateCancelResult,
+    'Migration, source: stop the running migration of a VM (virDomainAbortJob); the VM stays here',
   ),
 } as const satisfies Record<string, CommandDef>;
 

@@ -56,6 +56,7 @@ export const MATRIX: MatrixRow[] = [
   // enrolment: public, the one-time join token in the body is the credential
   row('POST /v1/join',                                  '/v1/join',                             X,          400, 401, 400, 400, 400),
   row('POST /v1/vms/{id}/migrate',                      '/v1/vms/{vm}/migrate',                 X,          401, 401, 403, 403, 400),
+  row('POST /v1/vms/{id}/migrate/cancel',               '/v1/vms/{vm}/migrate/cancel',          undefined,  401, 401, 403, 403, 409),
   row('GET /v1/audit',                                  '/v1/audit',                            undefined,  401, 401, 403, 403, 200),
 
   row('GET /v1/marketplace',                            '/v1/marketplace',                      undefined,  401, 401, 200, 200, 200),

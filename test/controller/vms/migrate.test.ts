@@ -172,6 +172,34 @@ t.test(
   },
 );
 
+t.test('a slow migration can be cancelled: the VM stays running on its source, nothing on the target', async (t) => {
+  const vm = vms[0]!;
+  const to = other(vm.host);
+  const bad = await site.c.cli(['vm', 'migrate', vm.id, '--bandwidth', 'fast']);
+  t.equal(bad.code, 2, 'a bandwidth that is not a number is a usage error');
+  const moving = site.c.cli(['vm', 'migrate', vm.id, '--bandwidth', '1']);
+  await waitFor(
+    'the migration job running',
+    async () => /: migrating/.test((await site.c.request('GET', `/v1/vms/${vm.id}`)).body.reason ?? ''),
+    120_000,
+    200,
+  );
+  const c = await site.c.cli(['vm', 'migrate', vm.id, '--cancel', '--json']);
+  t.equal(c.code, 0, c.stderr);
+  t.match(JSON.parse(c.stdout), { vm: vm.id, cancelled: true });
+  const r = await moving;
+  t.not(r.code, 0, 'the migration ends in failure');
+  t.match(r.stderr, /migration of VM .* failed/);
+  t.match((await site.c.request('GET', `/v1/vms/${vm.id}`)).body, { state: 'running', host: vm.host });
+  t.notOk((await domains(to)).includes(vm.id), 'no domain on the target');
+  t.notOk(existsSync(overlayDir(to, vm.id)), 'no overlay on the target');
+  const before = lastCount(consoleText(vm.host, vm.id));
+  await waitFor('the guest to keep counting on the source', () => lastCount(consoleText(vm.host, vm.id)) > before + 2);
+  const none = await site.c.cli(['vm', 'migrate', vm.id, '--cancel']);
+  t.not(none.code, 0, 'nothing to cancel');
+  t.match(none.stderr, /not being migrated/);
+});
+
 t.test('a stopped VM moves cold and starts on its new host with its data', async (t) => {
   const vm = vms[1]!;
   const stop = await site.c.cli(['vm', 'stop', vm.id, '--force']);
