@@ -12,6 +12,8 @@ const GiB = 1024 ** 3;
 
 /** Serials the guest sees (/dev/disk/by-id/virtio-<serial>): stable names for context scripts. */
 export const SWAP_SERIAL = 'stratus-swap';
+/** How a Linux guest names the swap disk (udev's by-id link of a virtio disk with that serial). */
+export const SWAP_DEVICE = `/dev/disk/by-id/virtio-${SWAP_SERIAL}`;
 export const volatileSerial = (n: number): string => `stratus-volatile-${n}`;
 
 /** The blank disks of the VM's spec, after its root disk: volatile disks in order, then swap. */
