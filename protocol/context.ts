@@ -36,7 +36,8 @@ export const ContextRequest = Type.Object(
       Type.String({
         maxLength: 255,
         pattern: '^/dev/[A-Za-z0-9/_.:-]+$',
-        description: "A blank disk for the guest's swap: cloud-init makes it a swap area (fs_setup) and enables it (mounts)",
+        description:
+          "A blank disk for the guest's swap: cloud-init makes it a swap area (fs_setup) and enables it (mounts)",
       }),
     ),
     /** How the guest configures its NICs: static addresses from the context, or DHCP. */
