@@ -49,6 +49,11 @@ export class SchedulerService {
     });
   }
 
+  /** Bytes the VM's writable disks take on a host; undefined when disks are not counted. */
+  diskBytesOf(vm: VmRecord): number | undefined {
+    return this.o.diskBytes?.(vm);
+  }
+
   hostViews(): HostView[] {
     const committed = new Map<string, { vcpus: number; mem: number; disk: number; groups: Set<string> }>();
     for (const vm of this.o.store.list({ states: [...HOLDS_CAPACITY] })) {
@@ -96,7 +101,7 @@ export class SchedulerService {
       antiAffinityGroup: vm.placement.antiAffinityGroup,
       excludeHosts: new Set(vm.excludedHosts),
       imageSha256: this.o.imageSha256?.(vm.imageId),
-      diskBytes: this.o.diskBytes?.(vm),
+      diskBytes: this.diskBytesOf(vm),
     }));
     const t0 = performance.now();
     const placements = schedule(requests, this.hostViews(), this.o.policy());
