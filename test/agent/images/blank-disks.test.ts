@@ -1,6 +1,7 @@
 // Blank disks (volatile disks, the type's swap) through a real agent process and real libvirtd: the agent
 // makes them as sparse qcow2 files next to the VM's overlays with the size asked for and no backing file,
-// the domain gets them as virtio disks with their serials, and they are gone after delete, after a create
+// the domain gets them as virtio disks with their serials, the host reports the instance directory's
+// disk, and they are gone after delete, after a create
 // that failed once they were made, and after recovery from a crash right after they were made.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -38,6 +39,10 @@ t.test(
       t.notOk(info['backing-filename'], `disk${i}: no backing file`);
       t.ok(Number(info['actual-size']) < 1024 * 1024, `disk${i}: sparse`);
     }
+    const host = (await agent.request('GET', '/v1/host')).body;
+    t.equal(host.disk.path, join(agent.dir, 'state/instances'), 'the host reports the instance directory');
+    t.ok(host.disk.freeBytes > 0 && host.disk.totalBytes >= host.disk.freeBytes, 'with its file system size and free');
+    t.ok(host.disk.instanceBytes < 64 * 1024 * 1024, 'the sparse disks take next to nothing yet');
     const xml = virsh('dumpxml', `stratus-${spec.id}`);
     t.match(
       xml,
