@@ -24,10 +24,14 @@ export interface Rejection {
 
 const GiB = 1024 ** 3;
 
-/** Bytes as GiB for reasons: whole numbers as they are, others with one decimal (rounded down). */
-export function gib(bytes: number): string {
+/**
+ * Bytes as GiB for reasons: whole numbers as they are, others with one decimal, rounded up for what a
+ * VM needs and down for what a host has (so that a reason never shows a need that seems to fit).
+ */
+export function gib(bytes: number, round: 'up' | 'down' = 'down'): string {
   const g = bytes / GiB;
-  return Number.isInteger(g) ? String(g) : (Math.floor(g * 10) / 10).toFixed(1);
+  if (Number.isInteger(g)) return String(g);
+  return ((round === 'up' ? Math.ceil(g * 10) : Math.floor(g * 10)) / 10).toFixed(1);
 }
 
 /** Bytes free for VM disks on the host; Infinity when the host does not report its disk. */
@@ -67,7 +71,7 @@ export function reject(h: HostView, vm: VmRequest, p: SchedulerPolicy): Rejectio
     const freeBytes = Math.max(0, free);
     return {
       filter: 'disk',
-      detail: `disk: needs ${gib(vm.diskBytes)} GiB, host has ${gib(freeBytes)} GiB free`,
+      detail: `disk: needs ${gib(vm.diskBytes, 'up')} GiB, host has ${gib(freeBytes)} GiB free`,
       freeBytes,
     };
   }
@@ -93,7 +97,7 @@ export function explain(vm: VmRequest, rejections: Rejection[]): string {
   const disk = rejections.filter((r) => r.filter === 'disk');
   if (disk.length > 0) {
     const most = Math.max(...disk.map((r) => r.freeBytes ?? 0));
-    label.disk = `short of disk: needs ${gib(vm.diskBytes ?? 0)} GiB, ${disk.length === 1 ? 'host has' : 'the roomiest has'} ${gib(most)} GiB free`;
+    label.disk = `short of disk: needs ${gib(vm.diskBytes ?? 0, 'up')} GiB, ${disk.length === 1 ? 'host has' : 'the roomiest has'} ${gib(most)} GiB free`;
   }
   const parts = [...counts.entries()].map(([f, n]) => `${n} ${n === 1 ? 'host' : 'hosts'} ${label[f]}`);
   return `no host fits: ${parts.join('; ')}`;

@@ -55,6 +55,11 @@ t.test('a VM whose disks fit no host waits with the disk reason, needed and free
     freeBytes: 10 * GiB,
   });
   t.equal(schedule([vm('fits', { diskBytes: 15 * GiB })], two)[0]!.hostId, 'h2', 'the host with room takes it');
+  t.equal(
+    reject(host('h3', { diskBytes: 10.99 * GiB }), vm('odd', { diskBytes: 20 * GiB + 1 }), DEFAULT_POLICY)?.detail,
+    'disk: needs 20.1 GiB, host has 10.9 GiB free',
+    'needs round up, free rounds down',
+  );
 });
 
 t.test('VMs placed in one batch are charged: the third 20 GiB VM on a 50 GiB host waits', async (t) => {
