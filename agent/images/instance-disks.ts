@@ -112,7 +112,7 @@ export class InstanceDisks {
     for (const [d] of images) this.checkPolicy(d, who);
     await makeDir(this.vmDir(spec.id));
     r.add('remove instance directory', () => removePath(this.vmDir(spec.id)));
-    // blank disks first: sparse, so O(1) whatever their size; a full disk fails here before any download
+    // blank disks first: sparse qcow2, O(1) whatever their size
     for (const [d, i] of blanks) {
       await createImage(this.overlayPath(spec.id, i), 'qcow2', d.sizeMiB * MiB);
       log.info({ disk: i, blank: d.blank, sizeMiB: d.sizeMiB }, 'blank disk created');
