@@ -207,6 +207,7 @@ export class AgentDaemon {
       reconciler: this.reconciler,
       log: this.log,
       images: async () => this.images.cache.inventory().map((i) => ({ id: i.sha256, bytes: i.sizeBytes })),
+      disk: () => this.images.disks.capacity(),
     });
   }
 

@@ -32,6 +32,14 @@ export const ContextRequest = Type.Object(
     sshPublicKeys: Type.Array(Text(16_384, 'An OpenSSH public key'), { maxItems: 32, default: [] }),
     startScript: Type.Optional(Text(262_144, 'Script the guest runs at boot (sent base64-encoded)')),
     userData: Type.Optional(Text(262_144, 'cloud-init user data (#cloud-config or a script)')),
+    swapDevice: Type.Optional(
+      Type.String({
+        maxLength: 255,
+        pattern: '^/dev/[A-Za-z0-9/_.:-]+$',
+        description:
+          "A blank disk for the guest's swap: cloud-init makes it a swap area (fs_setup) and enables it (mounts)",
+      }),
+    ),
     /** How the guest configures its NICs: static addresses from the context, or DHCP. */
     addressing: Type.Union([Type.Literal('static'), Type.Literal('dhcp')], { default: 'static' }),
     variables: Type.Record(

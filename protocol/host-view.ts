@@ -16,6 +16,12 @@ export const Host = Type.Object({
   memoryMiB: Type.Integer(),
   usedVcpus: Type.Integer(),
   usedMemoryMiB: Type.Integer(),
+  diskBytes: Type.Optional(
+    Type.Integer({ description: 'What VM disks may take on the host (free + instance disks); absent: not reported' }),
+  ),
+  usedDiskBytes: Type.Optional(
+    Type.Integer({ description: 'Virtual sizes of the root, volatile and swap disks of the VMs placed on it' }),
+  ),
   load: Type.Number(),
   cachedImages: Type.Array(Type.String()),
 });

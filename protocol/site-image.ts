@@ -52,6 +52,9 @@ export const Image = Type.Object({
   sha256: Type.Union([Type.String(), Type.Null()]),
   format: Type.String(),
   sizeBytes: Type.Union([Type.Integer(), Type.Null()]),
+  virtualSize: Type.Optional(
+    Type.Integer({ description: 'The disk size its header declares, when the controller inspected it' }),
+  ),
   sourceUrl: Type.Union([Type.String(), Type.Null()]),
   stored: Type.Boolean({ description: 'The controller holds the content and serves it to agents' }),
   os: Type.Optional(Type.String()),

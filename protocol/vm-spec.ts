@@ -68,9 +68,25 @@ export const ImageDiskSpec = Type.Object(
 );
 export type ImageDiskSpec = Static<typeof ImageDiskSpec>;
 
-export const DiskSpec = Type.Union([PathDiskSpec, ImageDiskSpec], {
+/**
+ * A blank disk the agent creates next to the VM's overlays (a sparse qcow2) and deletes with the VM:
+ * a volatile disk (`--volatile-disk`) or the swap disk of the instance type (OpenNebula's SWAP disk).
+ */
+export const BlankDiskSpec = Type.Object(
+  {
+    blank: Type.Union([Type.Literal('volatile'), Type.Literal('swap')], {
+      description: 'volatile: scratch space; swap: meant to be used as swap by the guest',
+    }),
+    sizeMiB: Type.Integer({ minimum: 1, maximum: 16_777_216, description: 'Virtual size in MiB' }),
+    serial: DiskSerial,
+  },
+  { additionalProperties: false },
+);
+export type BlankDiskSpec = Static<typeof BlankDiskSpec>;
+
+export const DiskSpec = Type.Union([PathDiskSpec, ImageDiskSpec, BlankDiskSpec], {
   errorMessage:
-    'must be {path, format?, readonly?, serial?} or {image: {sha256, url?, format?, ...}, sizeGiB?, readonly?, serial?}',
+    'must be {path, format?, readonly?, serial?}, {image: {sha256, url?, format?, ...}, sizeGiB?, readonly?, serial?} or {blank: "volatile"|"swap", sizeMiB, serial?}',
 });
 export type DiskSpec = Static<typeof DiskSpec>;
 

@@ -21,6 +21,20 @@ export const VM_STATES = [
 ] as const;
 export type VmState = (typeof VM_STATES)[number];
 
+/** Bounds of `--volatile-disk`: how many per VM, and the largest, in GiB. */
+export const MAX_VOLATILE_DISKS = 8;
+export const MAX_VOLATILE_GIB = 4096;
+
+/** One disk of a VM as `vm show` lists it, in the order the guest sees them (vda, vdb, ...). */
+export const VmDiskView = Type.Object({
+  device: Type.String({ description: 'Guest device name (virtio): vda, vdb, ...' }),
+  kind: Type.Union([Type.Literal('root'), Type.Literal('volatile'), Type.Literal('swap'), Type.Literal('readonly')]),
+  sizeMiB: Type.Optional(Type.Integer({ description: 'Virtual size; absent: the image size' })),
+  image: Type.Optional(Type.String({ description: 'The image (id) of a root or read-only disk' })),
+  serial: Type.Optional(Type.String({ description: 'Disk serial the guest sees (/dev/disk/by-id/virtio-<serial>)' })),
+});
+export type VmDiskView = Static<typeof VmDiskView>;
+
 export const CreateVmRequest = Type.Object(
   {
     name: Type.String({
@@ -66,6 +80,20 @@ export const CreateVmRequest = Type.Object(
         description: "Root disk in GiB (grows the image); default: the type's",
       }),
     ),
+    volatileDisksGiB: Type.Optional(
+      Type.Array(
+        Type.Integer({
+          minimum: 1,
+          maximum: MAX_VOLATILE_GIB,
+          errorMessage: `must be an integer from 1 to ${MAX_VOLATILE_GIB} (GiB)`,
+        }),
+        {
+          maxItems: MAX_VOLATILE_DISKS,
+          errorMessage: `must be at most ${MAX_VOLATILE_DISKS} sizes in GiB`,
+          description: 'Blank disks (GiB each) attached after the root disk and deleted with the VM',
+        },
+      ),
+    ),
     readonlyImages: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
         maxItems: 4,
@@ -86,6 +114,8 @@ export const Vm = Type.Object({
   vcpus: Type.Integer(),
   memoryMiB: Type.Integer(),
   diskGiB: Type.Integer(),
+  volatileGiB: Type.Array(Type.Integer(), { description: 'Volatile disks, GiB each' }),
+  swapMiB: Type.Integer({ description: 'Swap disk from the type, MiB; 0: none' }),
   image: Type.String(),
   state: Type.Union(VM_STATES.map((s) => Type.Literal(s))),
   reason: Type.String({ description: 'Why the VM is in its state; for a pending VM, why it waits' }),
@@ -99,6 +129,9 @@ export const Vm = Type.Object({
   updatedAt: Type.Integer(),
   addresses: Type.Optional(Type.Array(Type.String(), { description: "The VM's IP addresses, first NIC first" })),
   readonlyImages: Type.Optional(Type.Array(Type.String(), { description: 'Images attached read-only (ids)' })),
+  disks: Type.Optional(
+    Type.Array(VmDiskView, { description: 'Root, volatile, swap and read-only disks in guest order' }),
+  ),
   context: Type.Optional(VmContextView),
 });
 export type Vm = Static<typeof Vm>;

@@ -17,6 +17,7 @@ import type { Reconciler } from '../vm/reconciler.ts';
 import type { VmService } from '../vm/vm-service.ts';
 import type { ImageBundles } from '../images/image-bundle.ts';
 import type { ImageCache } from '../images/cache.ts';
+import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { SaveAsService } from '../images/save-as.ts';
 import type { SnapshotService } from '../images/snapshots.ts';
 import type { Operations } from '../operations.ts';
@@ -36,7 +37,13 @@ export interface ApiDeps {
   hostId: string;
   version: string;
   /** Image cache, bundles, VM snapshots and save-as (agent/images/). */
-  images?: { cache: ImageCache; bundles: ImageBundles; snapshots: SnapshotService; saveAs: SaveAsService };
+  images?: {
+    cache: ImageCache;
+    bundles: ImageBundles;
+    snapshots: SnapshotService;
+    saveAs: SaveAsService;
+    disks?: InstanceDisks;
+  };
   /** Volume attachments (agent/volumes/attacher.ts). */
   volumes?: VolumeAttacher;
   /** TCP listener: the bearer token every request but /v1/health must carry. */
@@ -92,8 +99,13 @@ export function buildApp(d: ApiDeps): express.Express {
     });
   });
   app.get('/v1/host', async (_req, res) => {
-    const [node, versions, hostname] = await Promise.all([d.conn.nodeInfo(), d.conn.versions(), d.conn.hostname()]);
-    res.json({ host: d.hostId, hostname, node, versions });
+    const [node, versions, hostname, disk] = await Promise.all([
+      d.conn.nodeInfo(),
+      d.conn.versions(),
+      d.conn.hostname(),
+      d.images?.disks?.capacity(),
+    ]);
+    res.json({ host: d.hostId, hostname, node, versions, ...(disk ? { disk } : {}) });
   });
   app.get('/v1/unmanaged-domains', (_req, res) => {
     res.json({ items: d.reconciler.unmanaged });

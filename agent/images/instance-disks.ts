@@ -1,15 +1,17 @@
 // Instance disks: each disk of a VM spec that names an image becomes a qcow2 overlay on the cached
 // base (`qemu-img create -f qcow2 -F <fmt> -b <base>`, O(1) whatever the base's size), optionally grown
 // to the requested size, in <state_dir>/instances/<vm>/. The overlay pins its base in the cache, so it
-// is never evicted; both are undone on a failed create and removed with the VM.
+// is never evicted; both are undone on a failed create and removed with the VM. Blank disks (volatile
+// disks, the type's swap) are sparse qcow2 files in the same directory, so every path that removes the
+// overlays (delete, the undo of a failed create, recovery, orphan removal) removes them too.
 
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Reverter } from '../../common/reverter.ts';
-import { allocatedBytes, listDir, makeDir, removePath } from '../../drivers/image-files.ts';
-import { createOverlay } from '../../drivers/qemu-img.ts';
+import { allocatedBytes, freeSpace, listDir, makeDir, removePath } from '../../drivers/image-files.ts';
+import { create as createImage, createOverlay } from '../../drivers/qemu-img.ts';
 import type { ImageRef } from '../../protocol/image.ts';
-import type { BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../../protocol/vm-spec.ts';
+import type { BlankDiskSpec, BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../../protocol/vm-spec.ts';
 import { type ImageCache, refSubject } from './cache.ts';
 import { DiskOperationError } from './errors.ts';
 import type { ImageRecord } from './image-db.ts';
@@ -27,6 +29,7 @@ function bootImages(spec: VmSpec): ['kernel' | 'initrd', ImageRef][] {
   return out;
 }
 
+const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
 export interface InstanceDisksOptions {
@@ -75,7 +78,7 @@ export class InstanceDisks {
           : {
               path: this.overlayPath(spec.id, i),
               format: 'qcow2' as const,
-              ...(d.readonly !== undefined ? { readonly: d.readonly } : {}),
+              ...('readonly' in d && d.readonly !== undefined ? { readonly: d.readonly } : {}),
               ...(d.serial !== undefined ? { serial: d.serial } : {}),
             },
       ),
@@ -83,7 +86,7 @@ export class InstanceDisks {
   }
 
   hasImageDisks(spec: VmSpec): boolean {
-    return spec.disks.some((d) => 'image' in d) || bootImages(spec).length > 0;
+    return spec.disks.some((d) => !('path' in d)) || bootImages(spec).length > 0;
   }
 
   /**
@@ -100,12 +103,21 @@ export class InstanceDisks {
     const images = spec.disks
       .map((d, i) => [d, i] as const)
       .filter((x): x is [ImageDiskSpec, number] => 'image' in x[0]);
-    if (images.length === 0) return;
+    const blanks = spec.disks
+      .map((d, i) => [d, i] as const)
+      .filter((x): x is [BlankDiskSpec, number] => 'blank' in x[0]);
+    if (images.length === 0 && blanks.length === 0) return;
     const who = deployActor(spec);
     // every image is checked against the policy before anything is downloaded
     for (const [d] of images) this.checkPolicy(d, who);
     await makeDir(this.vmDir(spec.id));
     r.add('remove instance directory', () => removePath(this.vmDir(spec.id)));
+    // blank disks first: sparse qcow2, O(1) whatever their size
+    for (const [d, i] of blanks) {
+      await createImage(this.overlayPath(spec.id, i), 'qcow2', d.sizeMiB * MiB);
+      log.info({ disk: i, blank: d.blank, sizeMiB: d.sizeMiB }, 'blank disk created');
+    }
+    if (images.length === 0) return;
     // images are fetched concurrently; overlays are created once all are there
     const settled = await Promise.allSettled(
       images.map(async ([d, i]) => {
@@ -154,6 +166,18 @@ export class InstanceDisks {
   async remove(vmId: string): Promise<void> {
     await removePath(this.vmDir(vmId));
     this.o.cache.release(this.owner(vmId));
+  }
+
+  /**
+   * The disk VM disks live on, for the scheduler (host info): the file system of the instance directory
+   * and what the instance disks take there, rounded down to MiB so that small writes do not make the
+   * information change.
+   */
+  async capacity(): Promise<{ path: string; totalBytes: number; freeBytes: number; instanceBytes: number }> {
+    await makeDir(this.o.dir);
+    const [fs, used] = await Promise.all([freeSpace(this.o.dir), this.usage()]);
+    const mib = (n: number) => Math.floor(n / MiB) * MiB;
+    return { path: this.o.dir, totalBytes: mib(fs.totalBytes), freeBytes: mib(fs.freeBytes), instanceBytes: mib(used) };
   }
 
   /** Bytes the overlays of every VM take on disk (allocated, not virtual). */

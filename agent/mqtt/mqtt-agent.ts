@@ -18,7 +18,7 @@ import {
 import type { Reconciler } from '../vm/reconciler.ts';
 import type { AgentConfig } from '../config.ts';
 import type { AgentStateDb } from '../vm/state-db.ts';
-import { collectHostInfo, HostSampler, type ImageLister } from '../telemetry/host-telemetry.ts';
+import { collectHostInfo, type DiskReporter, HostSampler, type ImageLister } from '../telemetry/host-telemetry.ts';
 import { VmSampler } from '../telemetry/vm-telemetry.ts';
 import type { VmService, VmView } from '../vm/vm-service.ts';
 import { interruptedOutcome } from '../vm/recovery.ts';
@@ -36,6 +36,8 @@ export interface MqttAgentOptions {
   registry: CommandLookup;
   log: Logger;
   images?: ImageLister;
+  /** The disk of the instance directory, reported in the host information for the scheduler. */
+  disk?: DiskReporter;
   /** Recovery state and unclaimed domains, for the inventory. */
   reconciler?: Reconciler;
 }
@@ -277,7 +279,7 @@ export class MqttAgent {
   /** Publishes the host information if it changed (images cached or evicted, a new bridge, ...). */
   async refreshInfo(): Promise<void> {
     try {
-      const info = await collectHostInfo(this.o.conn, this.o.config.libvirt.virt_type, this.o.images);
+      const info = await collectHostInfo(this.o.conn, this.o.config.libvirt.virt_type, this.o.images, this.o.disk);
       const text = JSON.stringify(info);
       if (text === this.lastInfo || !this.link.connected) return;
       this.lastInfo = text;

@@ -1,5 +1,5 @@
 // Host telemetry payload bodies: static information (drivers/host-metrics.ts facts, libvirt versions,
-// bridges, cached images) and metrics samples with network rates computed from the previous sample.
+// bridges, cached images, the disk of the instance directory) and metrics samples with network rates computed from the previous sample.
 // Envelope fields (v, ts, host, session, seq) are added by the MQTT link when publishing.
 
 import type { HostInfo, HostMetrics } from '../../protocol/mqtt/index.ts';
@@ -14,21 +14,33 @@ export type HostMetricsBody = Body<HostMetrics>;
 /** Images cached on this host, supplied by the image feature when it is present. */
 export type ImageLister = () => Promise<{ id: string; bytes: number }[]>;
 
+/** The disk VM disks live on (agent/images/instance-disks.ts `capacity`), when the image feature is present. */
+export type DiskReporter = () => Promise<{
+  path: string;
+  totalBytes: number;
+  freeBytes: number;
+  instanceBytes: number;
+}>;
+
 export async function collectHostInfo(
   conn: LibvirtConnection,
   virtType: string,
   images?: ImageLister,
+  disk?: DiskReporter,
 ): Promise<HostInfoBody> {
-  const [facts, bridges, versions, imgs, node] = await Promise.all([
+  const [facts, bridges, versions, imgs, node, storage] = await Promise.all([
     hostFacts(),
     listBridges(),
     conn.connected ? conn.versions().catch(() => undefined) : Promise.resolve(undefined),
     images ? images().catch(() => []) : Promise.resolve([]),
     conn.connected ? conn.nodeInfo().catch(() => undefined) : Promise.resolve(undefined),
+    disk ? disk().catch(() => undefined) : Promise.resolve(undefined),
   ]);
   return {
     ...facts,
-    ...(node ? { capacity: { cpus: node.cpus, memoryBytes: node.memoryKiB * 1024 } } : {}),
+    ...(node
+      ? { capacity: { cpus: node.cpus, memoryBytes: node.memoryKiB * 1024, ...(storage ? { disk: storage } : {}) } }
+      : {}),
     agentVersion: VERSION,
     hypervisor: {
       virtType,

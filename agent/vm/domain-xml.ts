@@ -31,8 +31,8 @@ const diskTargets = 'abcdefghijklmnopqrstuvwxyz';
 
 function disks(spec: VmSpec): RawXml[] {
   return spec.disks.map((d, i) => {
-    // image disks are resolved to their overlay (agent/instance-disks.ts) before the XML is built
-    if (!('path' in d)) throw new Error(`disk ${i} names an image: resolve it to its overlay first`);
+    // image and blank disks are resolved to their files (agent/instance-disks.ts) before the XML is built
+    if (!('path' in d)) throw new Error(`disk ${i} is an image or blank disk: resolve it to its file first`);
     return xml`
     <disk type='file' device='disk'>
       <driver name='qemu' type='${d.format}' discard='unmap'/>

@@ -1,10 +1,11 @@
-// The options of `stratus vm create` and what they become in the request: placement, networks, and the
-// VM's context (SSH keys, user data, start script, login user, variables, method). Files are read here,
+// The options of `stratus vm create` and what they become in the request: placement, networks, disks,
+// and the VM's context (SSH keys, user data, start script, login user, variables, method). Files are read here,
 // on the user's machine; the controller checks what they hold.
 
 import { readFileSync } from 'node:fs';
 import { CliError, EXIT } from '../client.ts';
 import type { CommandContext, OptionSpec } from '../command.ts';
+import { MAX_VOLATILE_DISKS, MAX_VOLATILE_GIB, type VmDiskView } from '../../protocol/vm.ts';
 
 export const createOptions: Record<string, OptionSpec> = {
   type: { type: 'string', value: 'TYPE', help: 'Instance type: CPUs, memory, disk (stratus type list)' },
@@ -27,12 +28,47 @@ export const createOptions: Record<string, OptionSpec> = {
     help: "Context CD-ROM flavour (default: the site's)",
   },
   disk: { type: 'string', value: 'GiB', help: "Root disk size in GiB, larger than the image (default: the type's)" },
+  'volatile-disk': {
+    type: 'string',
+    value: 'GiB',
+    multiple: true,
+    help: `A blank disk of this size, deleted with the VM (at most ${MAX_VOLATILE_DISKS}, each 1-${MAX_VOLATILE_GIB} GiB)`,
+  },
   'readonly-disk': { type: 'string', value: 'IMAGE', multiple: true, help: 'Attach this image read-only' },
   group: { type: 'string', value: 'G', help: 'Anti-affinity group: VMs of one group never share a host' },
   cluster: { type: 'string', value: 'C', help: 'Only hosts of this cluster' },
   feature: { type: 'string', value: 'F', multiple: true, help: 'Only hosts with this feature' },
   wait: { type: 'boolean', help: 'Wait until every VM runs; print ids and addresses' },
 };
+
+/** `--volatile-disk GiB...` as whole numbers (the controller checks the bounds again). */
+export function volatileDisksOf(values: CommandContext['values']): number[] | undefined {
+  const given = values['volatile-disk'] as string[] | undefined;
+  if (!given) return undefined;
+  if (given.length > MAX_VOLATILE_DISKS)
+    throw new CliError(`at most ${MAX_VOLATILE_DISKS} --volatile-disk per VM`, EXIT.usage);
+  return given.map((v) => {
+    const gib = Number(v);
+    if (!/^\d+$/.test(v) || gib < 1 || gib > MAX_VOLATILE_GIB)
+      throw new CliError(
+        `--volatile-disk must be a whole number of GiB from 1 to ${MAX_VOLATILE_GIB} (got "${v}")`,
+        EXIT.usage,
+      );
+    return gib;
+  });
+}
+
+/** `vm show`'s lines about the disks, in guest order: device, kind, size, image or serial. */
+export function diskLines(disks: VmDiskView[] | undefined): string {
+  if (!disks?.length) return '';
+  const size = (d: VmDiskView) =>
+    d.sizeMiB === undefined ? 'image size' : d.sizeMiB % 1024 === 0 ? `${d.sizeMiB / 1024} GiB` : `${d.sizeMiB} MiB`;
+  const lines = disks.map(
+    (d) =>
+      `  ${d.device}  ${d.kind.padEnd(8)}  ${size(d).padEnd(10)}  ${d.image ?? (d.serial ? `serial ${d.serial}` : '')}`,
+  );
+  return `\ndisks:\n${lines.join('\n')}`;
+}
 
 function readText(file: string, what: string): string {
   try {

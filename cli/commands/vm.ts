@@ -5,7 +5,7 @@ import { CliError, EXIT } from '../client.ts';
 import type { Command } from '../command.ts';
 import type { Vm } from '../../protocol/vm.ts';
 import { type Columns, fields, table } from '../output.ts';
-import { contextLines, contextOf, createOptions } from './vm-create-options.ts';
+import { contextLines, contextOf, createOptions, diskLines, volatileDisksOf } from './vm-create-options.ts';
 import { vmSsh } from './vm-ssh.ts';
 
 const columns: Columns<Vm> = [
@@ -63,6 +63,8 @@ export const vmCommands: Command[] = [
         if (!Number.isInteger(gib) || gib < 1) throw new CliError('--disk must be a whole number of GiB', EXIT.usage);
         body['diskGiB'] = gib;
       }
+      const volatile = volatileDisksOf(values);
+      if (volatile) body['volatileDisksGiB'] = volatile;
       if (values['readonly-disk']) body['readonlyImages'] = values['readonly-disk'];
       const context = contextOf(values);
       if (Object.keys(context).length > 0) body['context'] = context;
@@ -85,7 +87,7 @@ export const vmCommands: Command[] = [
       const history = vm.events
         .map((e) => `  ${new Date(e.at).toISOString()}  ${e.from ?? '-'} -> ${e.to}  ${e.reason}`)
         .join('\n');
-      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'image', 'readonlyImages', 'addresses', 'attempts', 'placement', 'observed'])}${contextLines(vm['context'])}\nhistory:\n${history}`;
+      const human = `${fields(vm, ['id', 'name', 'state', 'reason', 'host', 'owner', 'type', 'vcpus', 'memoryMiB', 'diskGiB', 'volatileGiB', 'swapMiB', 'image', 'readonlyImages', 'addresses', 'attempts', 'placement', 'observed'])}${diskLines(vm.disks)}${contextLines(vm['context'])}\nhistory:\n${history}`;
       return { human, json: vm };
     },
   },

@@ -1,6 +1,6 @@
 // The context side of a deploy (a controller/vms DeployHook, after the network's): every VM gets a
 // context CD-ROM (OpenNebula or NoCloud flavour) with its host name, its NICs from the leases the network
-// hook took, and the keys and user data it was created with; the spec points at the ISO's token URL,
+// hook took, the keys and user data it was created with, and its swap disk; the spec points at the ISO's token URL,
 // which the agent downloads. Releasing removes the ISO.
 
 import type { ContextFlavour } from '../../protocol/context.ts';
@@ -8,6 +8,7 @@ import type { VmSpec } from '../../protocol/vm-spec.ts';
 import { hostnameOf } from '../network/deploy-hook.ts';
 import type { DeployHook } from '../vms/deploy-hook.ts';
 import type { VmRecord } from '../vms/store.ts';
+import { SWAP_DEVICE } from '../vms/vm-disks.ts';
 import type { ContextService } from './service.ts';
 import type { VmContextRequest } from './vm-context.ts';
 
@@ -30,7 +31,14 @@ export class ContextDeployHook implements DeployHook {
     const asked = this.o.contextFor?.(vm);
     // its download URL is bound to the host the VM is deployed on, and expires
     const iso = await this.o.context.build(
-      { flavour: this.o.flavour, ...asked, vmId: vm.id, hostname: hostnameOf(vm.name), addressing: this.o.addressing },
+      {
+        flavour: this.o.flavour,
+        ...asked,
+        vmId: vm.id,
+        hostname: hostnameOf(vm.name),
+        addressing: this.o.addressing,
+        ...(vm.swapMiB > 0 ? { swapDevice: SWAP_DEVICE } : {}),
+      },
       undefined,
       hostId,
     );

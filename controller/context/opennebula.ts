@@ -46,7 +46,9 @@ export function contextVariables(req: ContextRequest, nics: readonly ContextNic[
     add('START_SCRIPT_BASE64', Buffer.from(req.startScript, 'utf8').toString('base64'));
   // cloud-init's OpenNebula datasource reads USER_DATA (one-context ignores it): the login user and the
   // user's own data reach cloud-init guests too
-  if (req.userData !== undefined || req.username) add('USER_DATA', composeUserData(req));
+  if (req.userData !== undefined || req.username || req.swapDevice) add('USER_DATA', composeUserData(req));
+  // one-context has no swap variable: the device is named for the image's own scripts
+  add('STRATUS_SWAP_DEVICE', req.swapDevice);
   add('STRATUS_VM_ID', req.vmId);
   const taken = new Set(vars.map(([k]) => k));
   for (const [k, v] of Object.entries(req.variables).sort(([a], [b]) => a.localeCompare(b))) {

@@ -50,7 +50,10 @@ export function checkUserData(text: string): void {
     throw new ValidationError('user data: a MIME multipart message needs a boundary in its Content-Type');
 }
 
-/** Stratus's own #cloud-config: the host name, the login user with sudo and the SSH keys, the start script. */
+/**
+ * Stratus's own #cloud-config: the host name, the login user with sudo and the SSH keys, the swap disk,
+ * the start script.
+ */
 export function stratusCloudConfig(req: ContextRequest, withStartScript: boolean): string {
   const lines = ['#cloud-config'];
   if (req.setHostname) lines.push(`hostname: ${q(req.hostname)}`);
@@ -66,6 +69,16 @@ export function stratusCloudConfig(req: ContextRequest, withStartScript: boolean
     if (req.sshPublicKeys.length > 0) lines.push(`    ssh_authorized_keys: ${list(req.sshPublicKeys)}`);
   }
   if (req.sshPublicKeys.length > 0) lines.push(`ssh_authorized_keys: ${list(req.sshPublicKeys)}`);
+  if (req.swapDevice) {
+    // the type's swap disk: formatted as swap and enabled at every boot
+    lines.push(
+      'fs_setup:',
+      `  - device: ${q(req.swapDevice)}`,
+      '    filesystem: "swap"',
+      'mounts:',
+      `  - [${q(req.swapDevice)}, "none", "swap", "sw", "0", "0"]`,
+    );
+  }
   if (withStartScript && req.startScript !== undefined) {
     lines.push(
       'write_files:',
@@ -84,12 +97,12 @@ const nl = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
 
 /**
  * The user data the guest gets: Stratus's #cloud-config alone, the user's data alone when Stratus has
- * nothing to add (no login user, no start script), or both in one MIME multipart message.
+ * nothing to add (no login user, no start script, no swap disk), or both in one MIME multipart message.
  */
 export function composeUserData(req: ContextRequest): string {
   const user = req.userData;
   if (user === undefined) return stratusCloudConfig(req, true);
-  if (!req.username && req.startScript === undefined) return nl(user);
+  if (!req.username && req.startScript === undefined && !req.swapDevice) return nl(user);
   let boundary = `stratus-${randomBytes(12).toString('hex')}`;
   while (user.includes(boundary)) boundary = `stratus-${randomBytes(12).toString('hex')}`;
   const part = (type: string, body: string) =>

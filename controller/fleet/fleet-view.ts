@@ -12,6 +12,11 @@ export interface FleetHost {
   cpus: number;
   memoryMiB: number;
   arch: string;
+  /**
+   * Bytes VM disks may take on the host (free space of its instance directory's file system plus what
+   * its instance disks already take); undefined when the agent does not report its disk.
+   */
+  diskBytes?: number | undefined;
   /** Live CPU load 0..1, 0 when unknown. */
   load: number;
   /** sha256 of the images in the host's cache. */

@@ -7,6 +7,12 @@ import type { FleetHost, FleetInventory, FleetVmState } from './fleet-view.ts';
 import type { FleetIngest } from './ingest.ts';
 import type { FleetStore, HostRow } from './store.ts';
 
+/** What VM disks may take on the host, from the disk its agent reports (undefined: not reported). */
+function diskOf(r: HostRow): number | undefined {
+  const d = r.info?.capacity?.disk;
+  return d ? d.freeBytes + d.instanceBytes : undefined;
+}
+
 export class FleetService extends EventEmitter<{
   host: [FleetHost];
   'vm-state': [FleetVmState];
@@ -50,6 +56,7 @@ export class FleetService extends EventEmitter<{
       cpus: r.info?.capacity?.cpus ?? r.info?.cpu.logical ?? 0,
       memoryMiB: Math.floor((r.info?.capacity?.memoryBytes ?? r.info?.memoryBytes ?? 0) / 1_048_576),
       arch: r.info?.arch ?? 'unknown',
+      diskBytes: diskOf(r),
       load: m ? Math.min(1, Math.max(0, m.cpu.usagePct / 100)) : 0,
       cachedImages: r.info?.images.map((i) => i.id) ?? [],
     };

@@ -34,6 +34,7 @@ const MIGRATIONS = [
      meta TEXT NOT NULL DEFAULT '{}',
      created_at INTEGER NOT NULL
    )`,
+  'ALTER TABLE images ADD COLUMN virtual_size INTEGER',
 ];
 
 interface Row {
@@ -50,6 +51,7 @@ interface Row {
   stored: number;
   meta: string;
   created_at: number;
+  virtual_size: number | null;
 }
 
 type Meta = Pick<Image, 'os' | 'arch' | 'endorser' | 'expiresAt' | 'kernelImage' | 'ramdiskImage' | 'cmdline'>;
@@ -70,6 +72,7 @@ const toImage = (r: Row): ImageRecord => ({
   sizeBytes: r.size_bytes,
   sourceUrl: r.source_url,
   stored: r.stored === 1,
+  ...(r.virtual_size !== null ? { virtualSize: r.virtual_size } : {}),
   ...(JSON.parse(r.meta) as Meta),
   createdAt: r.created_at,
 });
@@ -150,10 +153,16 @@ export class ImageRegistry {
     return this.get(id);
   }
 
-  finishUpload(id: string, sha256: string, size: number): ImageRecord {
+  finishUpload(id: string, sha256: string, size: number, virtualSize?: number): ImageRecord {
     this.db
-      .prepare("UPDATE images SET state = 'available', sha256 = ?, size_bytes = ? WHERE id = ?")
-      .run(sha256, size, id);
+      .prepare("UPDATE images SET state = 'available', sha256 = ?, size_bytes = ?, virtual_size = ? WHERE id = ?")
+      .run(sha256, size, virtualSize ?? null, id);
+    return this.get(id);
+  }
+
+  /** Records the disk size the image's header declares (the scheduler counts it as the root disk). */
+  setVirtualSize(id: string, bytes: number): ImageRecord {
+    this.db.prepare('UPDATE images SET virtual_size = ? WHERE id = ?').run(bytes, id);
     return this.get(id);
   }
 

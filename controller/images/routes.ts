@@ -91,7 +91,7 @@ export function imageRoutes(
       const now = quota === undefined ? 0 : images.storedBytes(img.ownerId, img.id);
       if (quota !== undefined && now + size > quota) throw new ImageQuotaExceededError(now, size, quota);
       log.info({ image: img.id, sha256, size, format: found.format, virtualSize: found.virtualSize }, 'image uploaded');
-      return view(images.finishUpload(img.id, sha256, size));
+      return view(images.finishUpload(img.id, sha256, size, found.virtualSize));
     } catch (err) {
       // the client may still be sending: answer, then close the connection
       if (!res.headersSent) res.setHeader('Connection', 'close');
@@ -130,8 +130,9 @@ export function imageRoutes(
       status: 201,
     },
     async ({ body, principal }) => {
+      let virtualSize: number | undefined;
       if (limits.inspectRegistered) {
-        await inspectImage(
+        virtualSize = await inspectImage(
           body.url,
           { name: body.name, declaredFormat: body.format, maxVirtualSize: limits.maxVirtualSize, deep: false },
           (err) => {
@@ -139,11 +140,16 @@ export function imageRoutes(
             log.warn({ url: body.url.replace(/\?.*$/, ''), err: err.message }, 'registered image not inspected');
             return new InspectSkipped();
           },
-        ).catch((err) => {
-          if (!(err instanceof InspectSkipped)) throw err;
-        });
+        ).then(
+          (found) => found.virtualSize,
+          (err) => {
+            if (!(err instanceof InspectSkipped)) throw err;
+            return undefined;
+          },
+        );
       }
-      return view(images.register(body, principal));
+      const img = images.register(body, principal);
+      return view(virtualSize === undefined ? img : images.setVirtualSize(img.id, virtualSize));
     },
   );
 

@@ -1,5 +1,5 @@
 // What both placement functions (scheduler.ts and its oracle linear-scan.ts) start from: hosts as
-// mutable slots in id order with their over-committed capacity, and the static filters that split VMs
+// mutable slots in id order with their over-committed capacity (disk: what VM disks may take), and the static filters that split VMs
 // into classes (state, cluster, architecture, features).
 
 import type { HostView, SchedulerPolicy, VmRequest } from './types.ts';
@@ -11,6 +11,9 @@ export interface HostSlot {
   memCap: number;
   usedVcpus: number;
   usedMemoryMiB: number;
+  /** Infinity when the host does not report its disk. */
+  diskCap: number;
+  usedDiskBytes: number;
   groups: Set<string>;
   loadScore: number;
 }
@@ -26,6 +29,8 @@ export function hostSlots(hosts: readonly HostView[], policy: SchedulerPolicy): 
       memCap: Math.floor(h.memoryMiB * policy.memoryOvercommit),
       usedVcpus: h.usedVcpus,
       usedMemoryMiB: h.usedMemoryMiB,
+      diskCap: h.diskBytes ?? Number.POSITIVE_INFINITY,
+      usedDiskBytes: h.usedDiskBytes ?? 0,
       groups: new Set(h.groups),
       loadScore: 1 - Math.min(1, Math.max(0, h.load)),
     }));

@@ -41,6 +41,7 @@ export function scheduleLinear(
     let bestScore = Number.NEGATIVE_INFINITY;
     for (const s of candidates) {
       if (s.cpuCap - s.usedVcpus < vm.vcpus || s.memCap - s.usedMemoryMiB < vm.memoryMiB) continue;
+      if (s.diskCap - s.usedDiskBytes < (vm.diskBytes ?? 0)) continue;
       if (group !== undefined && s.groups.has(group)) continue;
       if (excluded?.has(s.id)) continue;
       let score: number;
@@ -61,6 +62,7 @@ export function scheduleLinear(
         ...s.h,
         usedVcpus: s.usedVcpus,
         usedMemoryMiB: s.usedMemoryMiB,
+        usedDiskBytes: s.usedDiskBytes,
         groups: s.groups,
       }));
       const rejections = current.map((h) => reject(h, vm, policy)).filter((r) => r !== null);
@@ -69,6 +71,7 @@ export function scheduleLinear(
     }
     best.usedVcpus += vm.vcpus;
     best.usedMemoryMiB += vm.memoryMiB;
+    best.usedDiskBytes += vm.diskBytes ?? 0;
     if (group !== undefined) best.groups.add(group);
     out.push({ vmId: vm.id, hostId: best.id });
   }

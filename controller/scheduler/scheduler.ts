@@ -8,7 +8,7 @@
 // Ties go to the smallest host id.
 //
 // The static filters (state, cluster, architecture, features) define classes of VMs. For a class, a VM
-// size (vCPUs, memory), an anti-affinity group (or none) and an image (or none), a HostIndex
+// size (vCPUs, memory, disk), an anti-affinity group (or none) and an image (or none), a HostIndex
 // (host-index.ts) scores the candidate hosts that have room for that size and do not run the group yet,
 // and (for the image) that cache the image, so that the image bonus is a constant on that index; the
 // best host is the better of the answers with and without the image. When a VM is charged to a host,
@@ -32,6 +32,7 @@ interface Indexed {
   slots: Slot[];
   vcpus: number;
   memoryMiB: number;
+  diskBytes: number;
   /** The anti-affinity group its hosts must not run. */
   group: string | undefined;
 }
@@ -53,6 +54,7 @@ export function schedule(
   const valueIn = (ix: Indexed, s: Slot, score = scoreOf(s)): number =>
     s.cpuCap - s.usedVcpus < ix.vcpus ||
     s.memCap - s.usedMemoryMiB < ix.memoryMiB ||
+    s.diskCap - s.usedDiskBytes < ix.diskBytes ||
     (ix.group !== undefined && s.groups.has(ix.group))
       ? Number.NEGATIVE_INFINITY
       : score;
@@ -61,7 +63,7 @@ export function schedule(
   /** The index of a class's candidates for VMs of this size and group, caching `image` when given. */
   const indexOf = (cls: Class, vm: VmRequest, image: string | undefined): Indexed => {
     const group = vm.antiAffinityGroup;
-    const key = `${vm.vcpus}|${vm.memoryMiB}|${group ?? ''}|${image ?? ''}`;
+    const key = `${vm.vcpus}|${vm.memoryMiB}|${vm.diskBytes ?? 0}|${group ?? ''}|${image ?? ''}`;
     let ix = cls.indexes.get(key);
     if (!ix) {
       const slots = image === undefined ? cls.candidates : cls.candidates.filter((s) => s.h.cachedImages.has(image));
@@ -70,6 +72,7 @@ export function schedule(
         slots,
         vcpus: vm.vcpus,
         memoryMiB: vm.memoryMiB,
+        diskBytes: vm.diskBytes ?? 0,
         group,
       };
       slots.forEach((s, pos) => {
@@ -116,13 +119,14 @@ export function schedule(
       }
     }
     if (!best) {
-      const why = `${key}|${vm.vcpus}|${vm.memoryMiB}|${group ?? ''}|${excluded ? [...excluded].sort().join(',') : ''}`;
+      const why = `${key}|${vm.vcpus}|${vm.memoryMiB}|${vm.diskBytes ?? 0}|${group ?? ''}|${excluded ? [...excluded].sort().join(',') : ''}`;
       let reason = reasons.get(why);
       if (reason === undefined) {
         const current = slots.map((s) => ({
           ...s.h,
           usedVcpus: s.usedVcpus,
           usedMemoryMiB: s.usedMemoryMiB,
+          usedDiskBytes: s.usedDiskBytes,
           groups: s.groups,
         }));
         reason = explain(
@@ -136,6 +140,7 @@ export function schedule(
     }
     best.usedVcpus += vm.vcpus;
     best.usedMemoryMiB += vm.memoryMiB;
+    best.usedDiskBytes += vm.diskBytes ?? 0;
     if (group !== undefined) best.groups.add(group);
     reasons.clear(); // capacity and groups changed: the reasons of unplaced VMs may have too
     const score = scoreOf(best);

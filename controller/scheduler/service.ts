@@ -1,13 +1,14 @@
 // The continuous scheduler: no fixed cycle. Anything that can change a placement (a VM created or
 // freed, a host up, down, enabled, a deploy that failed) kicks one pass, coalesced with other kicks
 // in the same tick. A pass places every pending VM it can in one batch and records, for the others,
-// why they wait.
+// why they wait. VMs placed and not yet gone (scheduled, deploying, running, stopped, unknown) count
+// against their host's CPUs, memory and disk.
 
 import type { Logger } from 'pino';
 import type { HostAdminStore } from '../vms/host-admin.ts';
 import type { Fleet } from '../fleet/fleet-view.ts';
 import { HOLDS_CAPACITY } from '../vms/states.ts';
-import type { VmStore } from '../vms/store.ts';
+import type { VmRecord, VmStore } from '../vms/store.ts';
 import { schedule } from './scheduler.ts';
 import type { HostView, SchedulerPolicy, VmRequest } from './types.ts';
 
@@ -21,6 +22,8 @@ export interface SchedulerServiceOptions {
   deploy: (vmId: string) => void;
   /** sha256 of an image, for the bonus of hosts that already cache it. */
   imageSha256?: (imageId: string) => string | undefined;
+  /** Bytes a VM's writable disks take on its host (controller/vms/vm-disks.ts); absent: disks not counted. */
+  diskBytes?: (vm: VmRecord) => number;
 }
 
 export class SchedulerService {
@@ -46,13 +49,19 @@ export class SchedulerService {
     });
   }
 
+  /** Bytes the VM's writable disks take on a host; undefined when disks are not counted. */
+  diskBytesOf(vm: VmRecord): number | undefined {
+    return this.o.diskBytes?.(vm);
+  }
+
   hostViews(): HostView[] {
-    const committed = new Map<string, { vcpus: number; mem: number; groups: Set<string> }>();
+    const committed = new Map<string, { vcpus: number; mem: number; disk: number; groups: Set<string> }>();
     for (const vm of this.o.store.list({ states: [...HOLDS_CAPACITY] })) {
       if (!vm.hostId) continue;
-      const c = committed.get(vm.hostId) ?? { vcpus: 0, mem: 0, groups: new Set<string>() };
+      const c = committed.get(vm.hostId) ?? { vcpus: 0, mem: 0, disk: 0, groups: new Set<string>() };
       c.vcpus += vm.vcpus;
       c.mem += vm.memoryMiB;
+      c.disk += this.o.diskBytes?.(vm) ?? 0;
       if (vm.placement.antiAffinityGroup) c.groups.add(vm.placement.antiAffinityGroup);
       committed.set(vm.hostId, c);
     }
@@ -70,6 +79,8 @@ export class SchedulerService {
         memoryMiB: h.memoryMiB,
         usedVcpus: c?.vcpus ?? 0,
         usedMemoryMiB: c?.mem ?? 0,
+        diskBytes: h.diskBytes,
+        usedDiskBytes: c?.disk ?? 0,
         load: h.load,
         cachedImages: new Set(h.cachedImages),
         groups: c?.groups ?? new Set(),
@@ -90,6 +101,7 @@ export class SchedulerService {
       antiAffinityGroup: vm.placement.antiAffinityGroup,
       excludeHosts: new Set(vm.excludedHosts),
       imageSha256: this.o.imageSha256?.(vm.imageId),
+      diskBytes: this.diskBytesOf(vm),
     }));
     const t0 = performance.now();
     const placements = schedule(requests, this.hostViews(), this.o.policy());

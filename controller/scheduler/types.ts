@@ -13,6 +13,14 @@ export interface HostView {
   /** vCPUs and memory already committed to VMs placed on the host. */
   usedVcpus: number;
   usedMemoryMiB: number;
+  /**
+   * Bytes VM disks may take on the host: the free space of the file system of its instance directory
+   * plus what the instance disks there already take. Undefined when the agent does not report it
+   * (the disk filter then lets the host pass).
+   */
+  diskBytes?: number | undefined;
+  /** Virtual sizes of the writable disks (root, volatile, swap) of the VMs placed on the host. */
+  usedDiskBytes?: number | undefined;
   /** Live CPU load from metrics, 0..1 (0 when unknown). */
   load: number;
   /** sha256 of the images already in the host's cache. */
@@ -30,6 +38,8 @@ export interface VmRequest {
   requiredFeatures?: readonly string[] | undefined;
   antiAffinityGroup?: string | undefined;
   imageSha256?: string | undefined;
+  /** Virtual sizes of its writable disks: root (`--disk` or the image's size), volatile and swap disks. */
+  diskBytes?: number | undefined;
   /** Hosts this VM already failed on: not tried again. */
   excludeHosts?: ReadonlySet<string> | undefined;
 }

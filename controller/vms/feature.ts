@@ -30,6 +30,7 @@ import { ControllerVmService, type VmCreateExtension } from './service.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
 import { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
+import { diskBytes, diskViews } from './vm-disks.ts';
 
 export interface VmFeatureDeps {
   config: ControllerConfig;
@@ -106,6 +107,12 @@ export class VmFeature implements ControllerFeature {
       log: d.log,
       deploy: (id) => void this.deployer.deploy(id),
       imageSha256: (id) => d.images.registry.find(id)?.sha256 ?? undefined,
+      // a root disk that keeps the image's size counts the image's virtual size (its file size when
+      // the controller could not inspect it)
+      diskBytes: (vm) => {
+        const img = d.images.registry.find(vm.imageId);
+        return diskBytes(vm, img?.virtualSize ?? img?.sizeBytes ?? 0);
+      },
       policy,
     });
     const network = d.network;
@@ -166,7 +173,10 @@ export class VmFeature implements ControllerFeature {
       ),
       vmRoutes(this.service, this.store, [
         ...(d.viewExtras ?? []),
-        (vm) => ({ readonlyImages: this.extraDisks.of(vm.id) }),
+        (vm) => {
+          const readonlyImages = this.extraDisks.of(vm.id);
+          return { readonlyImages, disks: diskViews(vm, readonlyImages) };
+        },
       ]),
       adminRoutes({
         fleet: d.fleet,

@@ -66,7 +66,7 @@ export class VmMigrator {
   /** The target the scheduler picks (or accepts, when `wanted` is given) for the VM, source excluded. */
   private target(vmId: string, source: string, wanted?: string): string {
     const vm = this.o.store.get(vmId);
-    // the VM's own capacity is counted on its source only, which is excluded
+    // the VM's own capacity (CPU, memory, disk) is counted on its source only, which is excluded
     const hosts = this.o.scheduler.hostViews().filter((h) => !wanted || h.id === wanted);
     if (wanted && hosts.length === 0) throw new NotFoundError('host', wanted);
     if (wanted === source) throw new NoTargetError(vmId, `it already runs on ${source}`);
@@ -79,6 +79,7 @@ export class VmMigrator {
           cluster: vm.placement.cluster,
           requiredFeatures: vm.placement.requiredFeatures,
           antiAffinityGroup: vm.placement.antiAffinityGroup,
+          diskBytes: this.o.scheduler.diskBytesOf(vm),
           excludeHosts: new Set([source]),
         },
       ],

@@ -24,6 +24,8 @@ export function vmView(vm: VmRecord) {
     vcpus: vm.vcpus,
     memoryMiB: vm.memoryMiB,
     diskGiB: vm.diskGiB,
+    volatileGiB: vm.volatileGiB,
+    swapMiB: vm.swapMiB,
     image: vm.imageId,
     state: vm.state,
     reason: vm.reason,

@@ -37,6 +37,8 @@ export interface CreateVmInput {
   volumes?: string[] | undefined;
   /** Root disk size in GiB (grows the image's virtual size); default: the type's. */
   diskGiB?: number | undefined;
+  /** Blank disks deleted with the VM, GiB each. */
+  volatileDisksGiB?: number[] | undefined;
   /** Images attached read-only after the root disk (ids or names). */
   readonlyImages?: string[] | undefined;
   /** Keys, user data, start script, login user, context method, variables (controller/context/vm-context.ts). */
@@ -164,6 +166,8 @@ export class ControllerVmService extends EventEmitter<{ changed: [VmRecord] }> {
           vcpus: type.vcpus,
           memoryMiB: type.memoryMiB,
           diskGiB: input.diskGiB ?? type.diskGiB,
+          volatileGiB: input.volatileDisksGiB ?? [],
+          swapMiB: type.swapMiB ?? 0,
           imageId: image.id,
           placement,
         },

@@ -1,12 +1,14 @@
 // Builds the VM spec an agent deploys from the controller's records: size from the instance type, the
 // root disk as an overlay of the image (fetched and verified by the agent), direct-boot kernel and
-// initrd images when the image names them, and whatever deploy hooks (networks, context, volumes) add.
+// initrd images when the image names them, the blank disks (volatile disks, the type's swap; the agent
+// creates them next to the overlay), and whatever deploy hooks (networks, context, volumes) add.
 
 import { ValidationError } from '../../common/errors.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import type { ImageContent } from '../images/content.ts';
 import type { ImageRecord, ImageRegistry } from '../images/registry.ts';
 import type { VmRecord } from './store.ts';
+import { blankDisks } from './vm-disks.ts';
 
 /** A feature that adds to a VM's spec at deploy time and can undo what it reserved. */
 
@@ -34,7 +36,7 @@ export class SpecBuilder {
       name: vm.name,
       vcpus: vm.vcpus,
       memoryMiB: vm.memoryMiB,
-      disks: [{ image: this.ref(img, hostId), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }],
+      disks: [{ image: this.ref(img, hostId), ...(vm.diskGiB > 0 ? { sizeGiB: vm.diskGiB } : {}) }, ...blankDisks(vm)],
       cdroms: [],
       nics: [],
       labels: { owner: vm.ownerName, type: vm.type },

@@ -18,6 +18,10 @@ export interface VmRecord {
   vcpus: number;
   memoryMiB: number;
   diskGiB: number;
+  /** Blank disks deleted with the VM (`--volatile-disk`), GiB each, in order. */
+  volatileGiB: number[];
+  /** The swap disk of the VM's type at creation, MiB; 0: none. */
+  swapMiB: number;
   imageId: string;
   state: VmState;
   reason: string;
@@ -90,6 +94,8 @@ const MIGRATIONS = [
    CREATE INDEX vm_events_vm ON vm_events (vm_id, at);`,
   `ALTER TABLE vms ADD COLUMN nics TEXT NOT NULL DEFAULT '[]'`,
   `ALTER TABLE vms ADD COLUMN volumes TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE vms ADD COLUMN volatile_gib TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE vms ADD COLUMN swap_mib INTEGER NOT NULL DEFAULT 0`,
 ];
 
 interface Row {
@@ -101,6 +107,8 @@ interface Row {
   vcpus: number;
   memory_mib: number;
   disk_gib: number;
+  volatile_gib: string;
+  swap_mib: number;
   image_id: string;
   state: VmState;
   reason: string;
@@ -124,6 +132,8 @@ const toRecord = (r: Row): VmRecord => ({
   vcpus: r.vcpus,
   memoryMiB: r.memory_mib,
   diskGiB: r.disk_gib,
+  volatileGiB: JSON.parse(r.volatile_gib) as number[],
+  swapMiB: r.swap_mib,
   imageId: r.image_id,
   state: r.state,
   reason: r.reason,
@@ -147,20 +157,21 @@ function exclusionsOf(json: string, now = Date.now()): Pick<VmRecord, 'excludedH
 
 const capacityStates = [...HOLDS_CAPACITY, 'pending', 'lost'].map((s) => `'${s}'`).join(',');
 
-export type NewVm = Pick<
-  VmRecord,
-  | 'name'
-  | 'ownerId'
-  | 'ownerName'
-  | 'type'
-  | 'vcpus'
-  | 'memoryMiB'
-  | 'diskGiB'
-  | 'imageId'
-  | 'placement'
-  | 'nics'
-  | 'volumes'
->;
+export type NewVm = Partial<Pick<VmRecord, 'volatileGiB' | 'swapMiB'>> &
+  Pick<
+    VmRecord,
+    | 'name'
+    | 'ownerId'
+    | 'ownerName'
+    | 'type'
+    | 'vcpus'
+    | 'memoryMiB'
+    | 'diskGiB'
+    | 'imageId'
+    | 'placement'
+    | 'nics'
+    | 'volumes'
+  >;
 
 export class VmStore {
   constructor(readonly db: Db) {
@@ -184,9 +195,9 @@ export class VmStore {
       }
       const now = Date.now();
       const ins = this.db.prepare(
-        `INSERT INTO vms (id, name, owner_id, owner_name, type, vcpus, memory_mib, disk_gib, image_id, state, reason,
-                          placement, nics, volumes, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?, ?, ?)`,
+        `INSERT INTO vms (id, name, owner_id, owner_name, type, vcpus, memory_mib, disk_gib, volatile_gib, swap_mib,
+                          image_id, state, reason, placement, nics, volumes, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'waiting for the scheduler', ?, ?, ?, ?, ?)`,
       );
       const ids: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -201,6 +212,8 @@ export class VmStore {
           vm.vcpus,
           vm.memoryMiB,
           vm.diskGiB,
+          JSON.stringify(vm.volatileGiB ?? []),
+          vm.swapMiB ?? 0,
           vm.imageId,
           JSON.stringify(vm.placement),
           JSON.stringify(vm.nics),

@@ -41,6 +41,20 @@ export const HostInfo = envelopeOf(
         {
           cpus: Int('CPUs the hypervisor offers (libvirt node info)'),
           memoryBytes: Int('Memory the hypervisor offers'),
+          disk: Type.Optional(
+            Type.Object(
+              {
+                path: Type.String({ description: "The agent's instance directory (overlays, blank disks)" }),
+                totalBytes: Int('Size of the file system that holds it'),
+                freeBytes: Int('Free on that file system for the agent'),
+                instanceBytes: Int('Allocated by the instance disks there (overlays and blank disks)'),
+              },
+              {
+                description:
+                  'The disk VM disks live on; the scheduler counts free + instance bytes against the virtual sizes of the VMs placed on the host (MiB granularity)',
+              },
+            ),
+          ),
         },
         { description: "What the scheduler places VMs against: libvirt's view of the node" },
       ),

@@ -252,6 +252,32 @@ if [ -z "$STATIC_DONE" ] && [ -d /sys/class/net/eth0 ] && [ "${OPT_dhcp:-1}" != 
 	fi
 fi
 
+# ---------------------------------------------------------------- block devices
+# stratus.list_disks prints every virtio disk as the guest sees it (size in
+# 512-byte sectors, read-only flag, serial); stratus.swap makes the disk whose
+# serial is stratus-swap (the swap disk of a Stratus instance type) a swap
+# area and enables it.
+if [ -n "$OPT_list_disks$OPT_swap" ] && [ "${OPT_list_disks:-1}" != 0 ]; then
+	for b in /sys/block/vd*; do
+		[ -e "$b" ] || continue
+		serial=$(cat "$b/serial" 2>/dev/null)
+		say "STRATUS-BLOCK ${b##*/} sectors=$(cat "$b/size") ro=$(cat "$b/ro") serial=${serial:--}"
+	done
+fi
+if [ -n "$OPT_swap" ] && [ "$OPT_swap" != 0 ]; then
+	swapdev=
+	for b in /sys/block/vd*; do
+		[ "$(cat "$b/serial" 2>/dev/null)" = stratus-swap ] && swapdev=/dev/${b##*/}
+	done
+	if [ -z "$swapdev" ]; then
+		say "STRATUS-SWAP none"
+	elif mkswap "$swapdev" >/dev/null 2>&1 && swapon "$swapdev" 2>/dev/null; then
+		say "STRATUS-SWAP ${swapdev#/dev/} on $(awk 'NR == 2 { print $3 }' /proc/swaps)"
+	else
+		say "STRATUS-SWAP ${swapdev#/dev/} failed"
+	fi
+fi
+
 # ---------------------------------------------------------------- ACPI
 # Make sure acpid listens before READY: a power button press that comes
 # earlier is lost (the host then has to fall back to destroying the VM).

@@ -130,6 +130,8 @@ t.test('the indexed scheduler places exactly as the linear scan, over random sit
         load: pick([0, 0.5, rand()]),
         cachedImages: new Set(rand() > 0.5 ? ['img-a'] : []),
         groups: new Set(rand() > 0.8 ? ['db'] : []),
+        // some hosts report their disk (GiB units here), some do not
+        ...(rand() > 0.3 ? { diskBytes: pick([40, 100]), usedDiskBytes: pick([0, 20, 30]) } : {}),
       }),
     );
     const vms = Array.from({ length: Math.floor(rand() * 80) }, (_, i) =>
@@ -141,6 +143,7 @@ t.test('the indexed scheduler places exactly as the linear scan, over random sit
         ...(rand() > 0.7 ? { antiAffinityGroup: pick(['db', 'web']) } : {}),
         ...(rand() > 0.3 ? { imageSha256: pick(['img-a', 'img-b']) } : {}),
         ...(rand() > 0.9 ? { excludeHosts: new Set([pick(hosts).id]) } : {}),
+        ...(rand() > 0.3 ? { diskBytes: pick([5, 10, 20]) } : {}),
       }),
     );
     for (const rank of ['packing', 'striping', 'load-aware'] as const) {

@@ -33,6 +33,8 @@ default_max_gib = 50
   agent = await c.agent('hv-vol', {
     extraToml: `[volumes]\ninitiator_name = "iqn.2024-01.org.stratus-test:hv-vol.${randomUUID().slice(0, 6)}"\n`,
   });
+  // m1.small without its swap disk, so that the first volume is the guest's vdb
+  await c.request('POST', '/v1/types', { name: 'vol.small', vcpus: 1, memoryMiB: 1536, diskGiB: 0, swapMiB: 0 });
   await uploadTestGuest(c, 'volguest', `stratus.dhcp=0 stratus.watch_write=${text}`);
 });
 t.teardown(async () => {
@@ -50,8 +52,8 @@ const json = async (args: string[], code = 0) => {
 t.test('stratus disk: hot-plug over MQTT, a marker carried between VMs, 409s, quota, VM deletion', async (t) => {
   const disk = await json(['disk', 'create', 'data', '--size', '1', '--tag', 'e2e']);
   t.match(disk, { name: 'data', sizeGiB: 1, backend: 'iscsi', state: 'available', tags: ['e2e'] });
-  const vm1 = (await json(['vm', 'create', 'vol1', '--type', 'm1.small', '--image', 'volguest', '--wait'])).items[0];
-  const vm2 = (await json(['vm', 'create', 'vol2', '--type', 'm1.small', '--image', 'volguest', '--wait'])).items[0];
+  const vm1 = (await json(['vm', 'create', 'vol1', '--type', 'vol.small', '--image', 'volguest', '--wait'])).items[0];
+  const vm2 = (await json(['vm', 'create', 'vol2', '--type', 'vol.small', '--image', 'volguest', '--wait'])).items[0];
   await waitConsole(agent, vm1.id, /STRATUS-GUEST-READY/);
   await waitConsole(agent, vm2.id, /STRATUS-GUEST-READY/);
 

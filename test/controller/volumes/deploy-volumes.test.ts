@@ -26,6 +26,8 @@ t.before(async () => {
   agent = await c.agent('hv-dv', {
     extraToml: `[volumes]\ninitiator_name = "iqn.2024-01.org.stratus-test:hv-dv.${randomUUID().slice(0, 6)}"\n`,
   });
+  // m1.small without its swap disk, so that the first volume is the guest's vdb
+  await c.request('POST', '/v1/types', { name: 'vol.small', vcpus: 1, memoryMiB: 1536, diskGiB: 0, swapMiB: 0 });
   // at boot the guest reads the marker of its volume (vdb) and writes its own
   await uploadTestGuest(c, 'dvguest', `stratus.dhcp=0 stratus.marker_dev=/dev/vdb stratus.marker_write=${text}`);
 });
@@ -40,7 +42,7 @@ t.test('a VM created with a volume boots with it attached; the next VM created w
   t.equal(vol.status, 201, vol.body.title ?? 'volume created');
   const id = vol.body.id as string;
 
-  const r1 = await c.request('POST', '/v1/vms', { name: 'dv1', type: 'm1.small', image: 'dvguest', volumes: [id] });
+  const r1 = await c.request('POST', '/v1/vms', { name: 'dv1', type: 'vol.small', image: 'dvguest', volumes: [id] });
   t.equal(r1.status, 202);
   const vm1 = r1.body.items[0];
   t.same(vm1.volumes, [id]);
@@ -59,7 +61,7 @@ t.test('a VM created with a volume boots with it attached; the next VM created w
 
   const busy = await c.request('POST', '/v1/vms', {
     name: 'dv-busy',
-    type: 'm1.small',
+    type: 'vol.small',
     image: 'dvguest',
     volumes: [id],
   });
@@ -69,7 +71,7 @@ t.test('a VM created with a volume boots with it attached; the next VM created w
   t.equal((await c.request('DELETE', `/v1/vms/${vm1.id}`)).status, 204);
   t.equal((await c.request('GET', `/v1/volumes/${id}`)).body.state, 'available', 'released with the VM');
 
-  const vm2 = (await c.request('POST', '/v1/vms', { name: 'dv2', type: 'm1.small', image: 'dvguest', volumes: [id] }))
+  const vm2 = (await c.request('POST', '/v1/vms', { name: 'dv2', type: 'vol.small', image: 'dvguest', volumes: [id] }))
     .body.items[0];
   await waitConsole(agent, vm2.id, new RegExp(`STRATUS-MARKER-FOUND ${text}`));
   t.pass("the second VM found the first one's marker at boot");
@@ -80,14 +82,14 @@ t.test('a VM created with a volume boots with it attached; the next VM created w
 t.test('unknown and foreign volumes are refused at creation', async (t) => {
   const unknown = await c.request('POST', '/v1/vms', {
     name: 'x',
-    type: 'm1.small',
+    type: 'vol.small',
     image: 'dvguest',
     volumes: [randomUUID()],
   });
   t.equal(unknown.status, 404);
   const two = await c.request('POST', '/v1/vms', {
     name: 'x',
-    type: 'm1.small',
+    type: 'vol.small',
     image: 'dvguest',
     count: 2,
     volumes: [randomUUID()],
