@@ -90,12 +90,14 @@ t.test(
       'volguest',
       'stratus.dhcp=0 stratus.watch_write=on-volume stratus.io_probe=/dev/vdb stratus.io_probe_s=0.2',
     );
+    // a type without a swap disk, so that the volume is the guest's vdb
+    await site.c.request('POST', '/v1/types', { name: 'vol.small', vcpus: 1, memoryMiB: 512, diskGiB: 0, swapMiB: 0 });
     const created = await site.c.cli([
       'vm',
       'create',
       'volmig',
       '--type',
-      'm1.small',
+      'vol.small',
       '--image',
       'volguest',
       '--wait',
