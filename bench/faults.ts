@@ -33,7 +33,9 @@ const r = await runFaults({
 const byKind = countByKind(r.violations);
 console.log(`  faults by victim: ${JSON.stringify(r.faultsByVictim)}`);
 console.log(`  operation outcomes: ${JSON.stringify(r.outcomes)}`);
-console.log(`  VMs created ${r.vmsCreated}; operations ${Math.round(r.opsMs / 1000)} s; quiescence and checks ${Math.round(r.settleMs / 1000)} s${r.quiet ? '' : ' (not quiet within the bound)'}`);
+console.log(
+  `  VMs created ${r.vmsCreated}; operations ${Math.round(r.opsMs / 1000)} s; quiescence and checks ${Math.round(r.settleMs / 1000)} s${r.quiet ? '' : ' (not quiet within the bound)'}`,
+);
 for (const [kind, n] of Object.entries(byKind)) {
   console.log(`  violation ${kind}: ${n}`);
   for (const v of r.violations.filter((x) => x.kind === kind)) console.log(`    ${v.detail}`);

@@ -52,6 +52,15 @@ async function libvirtdUp(): Promise<void> {
   );
 }
 
+/** A signal to a process that may have gone meanwhile (then nothing happens). */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Chaos {
@@ -110,9 +119,11 @@ export class Chaos {
     const pauseMs = this.rng.int(300, kind === 'kill' ? 4000 : 3000);
     const rec = { victim, kind, pauseMs } as FaultRecord;
     const before = this.busy.get(victim) ?? Promise.resolve();
-    const p = before.then(() => this.run(rec)).finally(() => {
-      if (this.busy.get(victim) === p) this.busy.delete(victim);
-    });
+    const p = before
+      .then(() => this.run(rec))
+      .finally(() => {
+        if (this.busy.get(victim) === p) this.busy.delete(victim);
+      });
     this.busy.set(victim, p);
     this.done.push(rec);
     return rec;
@@ -121,24 +132,12 @@ export class Chaos {
   private async run(f: FaultRecord): Promise<void> {
     const pids = this.pids(f.victim);
     if (f.kind === 'freeze') {
-      for (const p of pids) process.kill(p, 'SIGSTOP');
+      for (const p of pids) signal(p, 'SIGSTOP');
       await sleep(f.pauseMs);
-      for (const p of pids) {
-        try {
-          process.kill(p, 'SIGCONT');
-        } catch {
-          // gone meanwhile
-        }
-      }
+      for (const p of pids) signal(p, 'SIGCONT');
       return;
     }
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    for (const p of pids) signal(p, 'SIGKILL');
     if (f.victim === 'tgtd') await this.site.tgtd.kill(); // reaps it, so start() may run
     await sleep(f.pauseMs);
     try {

@@ -98,7 +98,8 @@ export function checkInvariants(w: WorldSnapshot): Violation[] {
   orphan('orphan-file', w.vmFiles);
   orphan('orphan-chain', w.chains);
   for (const a of w.volumeArtifacts ?? []) if (!a.wanted) add(`orphan-${a.kind}`, `${a.kind} of ${a.owner}`);
-  for (const vm of w.contextIsos ?? []) if (!vms.has(vm)) add('orphan-iso', `context ISO of VM ${vm} on the controller`);
+  for (const vm of w.contextIsos ?? [])
+    if (!vms.has(vm)) add('orphan-iso', `context ISO of VM ${vm} on the controller`);
 
   // DHCP hands out exactly the leases (and holds): no address of a released lease, none missing
   if (w.dhcpHosts) {

@@ -18,6 +18,8 @@ export interface FaultRunOptions {
   /** VMs alive at once at most (TCG guests on 2 cores). */
   maxVms?: number;
   volumes?: number;
+  /** Pause between two operations, drawn in [min, max] ms. */
+  pauseMs?: [number, number];
   /** Bound of the wait for no transitional state. */
   quiesceMs?: number;
   /** Bound of the wait for the invariants to hold once quiet. */
@@ -42,6 +44,11 @@ export const DEFAULT_VICTIMS: Victim[] = ['agent-a', 'agent-b', 'controller', 'd
 const TRANSITIONAL_VM = new Set(['scheduled', 'deploying', 'unknown']);
 const TRANSITIONAL_VOLUME = new Set(['creating', 'attaching', 'detaching', 'deleting']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForApi(base: string, boundMs: number): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (Date.now() < end && (await call(base, 'GET', '/v1/health', undefined, 2000)).status !== 200) await sleep(250);
+}
 
 /** Op indices (0-based) before which a fault is injected: `faults` draws, sorted. */
 export function faultSchedule(seed: number, ops: number, faults: number): number[] {
@@ -70,7 +77,11 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
         const f = chaos.inject();
         log(`fault ${chaos.done.length}: ${f.kind} ${f.victim} (${f.pauseMs} ms)`);
       }
-      log(`op ${i + 1}: ${await runOp(() => site.c.url, opsRng, model, i + 1, { maxVms: o.maxVms ?? 5 })}`);
+      const line = await runOp(() => site.c.url, opsRng, model, i + 1, { maxVms: o.maxVms ?? 5 });
+      log(`op ${i + 1}: ${line}`);
+      // a client that got no answer waits a little for the API (bounded) before its next request
+      if (line.includes('→ 0 ')) await waitForApi(site.c.url, 10_000);
+      await sleep(opsRng.int(o.pauseMs?.[0] ?? 100, o.pauseMs?.[1] ?? 1200));
     }
     const opsMs = Date.now() - t0;
 
@@ -117,7 +128,8 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
       violations = checkInvariants(await gatherWorld(site, known));
     }
     const faultsByVictim: Record<string, number> = {};
-    for (const f of chaos.done) faultsByVictim[`${f.kind}:${f.victim}`] = (faultsByVictim[`${f.kind}:${f.victim}`] ?? 0) + 1;
+    for (const f of chaos.done)
+      faultsByVictim[`${f.kind}:${f.victim}`] = (faultsByVictim[`${f.kind}:${f.victim}`] ?? 0) + 1;
     return {
       seed: o.seed,
       ops: o.ops,

@@ -6,7 +6,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +20,15 @@ import { startTgtd, type TgtdHandle } from '../helpers/tgtd.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
+
+/** When set, the outputs of every controller and agent process of a run are kept there (debugging). */
+const LOGS = process.env['STRATUS_FAULTS_LOGS'];
+let logSeq = 0;
+function keepLog(name: string, text: string): void {
+  if (!LOGS) return;
+  mkdirSync(LOGS, { recursive: true });
+  writeFileSync(join(LOGS, `${String(++logSeq).padStart(3, '0')}-${name}.log`), text);
+}
 
 export interface SiteAgent {
   hostId: string;
@@ -90,11 +99,13 @@ tgtd_check_interval_s = 2
     iqnPrefix,
     restartController: async () => {
       await site.c.kill('SIGKILL');
+      keepLog('controller', site.c.output());
       // the ports may linger for an instant after a SIGKILL: try again
       site.c = await waitFor('the controller to start again', () => startController(controllerOpts), 60_000, 500);
     },
     restartAgent: async (a) => {
       await a.handle.kill('SIGKILL');
+      keepLog(a.hostId, a.handle.output());
       a.handle = await a.handle.restart();
       await a.handle.waitReady(60_000);
     },
@@ -203,8 +214,10 @@ async function cleanupSite(site: Site): Promise<void> {
   }
   c.proc.kill('SIGCONT');
   await quiet(c.kill('SIGTERM'));
+  keepLog('controller', c.output());
+  for (const a of site.agents) keepLog(a.hostId, a.handle.output());
   // whatever a bug left behind: domains of the site's hosts, firewall tables, the bridge
-  for (const d of await quiet(siteDomains(site.agents.map((a) => a.hostId))) ?? []) {
+  for (const d of (await quiet(siteDomains(site.agents.map((a) => a.hostId)))) ?? []) {
     await quiet(run('virsh', ['-c', 'qemu:///system', 'destroy', d.name]));
     await quiet(run('virsh', ['-c', 'qemu:///system', 'undefine', d.name, '--snapshots-metadata', '--nvram']));
   }
