@@ -113,8 +113,9 @@ export class Chaos {
 
   /** Starts one fault (drawn from the seed) in the background. */
   inject(): FaultRecord {
-    const free = this.victims.filter((v) => !this.busy.has(v));
-    const victim = this.rng.pick(free.length ? free : this.victims);
+    // drawn from every victim (a busy one takes its fault after the one in flight), so the seed alone
+    // decides the sequence of faults
+    const victim = this.rng.pick(this.victims);
     const kind = this.rng.chance(0.6) ? 'kill' : 'freeze';
     const pauseMs = this.rng.int(300, kind === 'kill' ? 4000 : 3000);
     const rec = { victim, kind, pauseMs } as FaultRecord;

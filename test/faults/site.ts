@@ -154,8 +154,7 @@ tgtd_check_interval_s = 2
 url = "${site.c.url}"
 token = "${enrol.body.token}"
 [mqtt]
-metrics_interval_s = 5
-keepalive_s = 5
+metrics_interval_s = 10
 [network]
 firewall_table = "${table}"
 [volumes]
