@@ -122,6 +122,10 @@ export class Chaos {
     const before = this.busy.get(victim) ?? Promise.resolve();
     const p = before
       .then(() => this.run(rec))
+      .catch((err) => {
+        // settle() starts whatever is still down
+        this.log.push(`fault ${victim} ${kind} did not end cleanly: ${(err as Error).message}`);
+      })
       .finally(() => {
         if (this.busy.get(victim) === p) this.busy.delete(victim);
       });

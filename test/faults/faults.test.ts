@@ -7,7 +7,8 @@ import t from 'tap';
 import { countByKind } from './invariants.ts';
 import { runFaults } from './run.ts';
 
-const SEED = Number(process.env['STRATUS_FAULTS_SEED'] ?? 20261201);
+// 20261208 draws: kill controller, kill tgtd, kill controller, kill agent-b, freeze dnsmasq, kill agent-a
+const SEED = Number(process.env['STRATUS_FAULTS_SEED'] ?? 20261208);
 
 t.test(`seed ${SEED}: 30 operations and 6 faults leave a site where every invariant holds`, async (t) => {
   const lines: string[] = [];
