@@ -107,7 +107,8 @@ tgtd_check_interval_s = 2
       await a.handle.kill('SIGKILL');
       keepLog(a.hostId, a.handle.output());
       a.handle = await a.handle.restart();
-      await a.handle.waitReady(60_000);
+      // generous: under a load of 20+ on 2 cores an agent was seen to need over a minute to connect
+      await a.handle.waitReady(180_000);
     },
     dnsmasqPid: () => {
       try {
@@ -199,12 +200,16 @@ export async function siteDomains(hostIds: readonly string[]): Promise<{ name: s
 
 async function cleanupSite(site: Site): Promise<void> {
   const c = site.c;
+  const volumeIds = new Set<string>();
   const quiet = <T>(p: Promise<T>) => p.catch(() => undefined);
   if (c.proc.exitCode === null && c.proc.signalCode === null) {
     const vms = ((await quiet(c.request('GET', '/v1/vms')))?.body?.items ?? []) as { id: string }[];
     for (const v of vms) await quiet(c.request('DELETE', `/v1/vms/${v.id}`));
     const vols = ((await quiet(c.request('GET', '/v1/volumes')))?.body?.items ?? []) as { id: string }[];
-    for (const v of vols) await quiet(c.request('DELETE', `/v1/volumes/${v.id}`));
+    for (const v of vols) {
+      volumeIds.add(v.id);
+      await quiet(c.request('DELETE', `/v1/volumes/${v.id}`));
+    }
     if (site.network.id) await quiet(c.request('DELETE', `/v1/networks/${site.network.id}`));
   }
   for (const a of site.agents) {
@@ -221,6 +226,10 @@ async function cleanupSite(site: Site): Promise<void> {
     await quiet(run('virsh', ['-c', 'qemu:///system', 'undefine', d.name, '--snapshots-metadata', '--nvram']));
   }
   for (const a of site.agents) await quiet(new NftBridgeFirewall(a.table).deleteTable());
+  const secrets = (await quiet(run('virsh', ['-c', 'qemu:///system', 'secret-list'])))?.stdout ?? '';
+  for (const m of secrets.matchAll(/^\s*([0-9a-f-]{36})\s+iscsi\s+stratus-volume-([0-9a-f-]{36})-vm-/gm)) {
+    if (volumeIds.has(m[2]!)) await quiet(run('virsh', ['-c', 'qemu:///system', 'secret-undefine', m[1]!]));
+  }
   await quiet(deleteBridge(site.network.bridge));
   const pid = site.dnsmasqPid();
   if (pid) {
