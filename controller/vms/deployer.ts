@@ -127,6 +127,17 @@ export class Deployer {
         prepared.push(hook);
         if (hook.deployArgs) extra = { ...extra, ...(await hook.deployArgs(vm, host)) };
       }
+      // deleted while the hooks prepared: the delete released before they finished (a context ISO
+      // written, a lease taken after it), so what they made is released again and nothing is sent;
+      // adopted meanwhile (the reconciler): the VM keeps what it holds, nothing is sent either
+      const still = this.o.store.find(id);
+      if (still?.state !== 'deploying' || still.hostId !== host) {
+        if (!still || still.state === 'deleted') {
+          log.info('VM deleted while its deploy was prepared: what the hooks made is released, nothing sent');
+          for (const hook of prepared.reverse()) await Promise.resolve(hook.release?.(vm)).catch(() => undefined);
+        }
+        return;
+      }
       let result: CommandResult<'deploy'> | undefined;
       for (;;) {
         if (this.stopped) return;

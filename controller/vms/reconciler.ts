@@ -17,6 +17,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { StratusError } from '../../common/errors.ts';
 import { type Deployer, controllerState } from './deployer.ts';
 import type { Fleet, FleetHost, FleetInventory, FleetVmState } from '../fleet/fleet-view.ts';
 import type { CommandDispatcher } from '../mqtt/command-dispatcher.ts';
@@ -277,6 +278,12 @@ export class Reconciler {
       )
       .then(() => this.record(id, host, 'deleted'))
       .catch((err) => {
+        // the host has no such VM (a late or stale report): that copy is gone, not to be asked again
+        if (err instanceof StratusError && err.status === 404) {
+          this.o.log.info({ vm: id, host }, 'the unwanted copy is already gone from its host');
+          this.record(id, host, 'deleted');
+          return;
+        }
         this.removing.delete(mark);
         this.o.log.warn({ vm: id, host, err: (err as Error).message }, 'could not delete the unwanted copy');
       });

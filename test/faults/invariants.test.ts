@@ -25,6 +25,13 @@ function consistent(): WorldSnapshot {
     vmFiles: { h1: [A], h2: [B] },
     chains: { h1: [A] },
     volumeArtifacts: [{ kind: 'target', owner: 'vol-1', wanted: true }],
+    contextIsos: [A, B],
+    dhcpHosts: [
+      { mac: '52:54:00:00:00:0a', ipv4: '10.0.0.10' },
+      { mac: '52:54:00:00:00:0b', ipv4: '10.0.0.11' },
+      { mac: '52:54:00:00:00:0c', ipv4: '10.0.0.12' },
+    ],
+    heldMacs: ['52:54:00:00:00:0c'],
   };
 }
 
@@ -43,6 +50,9 @@ t.test('each inconsistency is named by its kind', async (t) => {
     ['orphan-file', (w) => w.vmFiles!['h1']!.push(B)],
     ['orphan-chain', (w) => (w.chains!['h2'] = [A])],
     ['orphan-target', (w) => w.volumeArtifacts!.push({ kind: 'target', owner: 'vol-2', wanted: false })],
+    ['orphan-iso', (w) => w.contextIsos!.push('gone')],
+    ['dhcp-host-without-lease', (w) => w.dhcpHosts!.push({ mac: '52:54:00:00:00:ff', ipv4: '10.0.0.99' })],
+    ['lease-without-dhcp-host', (w) => w.dhcpHosts!.shift()],
   ];
   for (const [kind, breakIt] of cases) {
     const w = consistent();

@@ -18,6 +18,12 @@ export interface WorldSnapshot {
   chains?: Record<string, string[]>;
   /** iSCSI targets, CHAP accounts and libvirt secrets: the volumes or VMs they belong to, and what may have them. */
   volumeArtifacts?: { kind: 'target' | 'chap' | 'secret'; owner: string; wanted: boolean }[];
+  /** Context ISOs the controller keeps: the VM ids they were built for. */
+  contextIsos?: string[];
+  /** Entries of the networks' dnsmasq hosts files (what DHCP hands out). */
+  dhcpHosts?: { mac: string; ipv4: string | null }[];
+  /** MACs of holds (addresses reserved without a VM), which the hosts files may also carry. */
+  heldMacs?: string[];
 }
 
 export interface Violation {
@@ -92,6 +98,21 @@ export function checkInvariants(w: WorldSnapshot): Violation[] {
   orphan('orphan-file', w.vmFiles);
   orphan('orphan-chain', w.chains);
   for (const a of w.volumeArtifacts ?? []) if (!a.wanted) add(`orphan-${a.kind}`, `${a.kind} of ${a.owner}`);
+  for (const vm of w.contextIsos ?? [])
+    if (!vms.has(vm)) add('orphan-iso', `context ISO of VM ${vm} on the controller`);
+
+  // DHCP hands out exactly the leases (and holds): no address of a released lease, none missing
+  if (w.dhcpHosts) {
+    const served = new Set(w.dhcpHosts.map((h) => h.mac));
+    const held = new Set(w.heldMacs ?? []);
+    for (const h of w.dhcpHosts) {
+      if (!leasedMacs.has(h.mac) && !held.has(h.mac))
+        add('dhcp-host-without-lease', `dnsmasq serves ${h.mac} ${h.ipv4 ?? ''}, which no lease holds`);
+    }
+    for (const l of w.leases) {
+      if (!served.has(l.mac)) add('lease-without-dhcp-host', `lease ${l.mac} of VM ${l.vm} is not in dnsmasq's hosts`);
+    }
+  }
   return out;
 }
 
