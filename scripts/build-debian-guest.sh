@@ -98,7 +98,13 @@ fi
 log "building in $OUT (Debian $SUITE; several minutes: packages come from the mirror)"
 
 WORK=$(mktemp -d "$OUT/.build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# an interrupted mmdebstrap can leave /proc, /sys or /dev mounted in the chroot: unmount before removing
+cleanup() {
+	local m
+	for m in $(awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r); do umount -l "$m" || true; done
+	rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
 chmod 755 "$WORK" # apt downloads as _apt
 ROOT=$WORK/root
 

@@ -108,7 +108,7 @@ t.test('a Debian cloud-init guest applies the OpenNebula and the NoCloud context
           const r = await c.request('GET', `/v1/vms/${vm.id}/console?bytes=1048576`);
           return typeof r.body === 'string' && /STRATUS-CI-DONE/.test(r.body) ? r.body : undefined;
         },
-        420_000,
+        540_000,
         2000,
       ).catch(async (err) => {
         const con = await c.request('GET', `/v1/vms/${vm.id}/console`);
