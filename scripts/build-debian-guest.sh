@@ -10,7 +10,7 @@
 # ext4 image with mkfs.ext4 -d (no loop mount) and converted to a compressed qcow2.
 #
 # Idempotent: rebuilds only when this script changed or an output is missing or altered (the
-# manifest's inputsHash and sizes); a second run takes well under a second. Safe to run
+# manifest's inputsHash and sizes); a second run takes about a second. Safe to run
 # concurrently (flock). Needs root. Options: --force, --quiet, --print-dir. See docs/test-guest.md.
 set -euo pipefail
 

@@ -87,7 +87,7 @@ t.test('a Debian cloud-init guest applies the OpenNebula and the NoCloud context
         ...['--key', 'mine', '--login-user', 'alice', '--user-data', join(work, `ud-${method}`)],
         ...['--context-method', method, '--json'],
       ]);
-      t.equal(r.code, 0, r.stderr);
+      t.equal(r.code, 0, `${method}: vm create ${r.stderr}`.trim());
       return { method, marker, name, id: JSON.parse(r.stdout).items[0].id as string };
     }),
   );
