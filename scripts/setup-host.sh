@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
   xorriso genisoimage busybox-static linux-image-cloud-amd64 libxml2-utils cpio xz-utils zstd
   dnsmasq-base tgt libiscsi-bin mosquitto mosquitto-clients nftables iproute2 procps
-  chromium isc-dhcp-client cloud-image-utils open-iscsi
+  chromium isc-dhcp-client cloud-image-utils open-iscsi mmdebstrap e2fsprogs
 )
 
 log() { printf 'setup-host: %s\n' "$*" >&2; }
@@ -55,5 +55,9 @@ virsh -c qemu:///system version >/dev/null 2>&1 || { log "libvirtd does not answ
 # The test guest (kernel + busybox initramfs built from Debian packages), cached between runs.
 if [ -x scripts/build-test-guest.sh ]; then
   bash scripts/build-test-guest.sh >&2
+fi
+# The Debian cloud-init guest (mmdebstrap from the Debian mirror: minutes the first time, then cached).
+if [ -x scripts/build-debian-guest.sh ]; then
+  bash scripts/build-debian-guest.sh >&2
 fi
 log "host ready"
