@@ -249,11 +249,24 @@ export class VmMigration {
     });
   }
 
-  /** Target side, at start: preparations whose domain never arrived are removed. */
+  /**
+   * Target side, at start: preparations whose domain never arrived are removed; a domain that did arrive
+   * (the migration completed while this agent was down, so nobody finished it) becomes a VM of this host,
+   * running if it runs (a live move), else stopped (a cold move arrives paused).
+   */
   async recover(): Promise<void> {
     const rows = this.db.prepare('SELECT id FROM vm_incoming').all() as { id: string }[];
     for (const { id } of rows) {
-      if (!(await this.domainExists(id))) await this.abort(id).catch(() => undefined);
+      try {
+        if (!(await this.domainExists(id))) await this.abort(id);
+        else {
+          const d = await this.o.conn.getDomain(id);
+          const r = await this.finish(id, d.state === 'running' ? 'running' : 'stopped');
+          this.o.log.warn({ vm: id, state: r.state }, 'a migration completed while this agent was down: VM received');
+        }
+      } catch (err) {
+        this.o.log.error({ vm: id, err: (err as Error).message }, 'an interrupted incoming migration is not settled');
+      }
     }
   }
 

@@ -187,9 +187,23 @@ export class VmMigrator {
         throw err;
       }
       const desired = live ? 'running' : 'stopped';
-      const fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
-      this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
+      // the domain left the source (libvirt undefined it there): from now on the VM is on the target,
+      // confirmed or not, so that the source's inventory without it never makes it `lost`
+      this.o.store.transition(vmId, vm.state, `moved to ${target}; the target is taking it over`, { hostId: target });
       if (volumes.length > 0) await this.o.volumes!.endMove(vmId, target);
+      let fin: CommandResult<'migrate.finish'>;
+      try {
+        fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
+      } catch (err) {
+        const msg = asStratusError(err).message;
+        reason(`moved to ${target}, not yet confirmed by its agent (${msg}); its agent settles it when it is back`);
+        throw new StratusError(
+          'STRATUS_ERR_MIGRATION_UNCONFIRMED',
+          `VM ${vmId} moved to ${target}, but the target's agent did not confirm it: ${msg}; it settles it when it is back`,
+          { status: 502, details: { vm: vmId, from: source, to: target } },
+        );
+      }
+      this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
       log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs }, 'VM migrated');
       return {
         vm: vmId,

@@ -9,6 +9,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+
+t.setTimeout(1_200_000);
 import { deleteBridge } from '../../../drivers/net-links.ts';
 import { NftBridgeFirewall } from '../../../drivers/nft.ts';
 import { startController } from '../../helpers/controller-process.ts';

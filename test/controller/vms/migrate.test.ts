@@ -1,7 +1,9 @@
 // Migration in the two-host lab (docs/lab.md): real controller, two real agents, two libvirtd, QEMU under TCG.
 // A running guest that counts keeps counting across a live migration and its overlay's data moves with it;
 // a stopped VM moves cold; failures (bad target, migration ports refused) leave the VM running on its
-// source and nothing on the target; a VM with snapshots is refused; a host with three VMs is evacuated.
+// source and nothing on the target; a VM with snapshots is refused; a migration can be cancelled; a
+// migration that completes while the target's agent is dead is settled by that agent when it is back;
+// a host with three VMs is evacuated.
 
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 
 t.setTimeout(1_200_000);
+import type { AgentHandle } from '../../helpers/agent-process.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -68,7 +71,12 @@ t.before(async () => {
   vms = JSON.parse(r.stdout).items.map((v: TestVm) => ({ id: v.id, host: v.host }));
   for (const vm of vms) await counting(vm);
 });
-t.teardown(() => site?.cleanup());
+// agents started again by a test: the controller handle does not know them
+const restartedAgents: AgentHandle[] = [];
+t.teardown(async () => {
+  await site?.cleanup();
+  for (const a of restartedAgents) await a.kill();
+});
 
 t.test('a running guest live-migrates through the CLI: it keeps counting and its overlay data moves', async (t) => {
   const vm = vms[0]!;
@@ -223,6 +231,52 @@ t.test('a stopped VM moves cold and starts on its new host with its data', async
   );
   await counting(vm, 1);
 });
+
+t.test(
+  'the target agent killed mid-migration: the VM ends on the target, settled when its agent is back',
+  async (t) => {
+    const vm = vms[2]!;
+    const from = await hostOf(vm);
+    const to = other(from);
+    const name = to === site.hostIds['a'] ? 'a' : 'b';
+    const moving = site.c.cli(['vm', 'migrate', vm.id, '--bandwidth', '10']);
+    await waitFor(
+      'the migration job running',
+      async () => /: migrating/.test((await site.c.request('GET', `/v1/vms/${vm.id}`)).body.reason ?? ''),
+      120_000,
+      200,
+    );
+    // libvirt carries the migration on without the agents; the target's cannot confirm it
+    await site.agents[name]!.kill('SIGKILL');
+    const r = await moving;
+    if (r.code !== 0) t.match(r.stderr, /moved to .* did not confirm|migration of VM .* failed/, r.stderr);
+    const restarted = await site.agents[name]!.restart();
+    site.agents[name] = restarted;
+    restartedAgents.push(restarted);
+    await waitFor(
+      'the VM running on the target in the controller',
+      async () => {
+        const v = (await site.c.request('GET', `/v1/vms/${vm.id}`)).body;
+        return v.state === 'running' && v.host === to;
+      },
+      120_000,
+      500,
+    );
+    vm.host = to;
+    t.ok((await domains(to)).includes(vm.id), 'the domain is on the target');
+    t.notOk((await domains(from)).includes(vm.id), 'and not on the source');
+    const before = lastCount(consoleText(to, vm.id));
+    await waitFor('the guest counting on the target', () => lastCount(consoleText(to, vm.id)) > before + 2, 60_000);
+    for (const each of vms) {
+      await waitFor(
+        `${each.id} running again`,
+        async () => (await site.c.request('GET', `/v1/vms/${each.id}`)).body.state === 'running',
+        120_000,
+        500,
+      );
+    }
+  },
+);
 
 t.test('evacuating a host with three VMs moves them all, disables it; host enable brings it back', async (t) => {
   const a = site.hostIds['a']!;
