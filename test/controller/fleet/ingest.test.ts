@@ -51,7 +51,11 @@ t.test(
     cur.seq = 100;
     await cur.publish(topics.hostStatus(id), cur.status('online'), { retain: true });
     await cur.publish(topics.hostInfo(id), cur.info(['a'.repeat(64)]), { retain: true });
-    await waitFor('online', () => c.daemon.fleet.host(id)?.up);
+    // both retained messages applied (each emits a 'host' event) before the events are counted
+    await waitFor('online with its information', () => {
+      const h = c.daemon.fleet.host(id);
+      return h?.up === true && h.cachedImages.length === 1;
+    });
     const changes: boolean[] = [];
     c.daemon.fleet.on('host', (h) => h.id === id && changes.push(h.up));
     // the Will of session 4 arrives late (a half-open connection timing out after the reconnect)
