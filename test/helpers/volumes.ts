@@ -76,6 +76,8 @@ export async function startVolumeWorld(opts: {
   const db = openDatabase(dbPath);
   const log = pino({ level: process.env['STRATUS_TEST_LOG'] ?? 'silent' });
   const feature = new VolumeFeature({ db, log, config, hosts: opts.hosts });
+  // as the daemon does: settle what a restart interrupted, then start
+  await feature.recover();
   await feature.start();
   let stopped = false;
   const world: VolumeWorld = {

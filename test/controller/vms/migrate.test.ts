@@ -232,10 +232,44 @@ t.test('a stopped VM moves cold and starts on its new host with its data', async
   await counting(vm, 1);
 });
 
+t.test('evacuating a host with three VMs moves them all, disables it; host enable brings it back', async (t) => {
+  const a = site.hostIds['a']!;
+  const b = site.hostIds['b']!;
+  for (const vm of vms) {
+    if ((await hostOf(vm)) !== a) {
+      const m = await site.c.cli(['vm', 'migrate', vm.id, '--host', a]);
+      t.equal(m.code, 0, `placing ${vm.id} on ${a}: ${m.stderr}`);
+      vm.host = a;
+    }
+  }
+  t.equal((await domains(a)).length, 3, 'three VMs on host a');
+  const r = await site.c.cli(['host', 'evacuate', a, '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const ev = JSON.parse(r.stdout);
+  t.equal(ev.moved.length, 3);
+  t.same(ev.failed, []);
+  t.ok(ev.moved.every((m: { to: string; live: boolean }) => m.to === b && m.live));
+  t.same(await domains(a), [], 'host a is empty');
+  t.equal((await domains(b)).length, 3);
+  t.equal((await site.c.request('GET', `/v1/hosts/${a}`)).body.enabled, false, 'host a is disabled');
+  for (const vm of vms) {
+    const before = lastCount(consoleText(a, vm.id));
+    t.equal(await hostOf(vm), b);
+    await waitFor('each guest counting on b', () => lastCount(consoleText(b, vm.id)) > before + 1, 60_000);
+  }
+  const en = await site.c.cli(['host', 'enable', a]);
+  t.equal(en.code, 0);
+  t.equal((await site.c.request('GET', `/v1/hosts/${a}`)).body.enabled, true);
+});
+
 t.test(
   'the target agent killed mid-migration: the VM ends on the target, settled when its agent is back',
   async (t) => {
     const vm = vms[2]!;
+    await waitFor('both hosts up', async () => {
+      const hosts = (await site.c.request('GET', '/v1/hosts')).body.items as { id: string; up: boolean }[];
+      return Object.values(site.hostIds).every((h) => hosts.some((x) => x.id === h && x.up));
+    });
     const from = await hostOf(vm);
     const to = other(from);
     const name = to === site.hostIds['a'] ? 'a' : 'b';
@@ -277,33 +311,3 @@ t.test(
     }
   },
 );
-
-t.test('evacuating a host with three VMs moves them all, disables it; host enable brings it back', async (t) => {
-  const a = site.hostIds['a']!;
-  const b = site.hostIds['b']!;
-  for (const vm of vms) {
-    if ((await hostOf(vm)) !== a) {
-      const m = await site.c.cli(['vm', 'migrate', vm.id, '--host', a]);
-      t.equal(m.code, 0, `placing ${vm.id} on ${a}: ${m.stderr}`);
-      vm.host = a;
-    }
-  }
-  t.equal((await domains(a)).length, 3, 'three VMs on host a');
-  const r = await site.c.cli(['host', 'evacuate', a, '--json']);
-  t.equal(r.code, 0, r.stderr);
-  const ev = JSON.parse(r.stdout);
-  t.equal(ev.moved.length, 3);
-  t.same(ev.failed, []);
-  t.ok(ev.moved.every((m: { to: string; live: boolean }) => m.to === b && m.live));
-  t.same(await domains(a), [], 'host a is empty');
-  t.equal((await domains(b)).length, 3);
-  t.equal((await site.c.request('GET', `/v1/hosts/${a}`)).body.enabled, false, 'host a is disabled');
-  for (const vm of vms) {
-    const before = lastCount(consoleText(a, vm.id));
-    t.equal(await hostOf(vm), b);
-    await waitFor('each guest counting on b', () => lastCount(consoleText(b, vm.id)) > before + 1, 60_000);
-  }
-  const en = await site.c.cli(['host', 'enable', a]);
-  t.equal(en.code, 0);
-  t.equal((await site.c.request('GET', `/v1/hosts/${a}`)).body.enabled, true);
-});
