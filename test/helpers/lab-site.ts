@@ -2,9 +2,13 @@
 // lab host, each agent on its host's libvirtd (unix socket) with its own state directory under the lab, and
 // the host's lab address as its migration endpoint. For migration tests and the migrate benchmark.
 
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { AgentHandle } from './agent-process.ts';
 import { type ControllerHandle, startController } from './controller-process.ts';
 import { type Lab, type LabHost, labUp } from './lab.ts';
+
+const run = promisify(execFile);
 
 export interface LabSite {
   lab: Lab;
@@ -66,5 +70,41 @@ export async function startLabSite(
     await c?.cleanup();
     await lab.down();
     throw err;
+  }
+}
+
+/**
+ * Runs `fn` while lab host `host`'s namespace refuses new TCP connections to every port but libvirtd's
+ * (16509) and `keep`: QEMU's migration and NBD ports refuse, so a migration to it fails; the host's own
+ * outgoing connections (QEMU's iSCSI login) are not touched.
+ */
+export async function withPortsRefused<T>(lab: Lab, host: LabHost, keep: number[], fn: () => Promise<T>): Promise<T> {
+  const table = `stratus_lab_${lab.tag}`;
+  const nft = (...args: string[]) => run('ip', ['netns', 'exec', host.ns, 'nft', ...args]);
+  const ports = `{ ${[16509, ...keep].join(', ')} }`;
+  await nft('add', 'table', 'inet', table);
+  await nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
+  await nft(
+    'add',
+    'rule',
+    'inet',
+    table,
+    'in',
+    'tcp',
+    'dport',
+    '!=',
+    ports,
+    'ct',
+    'state',
+    'new',
+    'reject',
+    'with',
+    'tcp',
+    'reset',
+  );
+  try {
+    return await fn();
+  } finally {
+    await nft('delete', 'table', 'inet', table);
   }
 }

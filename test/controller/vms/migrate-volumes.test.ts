@@ -4,18 +4,15 @@
 // guest's I/O to the volume goes on after the move with its data, and the source's access is gone; a
 // failed move leaves the target nothing (no domain, no secret) and the export as it was.
 
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
-import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
 import { startTgtd, type TgtdHandle, testIqnPrefix } from '../../helpers/tgtd.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 t.setTimeout(900_000);
-const run = promisify(execFile);
 let site: LabSite;
 let tgtd: TgtdHandle | undefined;
 const initiatorOf = (h: string) => `iqn.2024-01.org.stratus-test:lab-${h}.${process.pid}`;
@@ -45,42 +42,6 @@ const consoleText = (host: string, vm: string) => {
 };
 const domains = async (host: string) =>
   (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
-
-/**
- * Runs `fn` while the target's namespace refuses new TCP connections to every port but libvirtd's (16509)
- * and tgtd's; its own outgoing connections (QEMU's iSCSI login) are not touched.
- */
-async function portsRefused<T>(host: string, fn: () => Promise<T>): Promise<T> {
-  const target = site.labHostOf(host);
-  const table = `stratus_lab_${site.lab.tag}`;
-  const nft = (...args: string[]) => run('ip', ['netns', 'exec', target.ns, 'nft', ...args]);
-  const keep = `{ 16509, ${tgtd!.iscsiPort} }`;
-  await nft('add', 'table', 'inet', table);
-  await nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
-  await nft(
-    'add',
-    'rule',
-    'inet',
-    table,
-    'in',
-    'tcp',
-    'dport',
-    '!=',
-    keep,
-    'ct',
-    'state',
-    'new',
-    'reject',
-    'with',
-    'tcp',
-    'reset',
-  );
-  try {
-    return await fn();
-  } finally {
-    await nft('delete', 'table', 'inet', table);
-  }
-}
 
 t.test(
   'a VM with an iSCSI volume moves with it; its I/O goes on; a failed move leaves the target nothing',
@@ -124,7 +85,9 @@ t.test(
 
     // a move that fails (the target's migration ports refuse) changes nothing
     const to = other(vm.host);
-    const failed = await portsRefused(to, () => site.c.cli(['vm', 'migrate', vm.id]));
+    const failed = await withPortsRefused(site.lab, site.labHostOf(to), [tgtd!.iscsiPort], () =>
+      site.c.cli(['vm', 'migrate', vm.id]),
+    );
     t.not(failed.code, 0, 'the migration fails');
     t.match((await site.c.request('GET', `/v1/vms/${vm.id}`)).body, { state: 'running', host: vm.host });
     t.notOk((await domains(to)).includes(vm.id), 'no domain on the target');

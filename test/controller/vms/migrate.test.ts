@@ -5,19 +5,16 @@
 // migration that completes while the target's agent is dead is settled by that agent when it is back;
 // a host with three VMs is evacuated.
 
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 
 t.setTimeout(1_200_000);
 import type { AgentHandle } from '../../helpers/agent-process.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
-import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-const run = promisify(execFile);
 const GUEST_OPTS =
   'stratus.dhcp=0 stratus.marker_write=before-migration stratus.io_probe=/dev/vda stratus.io_probe_s=0.2';
 
@@ -136,37 +133,10 @@ t.test(
   async (t) => {
     const vm = vms[0]!;
     const to = other(vm.host);
-    const target = site.labHostOf(to);
-    // inside the target's namespace only: libvirtd (16509) answers, QEMU's migration and NBD ports refuse
-    const table = `stratus_lab_${site.lab.tag}`;
-    const nft = (...args: string[]) => run('ip', ['netns', 'exec', target.ns, 'nft', ...args]);
-    await nft('add', 'table', 'inet', table);
-    await nft('add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0; }');
-    await nft(
-      'add',
-      'rule',
-      'inet',
-      table,
-      'in',
-      'tcp',
-      'dport',
-      '!=',
-      '16509',
-      'tcp',
-      'flags',
-      'syn',
-      'reject',
-      'with',
-      'tcp',
-      'reset',
-    );
-    try {
-      const r = await site.c.cli(['vm', 'migrate', vm.id]);
-      t.not(r.code, 0, 'the migration fails');
-      t.match(r.stderr, /migration of VM .* failed/);
-    } finally {
-      await nft('delete', 'table', 'inet', table);
-    }
+    // inside the target's namespace only: libvirtd answers, QEMU's migration and NBD ports refuse
+    const r = await withPortsRefused(site.lab, site.labHostOf(to), [], () => site.c.cli(['vm', 'migrate', vm.id]));
+    t.not(r.code, 0, 'the migration fails');
+    t.match(r.stderr, /migration of VM .* failed/);
     t.match((await site.c.request('GET', `/v1/vms/${vm.id}`)).body, { state: 'running', host: vm.host });
     t.ok((await domains(vm.host)).includes(vm.id), 'the VM is still on the source');
     t.match(await site.labHostOf(vm.host).virsh('domstate', vm.id), /running/);
