@@ -162,6 +162,7 @@ export class AgentDaemon {
         journal: this.journal,
         vms: this.vms,
         log: this.log,
+        migration: this.migration,
         event,
       }),
       hostId: this.hostId,
@@ -256,6 +257,7 @@ export class AgentDaemon {
     await this.connectWithRetry();
     await this.migration.recover();
     await this.reconciler.start();
+    this.migration.startWatch();
     this.mqtt?.start();
     this.notify.status(`running; API on ${address}`);
   }
@@ -289,6 +291,7 @@ export class AgentDaemon {
     // no new command from here on (they stay with the broker); those running finish while libvirt is up
     await this.mqtt?.quiesce(Math.min(30_000, this.config.libvirt.shutdown_timeout_s * 1000));
     this.reconciler.stop();
+    this.migration.stopWatch();
     await this.mqtt?.stop();
     const server = this.server;
     if (server) {

@@ -126,7 +126,7 @@ export function createOperations(s: OperationServices): Operations {
     'migrate.check': async (args) => s.migration.check(args.vm),
     'migrate.prepare': async (args, ctx) => {
       ctx.progress('preparing', 10);
-      return s.migration.prepare(args.spec, args.source, args.volumes);
+      return s.migration.prepare(args.spec, args.source, args.volumes, args.live);
     },
     'migrate.perform': async (args, ctx) => {
       const res = await s.migration.perform(
@@ -134,12 +134,18 @@ export function createOperations(s: OperationServices): Operations {
         args.target,
         (step, pct) => ctx.progress(step, pct),
         args.bandwidthMiBs,
+        ctx.key,
       );
       s.afterDelete?.(args.vm);
       return res;
     },
     'migrate.finish': async (args) => s.migration.finish(args.vm, args.desired),
     'migrate.abort': async (args) => s.migration.abort(args.vm),
+    'migrate.settle': async (args) => {
+      const res = await s.migration.settle(args.vm, args.moved);
+      if (args.moved && res.settled) s.afterDelete?.(args.vm);
+      return res;
+    },
     'migrate.cancel': async (args) => s.migration.cancel(args.vm),
   };
 }

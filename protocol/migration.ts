@@ -46,6 +46,12 @@ export const MigratePrepareArgs = Type.Object(
     spec: VmSpec,
     source: Type.String({ minLength: 1, maxLength: 128, description: 'Source host id' }),
     volumes: Type.Optional(Type.Array(MigratingVolume, { maxItems: 64, description: 'Attached volumes' })),
+    live: Type.Optional(
+      Type.Boolean({
+        description:
+          'A live move (the VM runs): the target settles a completed move by itself only when it knows which kind it is',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -93,7 +99,26 @@ export const MigrateFinishResult = Type.Object({
   state: Type.String(),
   downtimeMs: Type.Optional(Type.Number({ minimum: 0, description: "libvirt's measured downtime of the switch-over" })),
 });
-export const MigrateAbortResult = Type.Object({ aborted: Type.Boolean() });
+export const MigrateAbortResult = Type.Object({
+  aborted: Type.Boolean({ description: 'A preparation was there and is removed' }),
+  arrived: Type.Optional(
+    Type.Boolean({
+      description: 'The VM is here: the migration completed (its domain is defined here), so nothing was removed',
+    }),
+  ),
+});
+/** `migrate.settle`: the source learns where a VM whose migration ended in doubt is now. */
+export const MigrateSettleArgs = Type.Object(
+  {
+    vm: Uuid,
+    moved: Type.Boolean({ description: 'The target has the VM (true) or has nothing of it (false)' }),
+  },
+  { additionalProperties: false },
+);
+export const MigrateSettleResult = Type.Object({
+  settled: Type.Boolean({ description: 'A migration of the VM was in doubt here and is settled now' }),
+  state: Type.Optional(Type.String({ description: "The VM's libvirt state here when it stayed" })),
+});
 export const MigrateCancelResult = Type.Object({
   cancelled: Type.Boolean({ description: 'A migration of the VM was running on this host and was told to stop' }),
 });

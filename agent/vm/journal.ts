@@ -27,7 +27,7 @@ const MIGRATIONS = [
 
 const KEEP_MS = 7 * 86_400_000;
 
-export type OperationKind = 'create' | 'delete' | 'attach' | 'detach' | 'snapshot' | 'save-as';
+export type OperationKind = 'create' | 'delete' | 'attach' | 'detach' | 'snapshot' | 'save-as' | 'migrate-out';
 export type OperationStatus = 'running' | 'undoing' | 'done' | 'undone';
 
 export interface JournalStep {

@@ -11,19 +11,31 @@
 //                             there), or `migrate.abort` undoes the preparation when nothing arrived.
 // libvirt keeps the domain running on the source when a migration fails, so a failure anywhere leaves
 // the VM where it was; abort refuses to remove anything while a domain of that VM exists on the target.
+//
+// When libvirt itself is lost mid-move (libvirtd killed on either side) the outcome is a question, not an
+// answer. The source journals each perform ('migrate-out', agent/vm/journal.ts), so neither its reconciler
+// nor a restart ever defines or starts the VM again while the move is in doubt. After the failure it looks
+// at its own domain once libvirt is back: gone means the VM moved (what it held here is released); running
+// (libvirt cancelled the move and resumed it) means it stayed; paused (libvirt stopped between the target's
+// finish and the source's confirm) is answered "unknown" and stays journaled until `migrate.settle` says
+// what the target found, or the domain's fate becomes clear on a later look. The target knows a move
+// completed when the incoming domain is persistent (libvirt defines it only at the migration's finish);
+// a completed move nobody finished (the controller died, its finish was lost) is finished by the target
+// itself, and a preparation whose VM never came is removed once the migration timeout has passed.
 
 import type { Logger } from 'pino';
-import { StratusError, ValidationError } from '../../common/errors.ts';
+import { asStratusError, StratusError, ValidationError } from '../../common/errors.ts';
 import { Reverter } from '../../common/reverter.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
-import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { LibvirtDisconnectedError, LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
 import type { MigratingVolume, MigrationTarget, VolumePlacement } from '../../protocol/migration.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
 import { VmExistsError, VmNotFoundError } from '../errors.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { VmNetwork } from '../network/vm-network.ts';
 import type { VolumeAttacher } from '../volumes/attacher.ts';
+import type { Operation } from './journal.ts';
 import type { AgentStateDb } from './state-db.ts';
 import { checkSpecOnHost } from './vm-checks.ts';
 import type { VmService } from './vm-service.ts';
@@ -82,6 +94,22 @@ export class MigrationFailedError extends StratusError {
   }
 }
 
+/** libvirt was lost mid-move: whether the VM left is settled when the target has answered (`migrate.settle`). */
+export class MigrationOutcomeUnknownError extends StratusError {
+  constructor(vm: string, target: string, message: string) {
+    super(
+      'STRATUS_ERR_MIGRATION_OUTCOME_UNKNOWN',
+      `migration of VM ${vm} to ${target} was interrupted (${message}); whether it moved is not known here yet`,
+      { status: 503, details: { vm, target, transient: true } },
+    );
+  }
+}
+
+/** How often the target looks at the VMs it is receiving (completed moves nobody finished, stale ones). */
+const INCOMING_WATCH_MS = 5_000;
+/** How long the source waits for libvirt to come back before answering that the outcome is unknown. */
+const RECONNECT_WAIT_MS = 45_000;
+
 const MIGRATIONS = [
   `CREATE TABLE vm_incoming (
      id TEXT PRIMARY KEY,
@@ -91,6 +119,8 @@ const MIGRATIONS = [
    )`,
   // the disk XML of the incoming VM's volumes (JSON array), part of the destination domain
   `ALTER TABLE vm_incoming ADD COLUMN volume_disks TEXT NOT NULL DEFAULT '[]'`,
+  // 1 for a live move, 0 for a cold one, NULL when the controller did not say
+  'ALTER TABLE vm_incoming ADD COLUMN live INTEGER',
 ];
 
 /** The destination domain XML: the spec's, plus the disks of the VM's volumes. */
@@ -104,10 +134,25 @@ export class VmMigration {
   private readonly db: Db;
   /** VMs whose migration job runs now (cancel does not wait for the VM's lock, which perform holds). */
   private readonly running = new Set<string>();
+  /** Incoming VMs seen arrived (persistent domain) at the last look of the watch. */
+  private readonly seenArrived = new Set<string>();
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: MigrationOptions) {
     this.db = o.db.db;
     migrate(this.db, 'migration', MIGRATIONS);
+  }
+
+  /** Starts the target's watch over incoming VMs (after `recover`). */
+  startWatch(): void {
+    if (this.watchTimer) return;
+    this.watchTimer = setInterval(() => void this.watchIncoming(), INCOMING_WATCH_MS);
+    this.watchTimer.unref();
+  }
+
+  stopWatch(): void {
+    clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
   }
 
   /** Specs of the VMs being received (the reconciler leaves their domains and rules alone). */
@@ -117,15 +162,21 @@ export class VmMigration {
     );
   }
 
-  private incoming(id: string): { spec: VmSpec; source: string; volumeDisks: string[] } | undefined {
-    const r = this.db.prepare('SELECT spec, source, volume_disks FROM vm_incoming WHERE id = ?').get(id) as
-      | { spec: string; source: string; volume_disks: string }
+  private incoming(
+    id: string,
+  ): { spec: VmSpec; source: string; volumeDisks: string[]; live: boolean | undefined; createdAt: number } | undefined {
+    const r = this.db
+      .prepare('SELECT spec, source, volume_disks, live, created_at FROM vm_incoming WHERE id = ?')
+      .get(id) as
+      | { spec: string; source: string; volume_disks: string; live: number | null; created_at: number }
       | undefined;
     return (
       r && {
         spec: JSON.parse(r.spec) as VmSpec,
         source: r.source,
         volumeDisks: JSON.parse(r.volume_disks) as string[],
+        live: r.live === null ? undefined : r.live === 1,
+        createdAt: r.created_at,
       }
     );
   }
@@ -159,6 +210,7 @@ export class VmMigration {
     input: VmSpec,
     source: string,
     volumes: MigratingVolume[] = [],
+    live?: boolean,
   ): Promise<{ destXml: string; peerUri: string; migrateUri: string }> {
     const log = this.o.log.child({ vm: input.id, source });
     return this.o.vms.locks.run(input.id, async () => {
@@ -174,8 +226,8 @@ export class VmMigration {
           if (this.o.network) spec = await this.o.network.prepareSpec(spec);
           await checkSpecOnHost(spec, this.o.hostId);
           this.db
-            .prepare('INSERT INTO vm_incoming (id, spec, source, created_at) VALUES (?, ?, ?, ?)')
-            .run(spec.id, JSON.stringify(spec), source, Date.now());
+            .prepare('INSERT INTO vm_incoming (id, spec, source, created_at, live) VALUES (?, ?, ?, ?, ?)')
+            .run(spec.id, JSON.stringify(spec), source, Date.now(), live === undefined ? null : live ? 1 : 0);
           r.add('forget incoming VM', () => this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(spec.id));
           await this.o.network?.installForVm(spec, r);
           if (this.o.disks) await this.o.disks.prepare(spec, r, log);
@@ -231,13 +283,22 @@ export class VmMigration {
     });
   }
 
-  /** Target side: the migration did not happen; removes the preparation. Never removes a domain. */
-  async abort(id: string): Promise<{ aborted: boolean }> {
+  /**
+   * Target side: the migration did not happen; removes the preparation. Never removes a domain: one that
+   * is defined here (the move completed) is answered `arrived`; one still transient (the move is still
+   * running, or libvirt is cleaning it up) is refused, to be asked again.
+   */
+  async abort(id: string): Promise<{ aborted: boolean; arrived?: boolean }> {
     return this.o.vms.locks.run(id, async () => {
       const inc = this.incoming(id);
-      if (!inc) return { aborted: false };
-      if (await this.domainExists(id)) {
-        throw new MigrationRefusedError(id, 'its domain exists on this host: the migration may have completed');
+      if (!inc) return this.o.db.get(id) ? { aborted: false, arrived: true } : { aborted: false };
+      const d = await this.o.conn.getDomain(id).catch((err) => {
+        if (notFound(err)) return undefined;
+        throw err;
+      });
+      if (d?.persistent) return { aborted: false, arrived: true };
+      if (d) {
+        throw new MigrationRefusedError(id, 'its domain exists on this host: the migration is still running');
       }
       await this.o.volumes?.releaseVm(id);
       await this.o.network?.releaseVm(inc.spec);
@@ -261,13 +322,132 @@ export class VmMigration {
         if (!(await this.domainExists(id))) await this.abort(id);
         else {
           const d = await this.o.conn.getDomain(id);
-          const r = await this.finish(id, d.state === 'running' ? 'running' : 'stopped');
+          const live = this.incoming(id)?.live;
+          const r = await this.finish(id, (live ?? d.state === 'running') ? 'running' : 'stopped');
           this.o.log.warn({ vm: id, state: r.state }, 'a migration completed while this agent was down: VM received');
         }
       } catch (err) {
         this.o.log.error({ vm: id, err: (err as Error).message }, 'an interrupted incoming migration is not settled');
       }
     }
+  }
+
+  /**
+   * Target side, every few seconds: a move that completed (its domain defined here, seen so at two looks)
+   * and that nobody finished is finished here; a preparation whose VM never came is removed once the
+   * migration timeout is well past.
+   */
+  private async watchIncoming(): Promise<void> {
+    const rows = this.db.prepare('SELECT id FROM vm_incoming').all() as { id: string }[];
+    for (const id of [...this.seenArrived]) if (!rows.some((r) => r.id === id)) this.seenArrived.delete(id);
+    if (rows.length === 0 || !this.o.conn.connected) return;
+    for (const { id } of rows) {
+      if (this.o.vms.locks.isLocked(id)) continue;
+      try {
+        const inc = this.incoming(id);
+        if (!inc) continue;
+        const d = await this.o.conn.getDomain(id).catch((err) => {
+          if (notFound(err)) return undefined;
+          throw err;
+        });
+        if (!d) {
+          if (Date.now() - inc.createdAt > 2 * this.o.settings.timeoutMs + 60_000) {
+            this.o.log.warn({ vm: id, source: inc.source }, 'an incoming VM never arrived; removing its preparation');
+            await this.abort(id);
+          }
+          continue;
+        }
+        // a live move is complete when its domain is defined and runs; a cold one arrives defined and paused
+        const arrived = d.persistent && (inc.live === false ? d.state === 'paused' : d.state === 'running');
+        if (!arrived) {
+          this.seenArrived.delete(id);
+          continue;
+        }
+        if (!this.seenArrived.has(id)) {
+          this.seenArrived.add(id);
+          continue;
+        }
+        this.seenArrived.delete(id);
+        const r = await this.finish(id, inc.live === false ? 'stopped' : 'running');
+        this.o.log.warn(
+          { vm: id, source: inc.source, state: r.state },
+          'a completed migration nobody finished: VM received',
+        );
+      } catch (err) {
+        this.o.log.debug({ vm: id, err: (err as Error).message }, 'incoming VM not settled at this look');
+      }
+    }
+  }
+
+  /**
+   * Source side: where the VM is after its migration call failed. libvirt's own answer (the connection
+   * held) keeps the domain here; after a lost connection the domain is looked at once libvirt is back.
+   */
+  private async whereAfterFailure(id: string, err: unknown): Promise<'here' | 'gone' | 'unknown'> {
+    const lost =
+      err instanceof LibvirtDisconnectedError ||
+      (err instanceof LibvirtError && err.connectionLost) ||
+      !this.o.conn.connected;
+    const end = Date.now() + (lost ? RECONNECT_WAIT_MS : 5_000);
+    for (;;) {
+      try {
+        const d = await this.o.conn.getDomain(id);
+        if (!lost) return 'here';
+        return d.state === 'running' || !d.active ? 'here' : 'unknown';
+      } catch (e) {
+        if (notFound(e)) return 'gone';
+        if (Date.now() > end) return 'unknown';
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  /**
+   * Source side: a migration in doubt here is settled as the target found it. Moved: every trace of the
+   * VM here goes (a paused copy is destroyed, never resumed). Stayed: a paused copy is resumed (live moves)
+   * and the VM is this host's again. Without an open migration of the VM: nothing to do.
+   */
+  async settle(id: string, moved: boolean): Promise<{ settled: boolean; state?: string }> {
+    return this.o.vms.locks.run(id, async () => {
+      const op = this.o.vms.journal.openFor(id);
+      if (op?.kind !== 'migrate-out') return { settled: false };
+      return this.settleOut(op, moved);
+    });
+  }
+
+  /**
+   * Settles an open 'migrate-out' entry (the caller holds the VM's lock). `moved` undefined: from what
+   * this host sees alone (recovery after a restart): gone = moved, running or shut off = stayed; false
+   * when it cannot tell (a paused copy: only the target knows).
+   */
+  async settleOut(op: Operation, moved?: boolean): Promise<{ settled: boolean; state?: string }> {
+    const log = this.o.log.child({ vm: op.vm, op: op.id, target: op.data['target'] });
+    const d = await this.o.conn.getDomain(op.vm).catch((err) => {
+      if (notFound(err)) return undefined;
+      throw err;
+    });
+    const isMoved = moved ?? (d === undefined ? true : d.state === 'running' || !d.active ? false : undefined);
+    if (isMoved === undefined) return { settled: false };
+    if (isMoved) {
+      await this.o.vms.removeEverything(op.vm, this.o.db.get(op.vm)?.spec, op);
+      this.o.vms.journal.setStatus(op, 'done');
+      log.warn({ leftover: d?.state ?? 'none' }, 'migration in doubt settled: the VM moved; released here');
+      this.o.vms.emit('removed', op.vm);
+      return { settled: true };
+    }
+    if (!d) {
+      // neither here nor there: the disks here are all that is left; the reconciler defines it again
+      this.o.vms.journal.setStatus(op, 'undone');
+      log.error('migration in doubt: the target has nothing and the domain is gone here');
+      return { settled: true, state: 'missing' };
+    }
+    if (d.state === 'paused' && op.data['live'] !== false) await this.o.conn.resumeDomain(op.vm);
+    else if (op.data['live'] === false && d.active) await this.o.conn.destroyDomain(op.vm);
+    this.o.vms.journal.setStatus(op, 'undone');
+    const now = await this.o.conn.getDomain(op.vm);
+    this.o.vms.observe(op.vm, now.state);
+    log.warn({ state: now.state }, 'migration in doubt settled: the VM stayed here');
+    return { settled: true, state: now.state };
   }
 
   /** Source side: stops the running migration of `id` (libvirt resumes the VM here); false when none runs. */
@@ -284,6 +464,7 @@ export class VmMigration {
     target: MigrationTarget,
     progress: (step: string, pct?: number) => void = () => undefined,
     bandwidthMiBs?: number,
+    key?: string,
   ): Promise<MigrationResult> {
     const log = this.o.log.child({ vm: id, target: target.host });
     return this.o.vms.locks.run(id, async () => {
@@ -298,12 +479,25 @@ export class VmMigration {
       // overlays are copied (only their own layer: the target made them on the same base); shared volumes,
       // read-only images and CD-ROMs are not
       const overlayDir = this.o.disks?.vmDir(id);
-      const disks = overlayDir ? overlayTargets(await this.o.conn.domainXml(id), overlayDir) : [];
+      const sourceXml = await this.o.conn.domainXml(id);
+      const disks = overlayDir ? overlayTargets(sourceXml, overlayDir) : [];
+      // the guest's ABI must not change: the machine type the domain runs with here, not an alias of it
+      const destXml = sameMachine(target.destXml, sourceXml);
       const s = this.o.settings;
       const bandwidth = bandwidthMiBs ?? s.bandwidthMiBs;
       const started = Date.now();
+      const journal = this.o.vms.journal;
+      const open = journal.openFor(id);
+      if (open) throw new MigrationRefusedError(id, `an earlier ${open.kind} of it is not settled yet`);
+      // from here until the move is settled, nothing on this host defines or starts the VM again
+      const op = journal.begin('migrate-out', id, key, { target: target.host, live });
       if (!live) {
-        await this.o.conn.startDomainPaused(id);
+        try {
+          await this.o.conn.startDomainPaused(id);
+        } catch (err) {
+          journal.setStatus(op, 'undone', asStratusError(err).toJSON());
+          throw err;
+        }
         progress('started paused to copy the disks', 1);
       }
       await this.o.conn.setMigrationMaxDowntime(id, s.downtimeMs).catch((err) => {
@@ -330,7 +524,7 @@ export class VmMigration {
           id,
           target.peerUri,
           {
-            destXml: target.destXml,
+            destXml,
             migrateUri: target.migrateUri,
             disks,
             ...(bandwidth > 0 ? { bandwidthMiBs: bandwidth } : {}),
@@ -338,9 +532,23 @@ export class VmMigration {
           { live, paused: !live, autoConverge: s.autoConverge },
         );
       } catch (err) {
-        if (!live) await this.o.conn.destroyDomain(id).catch(() => undefined);
-        log.warn({ err: (err as Error).message }, 'migration failed; the VM stays here');
-        throw new MigrationFailedError(id, target.host, (err as Error).message);
+        this.running.delete(id);
+        clearInterval(poll);
+        clearTimeout(deadline);
+        const msg = (err as Error).message;
+        const where = await this.whereAfterFailure(id, err);
+        if (where === 'unknown') {
+          log.error({ err: msg }, 'migration interrupted; whether the VM moved is not known here yet');
+          throw new MigrationOutcomeUnknownError(id, target.host, msg);
+        }
+        if (where === 'here') {
+          if (!live) await this.o.conn.destroyDomain(id).catch(() => undefined);
+          const failed = new MigrationFailedError(id, target.host, msg);
+          journal.setStatus(op, 'undone', failed.toJSON());
+          log.warn({ err: msg }, 'migration failed; the VM stays here');
+          throw failed;
+        }
+        log.warn({ err: msg }, 'the migration call failed, but the domain left this host: the VM moved');
       } finally {
         this.running.delete(id);
         clearInterval(poll);
@@ -349,16 +557,23 @@ export class VmMigration {
       const durationMs = Date.now() - started;
       // the domain is on the target now (libvirt undefined it here): release what it held on this host
       if (await this.domainExists(id)) log.error('domain still defined here after a successful migration');
-      await removeFile(this.o.vms.consoleLogPath(id));
-      await this.o.volumes?.releaseVm(id);
-      await this.o.disks?.remove(id);
-      await this.o.network?.releaseVm(rec.spec);
-      this.o.db.delete(id);
+      await this.o.vms.removeEverything(id, rec.spec, op);
+      journal.setStatus(op, 'done');
       log.info({ live, durationMs, disks }, 'VM migrated away');
       progress('migrated', 100);
       return { vm: id, target: target.host, live, durationMs };
     });
   }
+}
+
+/**
+ * `destXml` with the machine type of the running source domain: libvirt compares the two for ABI stability,
+ * and a restarted libvirtd may report the expanded name (pc-i440fx-7.2) of the alias the spec gave (pc).
+ */
+export function sameMachine(destXml: string, sourceXml: string): string {
+  const machine = /<type\b[^>]*\smachine='([^']+)'/.exec(sourceXml)?.[1];
+  if (!machine) return destXml;
+  return destXml.replace(/(<type\b[^>]*\smachine=)'[^']*'/, `$1'${machine}'`);
 }
 
 /** Target devs of the file disks whose source lies in `dir` (the VM's overlays). */

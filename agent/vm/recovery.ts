@@ -3,7 +3,9 @@
 //   was to be started, and recorded as done; one cut earlier is undone completely (domain, overlays,
 //   firewall rules, volume sessions, context CD-ROM, record), so the redelivered deploy runs again;
 // - a delete is always finished;
-// - an operation whose undo failed in the running agent (libvirt was gone) is undone again.
+// - an operation whose undo failed in the running agent (libvirt was gone) is undone again;
+// - a migration away ('migrate-out') is settled from the domain here (agent/vm/migration.ts): gone means
+//   moved, running means stayed; a paused copy stays open until the controller says what the target has.
 // Runs before the agent takes commands, and again at each full comparison until nothing is open.
 
 import type { Logger } from 'pino';
@@ -20,6 +22,8 @@ export interface RecoveryOptions {
   journal: OperationJournal;
   vms: VmService;
   log: Logger;
+  /** Settles a migration away that was in doubt; false while only the target can tell (VmMigration). */
+  migration?: { settleOut(op: Operation): Promise<{ settled: boolean }> };
   /** Reports what recovery did (host event stream). */
   event?: (kind: string, severity: 'info' | 'warning' | 'error', message: string, vm: string, data: object) => void;
 }
@@ -52,6 +56,13 @@ export class OperationRecovery {
     const current = this.o.journal.get(op.id);
     if (!current || (current.status !== 'running' && current.status !== 'undoing')) return;
     const log = this.o.log.child({ vm: op.vm, op: op.id, kind: op.kind, key: op.key });
+    if (op.kind === 'migrate-out') {
+      const r = await this.o.migration?.settleOut(op);
+      if (!r?.settled)
+        throw new Error('a migration away is in doubt: waiting for the controller to say where the VM is');
+      this.o.event?.('operation.finished', 'info', 'interrupted migration settled', op.vm, this.data(op));
+      return;
+    }
     if (op.kind === 'create' && op.status === 'running' && this.canFinishCreate(op)) {
       try {
         await this.finishCreate(op);

@@ -4,6 +4,12 @@
 // the target, perform on the source, finish on the target; then the VM's host changes here. A failure
 // before the VM arrived aborts the target's preparation (the agent refuses if a domain exists there), so
 // the VM stays running on the source and nothing is left on the target.
+//
+// A perform that fails is not taken at its word: the target is asked (abort) until it answers whether
+// the VM arrived. Arrived (libvirt lost mid-move on the source, after the target finished): the move is
+// completed as a success. Not arrived: the VM stayed, and the source is told so (`migrate.settle`), which
+// resumes a copy libvirt left paused there. While neither host can answer (libvirtd down), the question is
+// asked again, and the VM is left to the reconciliation when this controller stops asking.
 
 import type { Logger } from 'pino';
 import { asStratusError, ConflictError, NotFoundError, StratusError } from '../../common/errors.ts';
@@ -49,8 +55,65 @@ export class NoTargetError extends StratusError {
   }
 }
 
+/** How long a migration whose outcome is in doubt is asked about before it is left to reconciliation. */
+const SETTLE_WINDOW_MS = 180_000;
+const SETTLE_RETRY_MS = 2_000;
+
 export class VmMigrator {
   constructor(private readonly o: MigratorOptions) {}
+
+  /**
+   * After a failed perform: whether the VM arrived on the target, as the target says ('target'), or did
+   * not ('source'); 'unknown' when it could not say within the window. A target that has nothing of it
+   * removes its preparation on the way.
+   */
+  private async whereAfterFailure(vmId: string, target: string, op: string): Promise<'source' | 'target' | 'unknown'> {
+    const end = Date.now() + SETTLE_WINDOW_MS;
+    for (let n = 0; ; n++) {
+      try {
+        // a fresh key each time: a refusal (the move still running) is a definitive answer to its key
+        const r = await this.dispatch(
+          target,
+          'migrate.abort',
+          { vm: vmId },
+          `migrate-abort:${op}:${n}`,
+          this.o.actionTimeoutMs,
+        );
+        return r.arrived ? 'target' : 'source';
+      } catch (err) {
+        if (Date.now() > end) return 'unknown';
+        this.o.log.info(
+          { vm: vmId, target, err: asStratusError(err).message },
+          'migration outcome not known yet: asking the target again',
+        );
+        await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS));
+      }
+    }
+  }
+
+  /** Tells the source where the VM is after a migration in doubt there (no-op when it was not in doubt). */
+  private async settleSource(vmId: string, source: string, op: string, moved: boolean): Promise<void> {
+    const end = Date.now() + SETTLE_WINDOW_MS;
+    for (let n = 0; ; n++) {
+      try {
+        const r = await this.dispatch(
+          source,
+          'migrate.settle',
+          { vm: vmId, moved },
+          `migrate-settle:${op}:${n}`,
+          this.o.actionTimeoutMs,
+        );
+        if (r.settled) this.o.log.warn({ vm: vmId, source, moved, state: r.state }, 'migration in doubt settled');
+        return;
+      } catch (err) {
+        if (Date.now() > end) {
+          this.o.log.error({ vm: vmId, source, err: asStratusError(err).message }, 'source not told where the VM is');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS));
+      }
+    }
+  }
 
   private dispatch<K extends AgentCommand>(
     host: string,
@@ -148,6 +211,7 @@ export class VmMigrator {
           {
             spec: this.o.retarget ? await this.o.retarget(vm, target, chk.spec) : chk.spec,
             source,
+            live,
             ...(volumes.length > 0 ? { volumes } : {}),
           },
           `migrate-prepare:${op}`,
@@ -176,15 +240,27 @@ export class VmMigrator {
           (p) => reason(`migrating to ${target}: ${p.step}${p.pct !== undefined ? ` ${Math.round(p.pct)}%` : ''}`),
         );
       } catch (err) {
-        // the VM did not leave (libvirt keeps it on the source): remove the target's preparation
-        try {
-          await this.dispatch(target, 'migrate.abort', { vm: vmId }, `migrate-abort:${op}`, t);
-        } catch (abortErr) {
-          log.error({ err: (abortErr as Error).message }, 'target preparation not removed; the reconciler will see it');
+        const e = asStratusError(err);
+        const definite = e.code === 'STRATUS_ERR_MIGRATION_FAILED' || e.code === 'STRATUS_ERR_MIGRATION_REFUSED';
+        if (!definite) reason(`migrating to ${target}: interrupted (${e.message}); asking where the VM is`);
+        // the target says whether it has the VM; if not, its preparation goes
+        const where = await this.whereAfterFailure(vmId, target, op);
+        if (!definite && where !== 'unknown') await this.settleSource(vmId, source, op, where === 'target');
+        // a definite failure keeps the VM on the source (libvirt's guarantee): a copy on the target is the
+        // second one, which the reconciliation removes
+        if (where === 'target' && !definite) {
+          log.warn({ err: e.message }, 'the migration reported a failure, but the VM arrived on the target');
+          res = { vm: vmId, target, live, durationMs: 0 };
+        } else {
+          if (where === 'unknown') log.error({ err: e.message }, 'migration outcome unknown; left to reconciliation');
+          if (volumes.length > 0) await this.o.volumes!.endMove(vmId);
+          reason(
+            where === 'unknown'
+              ? `migration to ${target} interrupted, outcome not yet known (${e.message}); the hosts settle it`
+              : `migration to ${target} failed: ${e.message}`,
+          );
+          throw err;
         }
-        if (volumes.length > 0) await this.o.volumes!.endMove(vmId);
-        reason(`migration to ${target} failed: ${asStratusError(err).message}`);
-        throw err;
       }
       const desired = live ? 'running' : 'stopped';
       // the domain left the source (libvirt undefined it there): from now on the VM is on the target,

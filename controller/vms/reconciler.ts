@@ -52,6 +52,8 @@ export class Reconciler {
   private readonly deleting = new Set<string>();
   /** VMs present in the last complete inventory of each host (absent: no complete inventory yet). */
   private readonly inventories = new Map<string, Set<string>>();
+  /** Copies in the middle of an operation of their host's journal (a migration in doubt): `${vm}@${host}`. */
+  private readonly busyCopies = new Set<string>();
   /** Last session seen of each host that is up. */
   private readonly sessions = new Map<string, number | undefined>();
   private readonly timer: NodeJS.Timeout;
@@ -142,10 +144,14 @@ export class Reconciler {
     }
     const listed = new Set<string>();
     const busy = new Set<string>();
+    for (const key of [...this.busyCopies]) if (key.endsWith(`@${r.host}`)) this.busyCopies.delete(key);
     for (const v of r.vms) {
       this.record(v.vm, r.host, v.state);
       if (!ABSENT.has(v.state)) listed.add(v.vm);
-      if (v.busy) busy.add(v.vm);
+      if (v.busy) {
+        busy.add(v.vm);
+        this.busyCopies.add(`${v.vm}@${r.host}`);
+      }
     }
     if (r.complete) {
       this.inventories.set(r.host, listed);
@@ -233,7 +239,13 @@ export class Reconciler {
       this.adopt(vm, host, state);
       return;
     }
-    if (['running', 'stopped'].includes(vm.state) && this.present(id, vm.hostId) !== undefined) {
+    // the wanted copy must be confirmed: reported, and not in doubt on its host (a migration away unsettled)
+    const wanted = this.present(id, vm.hostId);
+    if (
+      ['running', 'stopped'].includes(vm.state) &&
+      wanted !== undefined &&
+      !this.busyCopies.has(`${id}@${vm.hostId}`)
+    ) {
       this.removeCopy(id, host, `the VM runs on ${vm.hostId}`);
       return;
     }

@@ -112,6 +112,7 @@ export const virt = {
   virDomainResume: lib.func('int virDomainResume(void *dom)'),
   virDomainUndefineFlags: lib.func('int virDomainUndefineFlags(void *dom, unsigned int flags)'),
   virDomainIsActive: lib.func('int virDomainIsActive(void *dom)'),
+  virDomainIsPersistent: lib.func('int virDomainIsPersistent(void *dom)'),
   virDomainGetState: lib.func(
     'int virDomainGetState(void *dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)',
   ),

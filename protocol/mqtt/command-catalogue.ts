@@ -27,6 +27,8 @@ import {
   MigratePerformResult,
   MigratePrepareArgs,
   MigratePrepareResult,
+  MigrateSettleArgs,
+  MigrateSettleResult,
 } from '../migration.ts';
 import { AttachedVolume, HostIscsiInfo, VolumeAttachment } from '../volume.ts';
 
@@ -165,6 +167,11 @@ export const commandCatalogue = {
     MigrateAbortArgs,
     MigrateAbortResult,
     'Migration, target: undo a preparation whose VM never arrived (refused while a domain of it exists here)',
+  ),
+  'migrate.settle': def(
+    MigrateSettleArgs,
+    MigrateSettleResult,
+    'Migration, source: a migration whose outcome was unknown here (libvirt lost mid-move) is settled as the target found it: the copy left here is removed if the VM moved, resumed if it stayed',
   ),
   'migrate.cancel': def(
     MigrateAbortArgs,

@@ -322,3 +322,48 @@ export async function labUp(opts: { tag?: string; detached?: boolean } = {}): Pr
   }
   return lab;
 }
+
+// ---- fault injection: a lab host's libvirtd killed and started again (QEMU processes live on)
+
+async function nsProcess(ns: string, comm: string): Promise<number | undefined> {
+  for (const pid of await nsPids(ns)) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** SIGKILLs lab host `host`'s libvirtd (its QEMU processes and virtlogd keep running). */
+export async function killLabLibvirtd(host: LabHost): Promise<void> {
+  const pid = await nsProcess(host.ns, 'slab-libvirtd');
+  if (pid === undefined) throw new Error(`lab host ${host.name}: no libvirtd running`);
+  process.kill(pid, 'SIGKILL');
+  const end = Date.now() + 10_000;
+  while (pidAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * Starts lab host `host`'s libvirtd again in the host's own mount and network namespaces and cgroups (those
+ * of its virtlogd), as host-init.sh did, and waits until it answers. It recovers the running domains.
+ */
+export async function startLabLibvirtd(lab: Lab, host: LabHost): Promise<void> {
+  const logd = await nsProcess(host.ns, 'slab-virtlogd');
+  if (logd === undefined) throw new Error(`lab host ${host.name}: no virtlogd to join`);
+  const cgroups = makeCgroups(cgName(lab.tag, host.name));
+  const log = openSync(join(host.dir, 'libvirtd.log'), 'a');
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      'for p in $LAB_CGROUP_PROCS; do echo $$ >"$p" 2>/dev/null; done; exec nsenter -t "$1" -m -n "$2" --listen',
+      'sh',
+      String(logd),
+      join(host.dir, 'bin', 'slab-libvirtd'),
+    ],
+    { stdio: ['ignore', log, log], env: { ...process.env, LAB_CGROUP_PROCS: cgroups.join(' ') } },
+  );
+  await waitAnswering(host, child, 60_000);
+}

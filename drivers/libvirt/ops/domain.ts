@@ -15,6 +15,8 @@ export interface DomainSummary {
   state: DomainStateName;
   reason: number;
   active: boolean;
+  /** Defined (not transient): an incoming migration's domain becomes persistent only once it completed. */
+  persistent: boolean;
 }
 
 export interface DomainInfo {
@@ -41,6 +43,7 @@ function summarize(dom: Ptr): DomainSummary {
   checkRc('virDomainGetState', virt.virDomainGetState(dom, state, reason, 0));
   const id = virt.virDomainGetID(dom) as number;
   const active = checkRc('virDomainIsActive', virt.virDomainIsActive(dom)) === 1;
+  const persistent = checkRc('virDomainIsPersistent', virt.virDomainIsPersistent(dom)) === 1;
   return {
     uuid: domainUuid(dom),
     name: domainName(dom),
@@ -48,6 +51,7 @@ function summarize(dom: Ptr): DomainSummary {
     state: domainStateName(state[0]!),
     reason: reason[0]!,
     active,
+    persistent,
   };
 }
 

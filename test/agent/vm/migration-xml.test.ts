@@ -1,0 +1,30 @@
+// tier: unit
+// The XML a migration sends: the overlays to copy are the VM's own writable file disks, and the target's
+// domain keeps the machine type the source domain runs with (libvirt refuses a change of the guest ABI,
+// and a restarted libvirtd reports the expanded name of the spec's alias).
+import t from 'tap';
+import { overlayTargets, sameMachine } from '../../../agent/vm/migration.ts';
+
+const source = `<domain type='qemu'>
+  <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><source file='/s/instances/vm1/root.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><source file='/s/images/base.qcow2'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+    <disk type='file' device='disk'><source file='/s/instances/vm1/ro.qcow2'/><target dev='vdc' bus='virtio'/><readonly/></disk>
+    <disk type='file' device='cdrom'><source file='/s/instances/vm1/context.iso'/><target dev='sda' bus='sata'/></disk>
+  </devices>
+</domain>`;
+
+t.test('only the writable overlays in the VM directory are copied', async (t) => {
+  t.same(overlayTargets(source, '/s/instances/vm1'), ['vda']);
+  t.same(overlayTargets(source, '/s/instances/vm2'), []);
+});
+
+t.test("the target domain gets the source's machine type", async (t) => {
+  const dest = "<domain><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>";
+  t.equal(
+    sameMachine(dest, source),
+    "<domain><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os></domain>",
+  );
+  t.equal(sameMachine(dest, '<domain/>'), dest, 'unchanged when the source says nothing');
+});

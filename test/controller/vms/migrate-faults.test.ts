@@ -1,0 +1,130 @@
+// Migration under faults in the two-host lab (docs/lab.md): libvirtd SIGKILLed on the source or on the
+// target in the middle of a live migration, and the controller SIGKILLed in the middle of one. Whatever
+// happens, the VM ends running in exactly one place, the controller says where, and its guest keeps
+// counting: a libvirtd killed mid-move leaves it on its source with nothing on the target; a controller
+// killed mid-move finds it, once back, where libvirt put it (the target finishes a completed move by itself).
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { uploadTestGuest } from '../../helpers/cloud-images.ts';
+import type { ControllerHandle } from '../../helpers/controller-process.ts';
+import { killLabLibvirtd, startLabLibvirtd } from '../../helpers/lab.ts';
+import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+t.setTimeout(900_000);
+
+const GUEST_OPTS = 'stratus.dhcp=0 stratus.io_probe=/dev/vda stratus.io_probe_s=0.2';
+
+let site: LabSite;
+let vm = '';
+const restarted: ControllerHandle[] = [];
+
+const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
+const agentDir = (host: string) => (host === site.hostIds['a'] ? site.agents['a']! : site.agents['b']!).dir;
+const consoleText = (host: string) => {
+  try {
+    return readFileSync(join(agentDir(host), 'console', `${vm}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+};
+const lastCount = (text: string) =>
+  Math.max(0, ...[...text.matchAll(/STRATUS-IO vda ok (\d+)/g)].map((m) => Number(m[1])));
+const domains = async (host: string) =>
+  (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
+const shown = async () => (await site.c.request('GET', `/v1/vms/${vm}`)).body;
+
+/** Both hosts up, the VM running where the controller says, and its guest counting there. */
+async function settledOn(host: string): Promise<void> {
+  await waitFor(
+    `the VM running on ${host} in the controller`,
+    async () => {
+      const v = await shown();
+      return v.state === 'running' && v.host === host;
+    },
+    180_000,
+    500,
+  );
+  await waitFor('the domain only on its host', async () => {
+    const here = await domains(host);
+    const there = await domains(other(host));
+    return here.includes(vm) && !there.includes(vm);
+  });
+  const before = lastCount(consoleText(host));
+  await waitFor('the guest counting', () => lastCount(consoleText(host)) > before + 2, 60_000);
+}
+
+const migrationRunning = () =>
+  waitFor('the migration job running', async () => /: migrating/.test((await shown()).reason ?? ''), 120_000, 200);
+
+t.before(async () => {
+  site = await startLabSite();
+  await uploadTestGuest(site.c, 'guest', GUEST_OPTS);
+  const r = await site.c.cli(['vm', 'create', 'mf', '--type', 'm1.small', '--image', 'guest', '--wait', '--json']);
+  if (r.code !== 0) throw new Error(`vm create: ${r.stderr}`);
+  vm = JSON.parse(r.stdout).items[0].id;
+  await settledOn((await shown()).host);
+});
+t.teardown(async () => {
+  // a failure is explained by the daemons' logs: kept in the test's output directory
+  if (!t.passing() && site) {
+    const dir = join('.tap', 'daemon-logs', 'migrate-faults');
+    mkdirSync(dir, { recursive: true });
+    for (const [h, a] of Object.entries(site.agents)) writeFileSync(join(dir, `agent-${h}.log`), a.output());
+    writeFileSync(join(dir, 'controller.log'), site.c.output());
+  }
+  for (const c of restarted) await c.kill('SIGTERM');
+  await site?.cleanup();
+});
+
+t.test('libvirtd killed on the source mid-migration: the VM stays on the source, nothing on the target', async (t) => {
+  const from = (await shown()).host as string;
+  const to = other(from);
+  const moving = site.c.cli(['vm', 'migrate', vm, '--bandwidth', '10']);
+  await migrationRunning();
+  await killLabLibvirtd(site.labHostOf(from));
+  await new Promise((r) => setTimeout(r, 2000));
+  await startLabLibvirtd(site.lab, site.labHostOf(from));
+  const r = await moving;
+  t.not(r.code, 0, 'the migration is reported failed');
+  t.match(r.stderr, /migration of VM .* (failed|interrupted)/);
+  await settledOn(from);
+  t.notOk(existsSync(join(agentDir(to), 'state', 'instances', vm)), 'no overlay on the target');
+});
+
+t.test('libvirtd killed on the target mid-migration: the VM stays on the source, nothing on the target', async (t) => {
+  const from = (await shown()).host as string;
+  const to = other(from);
+  const moving = site.c.cli(['vm', 'migrate', vm, '--bandwidth', '10']);
+  await migrationRunning();
+  await killLabLibvirtd(site.labHostOf(to));
+  await new Promise((r) => setTimeout(r, 2000));
+  await startLabLibvirtd(site.lab, site.labHostOf(to));
+  const r = await moving;
+  t.not(r.code, 0, 'the migration is reported failed');
+  t.match(r.stderr, /migration of VM .* failed/);
+  await settledOn(from);
+  await waitFor(
+    'the preparation removed from the target',
+    () => !existsSync(join(agentDir(to), 'state', 'instances', vm)),
+  );
+});
+
+t.test('the controller killed mid-migration: once back it finds the VM where libvirt put it', async (t) => {
+  const from = (await shown()).host as string;
+  const to = other(from);
+  const moving = site.c.cli(['vm', 'migrate', vm, '--bandwidth', '20']);
+  await migrationRunning();
+  await site.c.kill('SIGKILL');
+  await moving;
+  // libvirt carries the move on without the controller; the target finishes it by itself
+  await waitFor('the domain to leave the source', async () => !(await domains(from)).includes(vm), 180_000, 500);
+  const c = await site.c.restart();
+  restarted.push(c);
+  site.c = c;
+  await settledOn(to);
+  t.pass('the VM runs on the target only, as the controller says');
+  t.notOk(existsSync(join(agentDir(from), 'state', 'instances', vm)), 'nothing left of it on the source');
+});
