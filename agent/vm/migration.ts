@@ -481,8 +481,8 @@ export class VmMigration {
       const overlayDir = this.o.disks?.vmDir(id);
       const sourceXml = await this.o.conn.domainXml(id);
       const disks = overlayDir ? overlayTargets(sourceXml, overlayDir) : [];
-      // the guest's ABI must not change: the machine type the domain runs with here, not an alias of it
-      const destXml = sameMachine(target.destXml, sourceXml);
+      // the guest's ABI must not change: the machine type and CPU the domain runs with here
+      const destXml = sameAbi(target.destXml, await this.o.conn.domainXml(id, { migratable: true }));
       const s = this.o.settings;
       const bandwidth = bandwidthMiBs ?? s.bandwidthMiBs;
       const started = Date.now();
@@ -567,13 +567,19 @@ export class VmMigration {
 }
 
 /**
- * `destXml` with the machine type of the running source domain: libvirt compares the two for ABI stability,
- * and a restarted libvirtd may report the expanded name (pc-i440fx-7.2) of the alias the spec gave (pc).
+ * `destXml` with the machine type and CPU of the running source domain (its migratable XML): libvirt
+ * compares the two for ABI stability, and a restarted libvirtd reports the expanded machine name (pc-i440fx-7.2)
+ * of the spec's alias (pc) and the CPU model it chose for a spec without one.
  */
-export function sameMachine(destXml: string, sourceXml: string): string {
+export function sameAbi(destXml: string, sourceXml: string): string {
+  let out = destXml;
   const machine = /<type\b[^>]*\smachine='([^']+)'/.exec(sourceXml)?.[1];
-  if (!machine) return destXml;
-  return destXml.replace(/(<type\b[^>]*\smachine=)'[^']*'/, `$1'${machine}'`);
+  if (machine) out = out.replace(/(<type\b[^>]*\smachine=)'[^']*'/, `$1'${machine}'`);
+  const cpuRe = /<cpu\b[^>]*\/>|<cpu\b[^>]*>[\s\S]*?<\/cpu>/;
+  const cpu = cpuRe.exec(sourceXml)?.[0];
+  if (cpu)
+    out = cpuRe.test(out) ? out.replace(cpuRe, () => cpu) : out.replace(/<\/features>/, () => `</features>\n  ${cpu}`);
+  return out;
 }
 
 /** Target devs of the file disks whose source lies in `dir` (the VM's overlays). */

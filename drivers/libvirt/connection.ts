@@ -10,6 +10,7 @@ import {
   DEVICE_AFFECT_CONFIG,
   DEVICE_AFFECT_LIVE,
   DOMAIN_XML_INACTIVE,
+  DOMAIN_XML_MIGRATABLE,
   DOMAIN_XML_SECURE,
   LIST_DOMAINS_ACTIVE,
   LIST_DOMAINS_INACTIVE,
@@ -270,8 +271,11 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     const flags = which === 'active' ? LIST_DOMAINS_ACTIVE : which === 'inactive' ? LIST_DOMAINS_INACTIVE : 0;
     return this.call('domain.list', flags);
   }
-  domainXml(uuid: string, opts: { inactive?: boolean; secure?: boolean } = {}): Promise<string> {
-    const flags = (opts.inactive ? DOMAIN_XML_INACTIVE : 0) | (opts.secure ? DOMAIN_XML_SECURE : 0);
+  domainXml(uuid: string, opts: { inactive?: boolean; secure?: boolean; migratable?: boolean } = {}): Promise<string> {
+    const flags =
+      (opts.inactive ? DOMAIN_XML_INACTIVE : 0) |
+      (opts.secure ? DOMAIN_XML_SECURE : 0) |
+      (opts.migratable ? DOMAIN_XML_MIGRATABLE : 0);
     return this.call('domain.xml', uuid, flags);
   }
   startDomain(uuid: string): Promise<DomainSummary> {

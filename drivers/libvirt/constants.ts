@@ -55,6 +55,8 @@ export const STATS_DEFAULT = STATS_STATE | STATS_CPU_TOTAL | STATS_BALLOON | STA
 
 export const DOMAIN_XML_SECURE = 1 << 0;
 export const DOMAIN_XML_INACTIVE = 1 << 1;
+/** The XML as a migration sends it (default devices and CPU details the destination adds itself removed). */
+export const DOMAIN_XML_MIGRATABLE = 1 << 3;
 
 /** virDomainDeviceModifyFlags: apply a device change to the running domain and/or its definition. */
 export const DEVICE_AFFECT_LIVE = 1 << 0;

@@ -3,7 +3,7 @@
 // domain keeps the machine type the source domain runs with (libvirt refuses a change of the guest ABI,
 // and a restarted libvirtd reports the expanded name of the spec's alias).
 import t from 'tap';
-import { overlayTargets, sameMachine } from '../../../agent/vm/migration.ts';
+import { overlayTargets, sameAbi } from '../../../agent/vm/migration.ts';
 
 const source = `<domain type='qemu'>
   <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>
@@ -20,11 +20,14 @@ t.test('only the writable overlays in the VM directory are copied', async (t) =>
   t.same(overlayTargets(source, '/s/instances/vm2'), []);
 });
 
-t.test("the target domain gets the source's machine type", async (t) => {
+t.test("the target domain gets the source's machine type and CPU", async (t) => {
   const dest = "<domain><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>";
-  t.equal(
-    sameMachine(dest, source),
-    "<domain><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os></domain>",
-  );
-  t.equal(sameMachine(dest, '<domain/>'), dest, 'unchanged when the source says nothing');
+  t.equal(sameAbi(dest, source), "<domain><os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os></domain>");
+  t.equal(sameAbi(dest, '<domain/>'), dest, 'unchanged when the source says nothing');
+  const cpu = "<cpu mode='custom' match='exact' check='full'><model fallback='forbid'>qemu64</model></cpu>";
+  const src = `<domain><os><type machine='pc-i440fx-7.2'>hvm</type></os><features/>${cpu}</domain>`;
+  const withFeatures = "<domain><os><type machine='pc'>hvm</type></os><features><acpi/></features><devices/></domain>";
+  t.match(sameAbi(withFeatures, src), `</features>\n  ${cpu}<devices/>`, 'a CPU the target lacks is added');
+  const own = "<domain><features/><cpu mode='host-passthrough'/></domain>";
+  t.equal(sameAbi(own, src), `<domain><features/>${cpu}</domain>`, "the target's CPU is replaced");
 });
