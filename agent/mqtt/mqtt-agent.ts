@@ -257,7 +257,9 @@ export class MqttAgent {
       ...(u.key ? { key: u.key } : {}),
       ...(u.specHash ? { specHash: u.specHash } : {}),
     }));
-    const complete = (rec?.isReady ?? true) && this.o.conn.connected && (rec?.openOperations ?? 0) === 0;
+    // complete unless an interrupted operation is still unsettled (one running in this process is `busy`)
+    const unsettled = journal.unfinished().some((op) => !this.o.vms.locks.isLocked(op.vm));
+    const complete = (rec?.isReady ?? true) && this.o.conn.connected && !unsettled;
     return { complete, vms, unclaimed };
   }
 

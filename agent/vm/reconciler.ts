@@ -105,7 +105,7 @@ export class Reconciler {
       this.o.log.warn({ err: (err as Error).message }, 'cannot list domains; will retry');
       return;
     }
-    if (this.o.vms.journal.unfinished().length > 0) this.openOperations = await this.o.recovery.settleAll();
+    this.openOperations = this.o.vms.journal.unfinished().length > 0 ? await this.o.recovery.settleAll() : 0;
     const byUuid = new Map(domains.map((d) => [d.uuid, d]));
     for (const r of this.o.db.list()) {
       if (this.o.vms.locks.isLocked(r.id) || this.o.vms.journal.openFor(r.id)) continue;
