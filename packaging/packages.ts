@@ -25,6 +25,10 @@ export interface ProgramPackage {
   entry?: string;
   /** Directory under PREFIX holding this program's bundle. */
   dir: string;
+  /** Node options of this program's launcher, after NODE_FLAGS (V8 heap settings, measured in bench/). */
+  nodeFlags?: string[];
+  /** Environment variables its launcher exports before starting Node (e.g. glibc malloc tunables). */
+  env?: Record<string, string>;
   /** Extra entry points bundled beside the main one (output name → source), e.g. worker threads. */
   extraEntries?: Record<string, string>;
   /** Files the program reads beside its bundle at run time (destination under PREFIX/<dir> → source in
@@ -70,6 +74,14 @@ export const RUNTIME = {
     'file-uri-to-path': ['package.json', 'index.js', 'LICENSE'],
   } as Record<string, string[]>,
 } as const;
+
+/** Node options of every launcher (/usr/bin/<program>): stack traces name the TypeScript sources. */
+export const NODE_FLAGS = ['--enable-source-maps'];
+
+/** The Node options the launcher of `pkg` runs its bundle with (the benchmarks use the same). */
+export function launcherNodeFlags(pkg: ProgramPackage): string[] {
+  return [...NODE_FLAGS, ...(pkg.nodeFlags ?? [])];
+}
 
 /** Modules the bundles import at run time from PREFIX/node_modules instead of carrying them. */
 export const EXTERNAL_MODULES = ['koffi', 'better-sqlite3'];
