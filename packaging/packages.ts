@@ -96,6 +96,11 @@ export const PROGRAMS: ProgramPackage[] = [
       'restart without touching them, records serial consoles and serves a local API.',
     main: 'agent/main.ts',
     dir: 'agent',
+    // bench/agent-footprint: a V8 heap that favours size (smaller growth steps, young generation of 1 MB
+    // per semi-space instead of up to 16), and two malloc arenas instead of one per thread (libuv pool,
+    // V8 platform, koffi, call workers): about 10 MB less RSS with 50 domains, no measurable CPU cost
+    nodeFlags: ['--optimize-for-size', '--max-semi-space-size=1'],
+    env: { MALLOC_ARENA_MAX: '2' },
     extraEntries: { 'call-worker': 'drivers/libvirt/call-worker.ts' },
     manSection: 8,
     config: {
