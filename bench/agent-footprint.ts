@@ -85,8 +85,8 @@ async function run(
   const agent: ChildProcess = spawn(process.execPath, [...nodeFlags, program, '--config', join(dir, 'agent.toml')], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
-      ...process.env,
       ...launcherEnv,
+      ...process.env,
       ...(values.workers ? { STRATUS_AGENT_LIBVIRT_WORKERS: values.workers } : {}),
     },
   });

@@ -27,7 +27,7 @@ export interface ProgramPackage {
   dir: string;
   /** Node options of this program's launcher, after NODE_FLAGS (V8 heap settings, measured in bench/). */
   nodeFlags?: string[];
-  /** Environment variables its launcher exports before starting Node (e.g. glibc malloc tunables). */
+  /** Environment variables its launcher exports, unless already set, before starting Node (e.g. malloc tunables). */
   env?: Record<string, string>;
   /** Extra entry points bundled beside the main one (output name → source), e.g. worker threads. */
   extraEntries?: Record<string, string>;

@@ -100,7 +100,7 @@ function launcher(pkg: ProgramPackage): string {
     '#!/bin/sh',
     `# ${pkg.name}: the Stratus program bundled in ${PREFIX}/${pkg.dir}, run by the Node.js`,
     `# runtime shipped in ${RUNTIME.name} (nothing here depends on a distribution nodejs).`,
-    ...Object.entries(pkg.env ?? {}).map(([k, v]) => `export ${k}=${v}`),
+    ...Object.entries(pkg.env ?? {}).map(([k, v]) => `export ${k}="\${${k}:-${v}}"`),
     `exec ${PREFIX}/node ${launcherNodeFlags(pkg).join(' ')} ${PREFIX}/${pkg.dir}/${pkg.name}.js "$@"`,
     '',
   ].join('\n');
