@@ -41,7 +41,12 @@ export const AgentConfigSchema = Type.Object({
         default: 'kvm',
         description: 'Domain type: kvm (hardware virtualisation) or qemu (TCG emulation), as Nova virt_type',
       }),
-      workers: I(4, 'Threads that run blocking libvirt calls', 1, 64),
+      workers: I(
+        4,
+        'Threads that run blocking libvirt calls, at most: one runs at rest, another starts only for a call that waited 25 ms for a busy one, and each extra one stops after 10 s idle (about 9 MB each)',
+        1,
+        64,
+      ),
       keepalive_interval_s: I(5, 'libvirt keepalive interval in seconds (0 disables)', 0, 600),
       keepalive_count: I(3, 'Missed keepalives before the connection is declared dead', 1, 100),
       shutdown_timeout_s: I(60, 'Seconds a guest has to shut down cleanly before it is destroyed', 1, 3600),

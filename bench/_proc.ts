@@ -28,3 +28,27 @@ export function memBreakdown(pid: number): { pssBytes: number; anonBytes: number
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0) * 1024;
   return { pssBytes: kb('Pss'), anonBytes: kb('Anonymous') };
 }
+
+/** Resident memory of `pid` by what it is for, from /proc/<pid>/smaps (bytes): the Node binary's own pages
+ * (code, built-in modules, ICU data; shared with every Node process), other files (shared libraries,
+ * native addons), anonymous memory (V8 heaps of the main thread and of worker threads, thread stacks,
+ * malloc arenas of threads) and the main malloc heap ([heap]: SQLite caches, libvirt, koffi). */
+export function memByMapping(pid: number): { nodeBinary: number; libs: number; anon: number; mallocHeap: number } {
+  const out = { nodeBinary: 0, libs: 0, anon: 0, mallocHeap: 0 };
+  let name = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const h = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (h) {
+      name = h[1] ?? '';
+      continue;
+    }
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    const b = Number(m[1]) * 1024;
+    if (name === '[heap]') out.mallocHeap += b;
+    else if (name === '' || name.startsWith('[')) out.anon += b;
+    else if (name === process.execPath || name.endsWith('/node')) out.nodeBinary += b;
+    else out.libs += b;
+  }
+  return out;
+}

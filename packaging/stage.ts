@@ -13,7 +13,7 @@ import { renderConfigExample } from '../common/config.ts';
 import { bundleProgram } from './bundle.ts';
 import { renderManPage } from './man.ts';
 import { licenseNames, type NoticeSource, nodeLicenseFile, renderNotices } from './notices.ts';
-import { CONFIG_DIR, PREFIX, type ProgramPackage, PROGRAMS, RUNTIME } from './packages.ts';
+import { CONFIG_DIR, launcherNodeFlags, PREFIX, type ProgramPackage, PROGRAMS, RUNTIME } from './packages.ts';
 import { run, writeFile } from './run.ts';
 
 export interface BuildContext {
@@ -100,7 +100,8 @@ function launcher(pkg: ProgramPackage): string {
     '#!/bin/sh',
     `# ${pkg.name}: the Stratus program bundled in ${PREFIX}/${pkg.dir}, run by the Node.js`,
     `# runtime shipped in ${RUNTIME.name} (nothing here depends on a distribution nodejs).`,
-    `exec ${PREFIX}/node --enable-source-maps ${PREFIX}/${pkg.dir}/${pkg.name}.js "$@"`,
+    ...Object.entries(pkg.env ?? {}).map(([k, v]) => `export ${k}="\${${k}:-${v}}"`),
+    `exec ${PREFIX}/node ${launcherNodeFlags(pkg).join(' ')} ${PREFIX}/${pkg.dir}/${pkg.name}.js "$@"`,
     '',
   ].join('\n');
 }

@@ -1,7 +1,9 @@
 // A small, elastic pool of call worker threads that keeps blocking libvirt calls off the main thread.
-// Each call goes to the least-busy worker; when every worker is busy and the pool is below its size, a
-// new worker starts for it, and workers beyond the first that stay idle for `idleMs` stop again (each is
-// a V8 isolate of about 9 MB: an agent at rest keeps one). A worker that dies fails its calls and is
+// Each worker runs one call at a time; calls wait in one queue for the first free worker. A new worker
+// (up to the pool size) starts only for a call that has waited `spawnDelayMs` without a free worker, so
+// bursts of quick calls (telemetry, listings) stay on one thread while slow ones (starts, migrations)
+// still get their own. Workers beyond `min` that stay idle for `idleMs` stop again: each is a V8
+// isolate of about 9 MB, and an agent at rest keeps one. A worker that dies fails its call and is
 // replaced.
 
 import { Worker } from 'node:worker_threads';
@@ -11,13 +13,17 @@ import { LibvirtError } from './errors.ts';
 import type { OpArgs, OpName, OpResult } from './ops/index.ts';
 
 interface Pending {
+  req: CallRequest;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  /** When it was queued (for the spawn delay). */
+  at: number;
 }
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, Pending>;
+  /** The call it runs now, if any. */
+  current: Pending | undefined;
   /** When its last call returned. */
   idleSince: number;
 }
@@ -35,24 +41,30 @@ function newWorker(): Worker {
 export interface CallPoolOptions {
   /** Workers kept when idle (default 1). */
   min?: number;
-  /** How long a worker beyond `min` may stay idle before it stops (default 30 s). */
+  /** How long a worker beyond `min` may stay idle before it stops (default 10 s). */
   idleMs?: number;
+  /** How long a call waits for a busy worker before another one starts for it (default 25 ms; 0: at once). */
+  spawnDelayMs?: number;
 }
 
 export class CallPool {
   private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
   private nextId = 1;
   private closed = false;
   private readonly min: number;
   private readonly idleMs: number;
+  private readonly spawnDelayMs: number;
   private readonly reaper: NodeJS.Timeout;
+  private spawnTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly size: number,
     opts: CallPoolOptions = {},
   ) {
     this.min = Math.max(1, Math.min(size, opts.min ?? 1));
-    this.idleMs = opts.idleMs ?? 30_000;
+    this.idleMs = opts.idleMs ?? 10_000;
+    this.spawnDelayMs = Math.max(0, opts.spawnDelayMs ?? 25);
     for (let i = 0; i < this.min; i++) this.slots.push(this.spawn());
     this.reaper = setInterval(() => this.reap(), Math.max(100, Math.floor(this.idleMs / 2)));
     this.reaper.unref();
@@ -68,74 +80,98 @@ export class CallPool {
     const now = Date.now();
     for (const slot of [...this.slots]) {
       if (this.slots.length <= this.min) return;
-      if (slot.pending.size > 0 || now - slot.idleSince < this.idleMs) continue;
+      if (slot.current || now - slot.idleSince < this.idleMs) continue;
       this.slots.splice(this.slots.indexOf(slot), 1);
       void slot.worker.terminate();
     }
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: newWorker(), pending: new Map(), idleSince: Date.now() };
+    const slot: Slot = { worker: newWorker(), current: undefined, idleSince: Date.now() };
     slot.worker.unref();
     slot.worker.on('message', (res: CallResponse) => {
-      const p = slot.pending.get(res.id);
-      if (!p) return;
-      slot.pending.delete(res.id);
-      if (slot.pending.size === 0) {
-        slot.worker.unref();
-        slot.idleSince = Date.now();
-      }
+      const p = slot.current;
+      if (!p || p.req.id !== res.id) return;
+      slot.current = undefined;
+      slot.idleSince = Date.now();
+      slot.worker.unref();
       if (res.ok) p.resolve(res.value);
       else if (res.error.kind === 'libvirt') {
         const e = res.error;
         p.reject(new LibvirtError(e.operation, { code: e.code, domain: e.domain, level: e.level, message: e.message }));
       } else p.reject(new StratusError('STRATUS_ERR_LIBVIRT_CALL', res.error.message));
+      this.dispatch();
     });
     const fail = (err: Error) => {
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
+      const p = slot.current;
+      slot.current = undefined;
+      p?.reject(err);
       if (this.closed) return;
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots[i] = this.spawn();
+      this.dispatch();
     };
     slot.worker.on('error', fail);
     slot.worker.on('exit', (code) => {
       // a worker the reaper stopped is no longer a slot: nothing to replace
-      if (!this.slots.includes(slot) && slot.pending.size === 0) return;
-      if (slot.pending.size > 0 || !this.closed)
+      if (!this.slots.includes(slot) && !slot.current) return;
+      if (slot.current || !this.closed)
         fail(new StratusError('STRATUS_ERR_LIBVIRT_WORKER', `libvirt call worker exited (${code})`));
     });
     return slot;
   }
 
+  /** Hands queued calls to free workers; starts a worker for a call that waited too long. */
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) break;
+      if (slot.current) continue;
+      const p = this.queue.shift()!;
+      slot.current = p;
+      slot.worker.ref();
+      slot.worker.postMessage(p.req);
+    }
+    if (this.queue.length === 0 || this.slots.length >= this.size || this.closed) return;
+    const waited = Date.now() - this.queue[0]!.at;
+    if (waited >= this.spawnDelayMs) {
+      this.slots.push(this.spawn());
+      this.dispatch();
+    } else if (!this.spawnTimer) {
+      this.spawnTimer = setTimeout(() => {
+        this.spawnTimer = undefined;
+        this.dispatch();
+      }, this.spawnDelayMs - waited);
+      this.spawnTimer.unref();
+    }
+  }
+
   call<K extends OpName>(op: K, ...args: OpArgs<K>): Promise<OpResult<K>> {
     if (this.closed) return Promise.reject(new StratusError('STRATUS_ERR_LIBVIRT_CLOSED', 'libvirt driver is closed'));
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
-    if (slot.pending.size > 0 && this.slots.length < this.size) {
-      slot = this.spawn();
-      this.slots.push(slot);
-    }
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      slot.worker.ref();
-      const req: CallRequest = { id, op, args };
-      slot.worker.postMessage(req);
+      this.queue.push({
+        req: { id: this.nextId++, op, args },
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        at: Date.now(),
+      });
+      this.dispatch();
     });
   }
 
   /**
    * Stops the workers once the calls in flight have returned (at most `graceMs`): terminating a thread
-   * in the middle of a libvirt call could take the process down with it.
+   * in the middle of a libvirt call could take the process down with it. Calls still queued fail.
    */
   async close(graceMs = 5000): Promise<void> {
     this.closed = true;
     clearInterval(this.reaper);
+    clearTimeout(this.spawnTimer);
     const end = Date.now() + graceMs;
-    while (this.slots.some((s) => s.pending.size > 0) && Date.now() < end) {
+    while ((this.queue.length > 0 || this.slots.some((s) => s.current)) && Date.now() < end) {
       await new Promise((r) => setTimeout(r, 10));
     }
+    for (const p of this.queue.splice(0))
+      p.reject(new StratusError('STRATUS_ERR_LIBVIRT_CLOSED', 'libvirt driver is closed'));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

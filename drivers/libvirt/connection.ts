@@ -82,8 +82,10 @@ export interface ConnectionOptions {
   uri: string;
   /** Call worker threads at most (they start on demand; idle ones beyond the first stop). */
   workers?: number;
-  /** How long an extra call worker may stay idle before it stops (default 30 s). */
+  /** How long an extra call worker may stay idle before it stops (default 10 s). */
   workerIdleMs?: number;
+  /** How long a call waits for a busy worker before another worker starts for it (default 25 ms). */
+  workerSpawnDelayMs?: number;
   keepAliveIntervalS?: number;
   keepAliveCount?: number;
   reconnectMinMs?: number;
@@ -117,7 +119,8 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     super();
     this.opts = {
       workers: 4,
-      workerIdleMs: 30_000,
+      workerIdleMs: 10_000,
+      workerSpawnDelayMs: 25,
       keepAliveIntervalS: 5,
       keepAliveCount: 3,
       reconnectMinMs: 200,
@@ -125,7 +128,10 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       ...opts,
     };
     this.uri = opts.uri;
-    this.pool = new CallPool(this.opts.workers, { idleMs: this.opts.workerIdleMs });
+    this.pool = new CallPool(this.opts.workers, {
+      idleMs: this.opts.workerIdleMs,
+      spawnDelayMs: this.opts.workerSpawnDelayMs,
+    });
     this.cbs = {
       lifecycle: koffi.register((c: bigint, dom: bigint, event: number, detail: number) => {
         if (c === this.conn) this.onDomainEvent(dom, LifecycleEvent[event as keyof typeof LifecycleEvent], detail);

@@ -100,7 +100,7 @@ t.test('undefine falls back to fewer flags on a driver that lacks some (the test
 });
 
 t.test('call workers start on demand up to the pool size and stop again when idle', async (t) => {
-  const c = new LibvirtConnection({ uri: 'test:///default', workers: 3, workerIdleMs: 300 });
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 3, workerIdleMs: 300, workerSpawnDelayMs: 0 });
   await c.open();
   t.teardown(() => c.close());
   t.equal(c.callWorkers, 1, 'one worker at rest');
@@ -111,4 +111,13 @@ t.test('call workers start on demand up to the pool size and stop again when idl
   while (c.callWorkers > 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   t.equal(c.callWorkers, 1, 'back to one worker once idle');
   t.ok((await c.listDomains()).length >= 0, 'calls still work after the extra workers stopped');
+});
+
+t.test('a burst of quick calls stays on one worker until a call has waited the spawn delay', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 4, workerSpawnDelayMs: 600_000 });
+  await c.open();
+  t.teardown(() => c.close());
+  const many = await Promise.all(Array.from({ length: 30 }, () => c.listDomains()));
+  t.equal(many.length, 30, 'concurrent calls all answered, one at a time');
+  t.equal(c.callWorkers, 1, 'no extra worker started');
 });
