@@ -19,7 +19,7 @@ import {
   STATS_DEFAULT,
   UNDEFINE_ALL,
 } from './constants.ts';
-import { LibvirtDisconnectedError, LibvirtError } from './errors.ts';
+import { LibvirtDisconnectedError, LibvirtError, LibvirtTimeoutError } from './errors.ts';
 import { acquireEventLoop, releaseEventLoop } from './event-loop.ts';
 import type { CallbackIds, NodeInfo } from './ops/connect.ts';
 import type { DomainInfo, DomainSummary } from './ops/domain.ts';
@@ -90,6 +90,12 @@ export interface ConnectionOptions {
   keepAliveCount?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * How long opening a connection may take (default 30 s): a libvirtd that accepts and never answers
+   * (stopped, wedged) would otherwise hold the caller forever. A connection that opens after its deadline
+   * is closed at once.
+   */
+  openTimeoutMs?: number;
 }
 
 interface ConnectionEvents {
@@ -125,6 +131,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       keepAliveCount: 3,
       reconnectMinMs: 200,
       reconnectMaxMs: 5000,
+      openTimeoutMs: 30_000,
       ...opts,
     };
     this.uri = opts.uri;
@@ -170,7 +177,16 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   }
 
   private async connect(): Promise<void> {
-    const conn = await this.pool.call('connect.open', this.uri, this.opts.keepAliveIntervalS, this.opts.keepAliveCount);
+    const opening = this.pool.call('connect.open', this.uri, this.opts.keepAliveIntervalS, this.opts.keepAliveCount);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // the worker stays in the native call until libvirtd answers; what it opens then is closed
+        opening.then((c) => this.pool.call('connect.close', c)).catch(() => 0);
+        reject(new LibvirtTimeoutError(this.uri, 'opening a connection', this.opts.openTimeoutMs));
+      }, this.opts.openTimeoutMs);
+    });
+    const conn = await Promise.race([opening, late]).finally(() => clearTimeout(timer));
     try {
       this.conn = conn;
       this.ids = await this.pool.call(

@@ -62,3 +62,13 @@ export class LibvirtDisconnectedError extends StratusError {
     });
   }
 }
+
+/** libvirtd did not answer in time (stopped or wedged): a transient failure, tried again later. */
+export class LibvirtTimeoutError extends StratusError {
+  constructor(uri: string, what: string, timeoutMs: number) {
+    super('STRATUS_ERR_LIBVIRT_TIMEOUT', `libvirt at ${uri} did not answer ${what} within ${timeoutMs} ms`, {
+      status: 503,
+      details: { uri, timeoutMs },
+    });
+  }
+}

@@ -2,9 +2,11 @@
 // lab host a's address, so QEMU on both hosts reaches it: the target opens the volume before the
 // switch-over (its initiator added to the export's ACL, a libvirt secret with the CHAP password), the
 // guest's I/O to the volume goes on after the move with its data, and the source's access is gone; a
-// failed move leaves the target nothing (no domain, no secret) and the export as it was.
+// failed move leaves the target nothing (no domain, no secret) and the export as it was. A volume of the
+// file backend (a directory both hosts see, as a shared filesystem) is not copied: the target opens the
+// same file, and the guest's I/O to it goes on.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
@@ -16,12 +18,15 @@ t.setTimeout(900_000);
 let site: LabSite;
 let tgtd: TgtdHandle | undefined;
 const initiatorOf = (h: string) => `iqn.2024-01.org.stratus-test:lab-${h}.${process.pid}`;
+// the "shared filesystem" of the file backend: /tmp, which both lab hosts' mount namespaces see
+const sharedDir = `/tmp/stratus-lab-shared-${process.pid}`;
+mkdirSync(sharedDir, { recursive: true });
 
 t.before(async () => {
   site = await startLabSite({
     beforeController: async (lab) => {
       tgtd = await startTgtd({ netns: lab.hosts[0]!.ns, address: lab.hosts[0]!.address });
-      return `[volumes]\niscsi_portal = "${tgtd.portal}"\niqn_prefix = "${testIqnPrefix()}"\ntgt_control_port = ${tgtd.controlPort}\n`;
+      return `[volumes]\niscsi_portal = "${tgtd.portal}"\niqn_prefix = "${testIqnPrefix()}"\ntgt_control_port = ${tgtd.controlPort}\nfile_dir = "${sharedDir}"\n`;
     },
     agentToml: (h) => `[volumes]\ninitiator_name = "${initiatorOf(h)}"\n`,
   });
@@ -29,6 +34,7 @@ t.before(async () => {
 t.teardown(async () => {
   await site?.cleanup();
   await tgtd?.stop();
+  rmSync(sharedDir, { recursive: true, force: true });
 });
 
 const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
@@ -119,3 +125,51 @@ t.test(
     t.same((await target())?.acl ?? [], [], 'nothing may log in any more');
   },
 );
+
+t.test('a VM with a file volume moves without copying it: the target opens the same file, I/O goes on', async (t) => {
+  const created = await site.c.cli([
+    'vm',
+    'create',
+    'filemig',
+    '--type',
+    'vol.small',
+    '--image',
+    'volguest',
+    '--wait',
+    '--json',
+  ]);
+  t.equal(created.code, 0, created.stderr);
+  const vm: { id: string; host: string } = JSON.parse(created.stdout).items[0];
+  const vol = await site.c.request('POST', '/v1/volumes', { name: 'filemig', sizeGiB: 1, backend: 'file' });
+  t.equal(vol.status, 201, JSON.stringify(vol.body));
+  await waitFor('the guest ready', () => consoleText(vm.host, vm.id).includes('STRATUS-GUEST-READY'), 120_000, 250);
+  const att = await site.c.request('POST', `/v1/volumes/${vol.body.id}/attach`, { vmId: vm.id });
+  t.equal(att.status, 200, JSON.stringify(att.body));
+  const ioCount = (host: string) =>
+    Math.max(
+      0,
+      ...[...consoleText(host, vm.id).matchAll(/STRATUS-IO vdb ok (\d+) on-volume/g)].map((m) => Number(m[1])),
+    );
+  await waitFor('I/O to the volume', () => ioCount(vm.host) >= 3, 60_000, 250);
+  const file = `${sharedDir}/volume-${vol.body.id}.qcow2`;
+  const inode = statSync(file).ino;
+  const from = vm.host;
+  const to = other(from);
+  const before = ioCount(from);
+  const r = await site.c.cli(['vm', 'migrate', vm.id, '--json']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(JSON.parse(r.stdout), { from, to, live: true });
+  await waitFor('I/O to the volume on the target', () => ioCount(to) > before + 2, 60_000, 250);
+  t.pass("the guest's I/O to its volume goes on after the move, its marker read back");
+  t.equal(statSync(file).ino, inode, 'the same file: nothing copied over it or next to it');
+  t.match(await site.labHostOf(to).virsh('domblklist', vm.id), file, "the target's domain opens it");
+  const shown = (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body;
+  t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
+  const del = await site.c.cli(['vm', 'delete', vm.id]);
+  t.equal(del.code, 0, del.stderr);
+  await waitFor(
+    'the volume released',
+    async () => (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body.state === 'available',
+    60_000,
+  );
+});
