@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       stratusMs.push(performance.now() - t0);
       if (typeof m.body.downtimeMs === 'number') downtimes.push(m.body.downtimeMs);
       say(
-        `stratus ${m.body.from} -> ${m.body.to}: ${Math.round(stratusMs.at(-1)!)} ms (libvirt's part ${m.body.durationMs} ms), downtime ${m.body.downtimeMs} ms`,
+        `stratus ${m.body.from} -> ${m.body.to}: ${Math.round(stratusMs.at(-1)!)} ms (libvirt's part ${m.body.durationMs} ms; steps ${JSON.stringify(m.body.stepsMs)}), downtime ${m.body.downtimeMs} ms`,
       );
 
       const to = virshOn === a ? b : a;

@@ -148,6 +148,17 @@ export const MigrationView = Type.Object({
   live: Type.Boolean(),
   durationMs: Type.Integer({ minimum: 0 }),
   downtimeMs: Type.Optional(Type.Number({ minimum: 0 })),
+  stepsMs: Type.Optional(
+    Type.Object(
+      {
+        check: Type.Integer({ minimum: 0 }),
+        prepare: Type.Integer({ minimum: 0 }),
+        perform: Type.Integer({ minimum: 0 }),
+        finish: Type.Integer({ minimum: 0 }),
+      },
+      { description: 'Wall time of each step as the controller saw it (check, prepare, perform, finish)' },
+    ),
+  ),
 });
 export type MigrationView = Static<typeof MigrationView>;
 

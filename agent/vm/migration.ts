@@ -426,7 +426,12 @@ export class VmMigration {
       if (notFound(err)) return undefined;
       throw err;
     });
-    const isMoved = moved ?? (d === undefined ? true : d.state === 'running' || !d.active ? false : undefined);
+    let isMoved = moved ?? (d === undefined ? true : d.state === 'running' || !d.active ? false : undefined);
+    if (moved === undefined && isMoved === false) {
+      // a running domain whose migration job still runs (this agent restarted mid-move): not yet known
+      const job = await this.o.conn.jobStats(op.vm).catch(() => undefined);
+      if (job && (job.type === 1 || job.type === 2)) isMoved = undefined;
+    }
     if (isMoved === undefined) return { settled: false };
     if (isMoved) {
       await this.o.vms.removeEverything(op.vm, this.o.db.get(op.vm)?.spec, op);

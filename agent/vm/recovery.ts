@@ -136,8 +136,21 @@ export function interruptedOutcome(
   const op = vms.journal.byKey(key);
   if (!op) return 'rerun';
   if (op.status === 'running' || op.status === 'undoing') return 'pending';
+  if (op.status === 'undone' && op.kind === 'migrate-out') {
+    // the VM stayed: a definitive failure of that migration (a new one is a new command)
+    const message = `migration of VM ${op.vm} to ${String(op.data['target'] ?? '?')} failed: interrupted; it stays here`;
+    return {
+      ok: false,
+      error: op.error ?? { code: 'STRATUS_ERR_MIGRATION_FAILED', message, status: 502, details: { vm: op.vm } },
+    };
+  }
   if (op.status === 'undone') return op.error && op.error.status < 500 ? { ok: false, error: op.error } : 'rerun';
   if (op.kind === 'delete') return { ok: true, result: { deleted: op.vm } };
+  if (op.kind === 'migrate-out') {
+    // moved: the VM left this host (the result's timing is unknown after a restart)
+    const target = String(op.data['target'] ?? '');
+    return { ok: true, result: { vm: op.vm, target, live: op.data['live'] !== false, durationMs: 0 } };
+  }
   if (op.kind === 'create') {
     try {
       return { ok: true, result: vms.get(op.vm) };

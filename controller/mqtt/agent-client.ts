@@ -59,6 +59,8 @@ interface Pending {
   reject: (e: Error) => void;
   onProgress: DispatchOptions['onProgress'];
   timer: NodeJS.Timeout;
+  /** The command message, kept when it is to be sent again on the host's return. */
+  resend?: { topic: string; payload: Buffer | string };
 }
 
 export interface AgentClientOptions {
@@ -115,7 +117,9 @@ export class AgentClient implements CommandDispatcher {
         timer,
       });
       const msg = { v: PROTOCOL_VERSION, ts: Date.now(), id, key, command, args: args ?? {}, deadline };
-      client.publish(topics.command(host, command), encode(msg), { qos: 1 }, (err) => {
+      const payload = encode(msg);
+      if (opts.resendOnReturn) this.pending.get(id)!.resend = { topic: topics.command(host, command), payload };
+      client.publish(topics.command(host, command), payload, { qos: 1 }, (err) => {
         if (!err) return;
         clearTimeout(timer);
         this.pending.delete(id);
@@ -144,6 +148,17 @@ export class AgentClient implements CommandDispatcher {
           r.error ?? { code: 'STRATUS_ERR_INTERNAL', message: 'failed', status: 500, details: {} },
         ),
       );
+  }
+
+  /** Sends again the commands in flight to `host` that asked for it (its agent restarted meanwhile). */
+  hostReturned(host: string): void {
+    const client = this.o.mqtt();
+    if (!client) return;
+    for (const [id, p] of this.pending) {
+      if (p.host !== host || !p.resend) continue;
+      this.o.log.info({ host, command: p.command, cmdId: id }, 'agent back: command in flight sent again');
+      client.publish(p.resend.topic, p.resend.payload, { qos: 1 });
+    }
   }
 
   /** Rejects everything in flight (controller stopping). */

@@ -15,6 +15,13 @@ export interface DispatchOptions {
   onProgress?: (p: { step: string; pct?: number }) => void;
   /** Fail at once when the host is not online (default true); false lets the broker hold the command. */
   requireOnline?: boolean;
+  /**
+   * Sent again, with the same id and key, when the host's agent comes back with a new session (it was
+   * restarted while the command ran): it then answers from its command store and operation journal, the
+   * real outcome, instead of the caller waiting for a reply the dead process never sends. For long
+   * commands (a migration).
+   */
+  resendOnReturn?: boolean;
 }
 
 export interface CommandDispatcher {
@@ -25,4 +32,6 @@ export interface CommandDispatcher {
     args: CommandArgs<K>,
     opts?: DispatchOptions,
   ): Promise<CommandResult<K>>;
+  /** The host's agent came back with a new session: commands marked `resendOnReturn` go again. */
+  hostReturned?(host: string): void;
 }

@@ -123,7 +123,13 @@ export class VmMigrator {
     timeoutMs: number,
     onProgress?: (p: { step: string; pct?: number }) => void,
   ): Promise<CommandResult<K>> {
-    return this.o.dispatcher.dispatch(host, command, args, { key, timeoutMs, ...(onProgress ? { onProgress } : {}) });
+    // a migration's commands are long: an agent restarted meanwhile is asked again, and answers from its journal
+    return this.o.dispatcher.dispatch(host, command, args, {
+      key,
+      timeoutMs,
+      resendOnReturn: true,
+      ...(onProgress ? { onProgress } : {}),
+    });
   }
 
   /** The target the scheduler picks (or accepts, when `wanted` is given) for the VM, source excluded. */
@@ -187,8 +193,22 @@ export class VmMigrator {
     const t = this.o.actionTimeoutMs;
     this.o.moving.add(vmId);
     const reason = (s: string) => this.o.store.setReason(vmId, s);
+    // wall time of each step, for the admin and the benchmark (where a move spends its time)
+    const stepsMs: Record<'check' | 'prepare' | 'perform' | 'finish', number> = {
+      check: 0,
+      prepare: 0,
+      perform: 0,
+      finish: 0,
+    };
+    let mark = performance.now();
+    const lap = (step: keyof typeof stepsMs) => {
+      const now = performance.now();
+      stepsMs[step] = Math.round(now - mark);
+      mark = now;
+    };
     try {
       const chk = await this.dispatch(source, 'migrate.check', { vm: vmId }, `migrate-check:${op}`, t);
+      lap('check');
       if (chk.refusal)
         throw new StratusError('STRATUS_ERR_MIGRATION_REFUSED', `VM ${vmId} cannot be migrated: ${chk.refusal}`, {
           status: 409,
@@ -217,6 +237,7 @@ export class VmMigrator {
           `migrate-prepare:${op}`,
           this.o.prepareTimeoutMs,
         );
+        lap('prepare');
       } catch (err) {
         // a preparation that failed undid itself; one whose answer was lost is removed here
         await this.dispatch(target, 'migrate.abort', { vm: vmId }, `migrate-abort:${op}`, t).catch((e) =>
@@ -239,6 +260,7 @@ export class VmMigrator {
           this.o.migrateTimeoutMs,
           (p) => reason(`migrating to ${target}: ${p.step}${p.pct !== undefined ? ` ${Math.round(p.pct)}%` : ''}`),
         );
+        lap('perform');
       } catch (err) {
         const e = asStratusError(err);
         const definite = e.code === 'STRATUS_ERR_MIGRATION_FAILED' || e.code === 'STRATUS_ERR_MIGRATION_REFUSED';
@@ -270,6 +292,7 @@ export class VmMigrator {
       let fin: CommandResult<'migrate.finish'>;
       try {
         fin = await this.dispatch(target, 'migrate.finish', { vm: vmId, desired }, `migrate-finish:${op}`, t);
+        lap('finish');
       } catch (err) {
         const msg = asStratusError(err).message;
         reason(`moved to ${target}, not yet confirmed by its agent (${msg}); its agent settles it when it is back`);
@@ -280,7 +303,7 @@ export class VmMigrator {
         );
       }
       this.o.store.transition(vmId, desired, `migrated from ${source} to ${target} by ${by}`, { hostId: target });
-      log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs }, 'VM migrated');
+      log.info({ durationMs: res.durationMs, downtimeMs: fin.downtimeMs, stepsMs }, 'VM migrated');
       return {
         vm: vmId,
         from: source,
@@ -288,6 +311,7 @@ export class VmMigrator {
         live,
         durationMs: Math.round(res.durationMs),
         ...(fin.downtimeMs !== undefined ? { downtimeMs: fin.downtimeMs } : {}),
+        stepsMs,
       };
     } finally {
       this.o.moving.delete(vmId);

@@ -5,6 +5,8 @@
 //   finishes or undoes its create once libvirt is back, and the deploy completes once;
 // - libvirtd killed on the source or on the target in the middle of a live migration: the VM stays on its
 //   source with nothing on the target;
+// - the source's agent killed in the middle of a migration: libvirt carries the move on; the agent, back,
+//   settles it from its journal and answers the controller's command again;
 // - the controller killed in the middle of a migration: once back it finds the VM where libvirt put it (the
 //   target finishes a completed move by itself).
 
@@ -12,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
+import type { AgentHandle } from '../../helpers/agent-process.ts';
 import type { ControllerHandle } from '../../helpers/controller-process.ts';
 import { killLabLibvirtd, startLabLibvirtd } from '../../helpers/lab.ts';
 import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
@@ -24,6 +27,7 @@ const GUEST_OPTS = 'stratus.dhcp=0 stratus.io_probe=/dev/vda stratus.io_probe_s=
 let site: LabSite;
 let vm = '';
 const restarted: ControllerHandle[] = [];
+const agentsRestarted: AgentHandle[] = [];
 
 const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
 const agentDir = (host: string) => (host === site.hostIds['a'] ? site.agents['a']! : site.agents['b']!).dir;
@@ -80,6 +84,7 @@ t.teardown(async () => {
     writeFileSync(join(dir, 'controller.log'), site.c.output());
   }
   for (const c of restarted) await c.kill('SIGTERM');
+  for (const a of agentsRestarted) await a.kill();
   await site?.cleanup();
 });
 
@@ -153,6 +158,23 @@ t.test('libvirtd killed on the target mid-migration: the VM stays on the source,
     'the preparation removed from the target',
     () => !existsSync(join(agentDir(to), 'state', 'instances', vm)),
   );
+});
+
+t.test("the source's agent killed mid-migration: back, it settles the move; the VM runs once", async (t) => {
+  const from = (await shown()).host as string;
+  const to = other(from);
+  const name = from === site.hostIds['a'] ? 'a' : 'b';
+  const moving = site.c.cli(['vm', 'migrate', vm, '--bandwidth', '20']);
+  await migrationRunning();
+  await site.agents[name]!.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1000));
+  const back = await site.agents[name]!.restart();
+  site.agents[name] = back;
+  agentsRestarted.push(back);
+  const r = await moving;
+  t.equal(r.code, 0, `the migration completes: ${r.stderr}`);
+  await settledOn(to);
+  t.notOk(existsSync(join(agentDir(from), 'state', 'instances', vm)), 'nothing left of it on the source');
 });
 
 t.test('the controller killed mid-migration: once back it finds the VM where libvirt put it', async (t) => {
