@@ -60,3 +60,18 @@ export class AgentStoppingError extends StratusError {
     super('STRATUS_ERR_AGENT_STOPPING', 'the agent is stopping; the command was not run', { status: 503 });
   }
 }
+
+/**
+ * A create that failed and could not be undone completely (libvirt went away under it): what is left on
+ * this host is not settled until recovery has undone it, so the caller must not place the VM elsewhere
+ * yet. Transient (503, never recorded): the same key again gets the real outcome once recovery is done.
+ */
+export class CreateUnsettledError extends StratusError {
+  constructor(id: string, cause: string) {
+    super(
+      'STRATUS_ERR_AGENT_OUTCOME_UNKNOWN',
+      `creating VM ${id} failed (${cause}) and its undo is not finished on this host; retry with the same key`,
+      { status: 503, details: { id, transient: true } },
+    );
+  }
+}

@@ -12,13 +12,13 @@ import { asStratusError, ValidationError } from '../../common/errors.ts';
 import { KeyedMutex } from '../../common/keyed-mutex.ts';
 import { validate } from '../../common/validate.ts';
 import { removeFile } from '../../drivers/host-fs.ts';
-import { LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { LibvirtDisconnectedError, LibvirtError, type LibvirtConnection } from '../../drivers/libvirt/index.ts';
 import type { VmView } from '../../protocol/agent-api.ts';
 import { specHash } from '../../protocol/mqtt/inventory.ts';
 import type { AttachedVolume } from '../../protocol/volume.ts';
 import { VmSpec } from '../../protocol/vm-spec.ts';
 import { buildDomainXml, domainName, readStratusMetadata, type StratusMetadata } from './domain-xml.ts';
-import { OperationPendingError, VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
+import { CreateUnsettledError, OperationPendingError, VmBusyError, VmExistsError, VmNotFoundError } from '../errors.ts';
 import type { Operation, OperationJournal } from './journal.ts';
 import type { InstanceDisks } from '../images/instance-disks.ts';
 import type { AgentStateDb, VmRecord } from './state-db.ts';
@@ -228,13 +228,17 @@ export class VmService extends EventEmitter<{ changed: [VmView]; adopted: [strin
         });
       } catch (err) {
         const undoFailures = (err as { undoFailures?: unknown[] }).undoFailures ?? [];
+        // libvirt lost mid-step: that step may have happened (a domain defined or started) after all
+        const lost = err instanceof LibvirtDisconnectedError || (err instanceof LibvirtError && err.connectionLost);
         // an undo that failed (libvirt gone) is left to recovery, which retries the whole cleanup
-        if (undoFailures.length > 0) this.o.journal.setStatus(op, 'undoing');
+        if (undoFailures.length > 0 || lost) this.o.journal.setStatus(op, 'undoing');
         else this.o.journal.setStatus(op, 'undone', errorJson(err));
         log.warn(
           { err: (err as Error).message, code: (err as { code?: string }).code, undoFailures: undoFailures.length },
           'create failed; finished steps undone',
         );
+        // not undone completely: a copy may remain here until recovery has removed it
+        if (undoFailures.length > 0 || lost) throw new CreateUnsettledError(spec.id, (err as Error).message);
         throw extra.volumes?.length && this.o.volumes
           ? this.o.volumes.explainStartFailure(spec.id, extra.volumes, err)
           : err;

@@ -129,6 +129,7 @@ export class AuditRecorder {
           throw err;
         }
       },
+      hostReturned: (host: string) => inner.hostReturned?.(host),
     };
   }
 }
