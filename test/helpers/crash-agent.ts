@@ -15,7 +15,7 @@ export interface CrashRig {
   readonly agent: AgentHandle;
   host: string;
   rec: Recorder;
-  /** Starts (or restarts) the agent on the same state directory, with `crashAt` armed if given. */
+  /** Starts (or restarts: SIGTERM first) the agent on the same state directory, `crashAt` armed if given. */
   start(crashAt?: string): Promise<AgentHandle>;
   /** Waits until the agent answers control requests (recovery done). */
   recovered(vmId: string): Promise<void>;
@@ -23,7 +23,7 @@ export interface CrashRig {
   result(id: string, timeoutMs?: number): Promise<any>;
   /** Arms `point`, sends the command and waits for the agent to die there; false if it did not. */
   crash(point: string, command: string, args: unknown, key: string): Promise<boolean>;
-  /** The journal entry of a key, read from the agent database. */
+  /** The first journal entry of a key (the one a crash cut), read from the agent database. */
   journal(key: string): { kind: string; status: string; steps: string[]; error: unknown } | undefined;
   cleanup(): Promise<void>;
 }
@@ -41,6 +41,7 @@ export async function crashRig(opts: { extraToml?: string } = {}): Promise<Crash
     host,
     rec,
     async start(crashAt) {
+      await agent?.kill('SIGTERM'); // one agent at a time on the state directory
       const from = rec.messages.length;
       agent = await startAgent({
         ...(agent ? { dir: agent.dir } : {}),
@@ -87,7 +88,7 @@ export async function crashRig(opts: { extraToml?: string } = {}): Promise<Crash
     journal(key) {
       const db = new Database(join(agent!.dir, 'state', 'agent.db'), { readonly: true, fileMustExist: true });
       try {
-        const r = db.prepare('SELECT * FROM operations WHERE key = ? ORDER BY id DESC LIMIT 1').get(key) as
+        const r = db.prepare('SELECT * FROM operations WHERE key = ? ORDER BY id LIMIT 1').get(key) as
           | { kind: string; status: string; steps: string; error: string | null }
           | undefined;
         if (!r) return undefined;
