@@ -19,14 +19,17 @@ t.test(
   'volume attach and detach cut by an agent crash are undone or finished, and keys get the real outcome',
   async (t) => {
     const tgtd: TgtdHandle = await startTgtd();
-    t.teardown(() => tgtd.stop());
     const rig: CrashRig = await crashRig({
       extraToml: `[volumes]\ninitiator_name = "${initiator}"\ndetach_timeout_s = 20\n`,
     });
-    t.teardown(() => rig.cleanup());
     const vms = new Map<string, VmPlacement>();
     const world: VolumeWorld = await startVolumeWorld({ tgtd, hosts: agentApiHosts(() => rig.agent, vms) });
-    t.teardown(() => world.cleanup());
+    // the VM first (its guest holds an iSCSI session), then the volumes, then tgtd
+    t.teardown(async () => {
+      await rig.cleanup();
+      await world.cleanup();
+      await tgtd.stop();
+    });
     const svc = world.feature.service;
 
     await rig.start();
