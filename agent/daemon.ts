@@ -28,7 +28,9 @@ import { createImageStack, type ImageStack } from './images/stack.ts';
 import { SaveAsService } from './images/save-as.ts';
 import { SnapshotService } from './images/snapshots.ts';
 import { OperationJournal } from './vm/journal.ts';
-import { OperationRecovery } from './vm/recovery.ts';
+import { OperationRecovery, type RecoveryOptions } from './vm/recovery.ts';
+import { SaveAsRecovery, SnapshotRecovery } from './images/image-recovery.ts';
+import { VolumeRecovery } from './volumes/volume-recovery.ts';
 import { AgentStateDb } from './vm/state-db.ts';
 import { VmService } from './vm/vm-service.ts';
 import { VolumeAttacher } from './volumes/attacher.ts';
@@ -96,6 +98,7 @@ export class AgentDaemon {
       vmExists: (id) => this.db.get(id) !== undefined,
       runExclusive: (id, fn) => this.vms.locks.run(id, fn),
       paths,
+      journal: this.journal,
     });
     this.vms = new VmService({
       volumes: this.volumes,
@@ -164,6 +167,7 @@ export class AgentDaemon {
         log: this.log,
         migration: this.migration,
         event,
+        settlers: this.settlers(),
       }),
       hostId: this.hostId,
       orphanGraceMs: config.agent.orphan_grace_s * 1000,
@@ -180,6 +184,18 @@ export class AgentDaemon {
     });
     this.commands.registerAll(this.operations);
     this.setupMqtt(creds);
+  }
+
+  /** Recovery of the journaled operations other than create and delete. */
+  private settlers(): RecoveryOptions['settlers'] {
+    const volumes = new VolumeRecovery({ conn: this.conn, journal: this.journal, volumes: this.volumes });
+    const o = { conn: this.conn, journal: this.journal, snapshots: this.snapshots, cache: this.images.cache };
+    return {
+      attach: volumes,
+      detach: volumes,
+      snapshot: new SnapshotRecovery(o),
+      'save-as': new SaveAsRecovery(o),
+    };
   }
 
   /** The MQTT side, when a broker URL is configured or was given at join. */

@@ -17,13 +17,15 @@ import type { SaveAsService } from './images/save-as.ts';
 import type { SnapshotService } from './images/snapshots.ts';
 import type { VmMigration } from './vm/migration.ts';
 import type { VmService } from './vm/vm-service.ts';
+import { interruptedOutcome } from './vm/recovery.ts';
+import { OperationPendingError } from './errors.ts';
 import type { VolumeAttacher } from './volumes/attacher.ts';
 
 /** What an operation may use of its caller: progress reports and the caller's deadline. */
 export interface OperationContext {
   /** Milliseconds since the epoch after which the caller no longer waits (none for the local API). */
   deadline?: number;
-  /** The command's idempotency key (MQTT): deploy and delete journal it, so a crash is settled by it. */
+  /** The command's idempotency key (MQTT): journaled operations record it, so a crash is settled by it. */
   key?: string;
   progress(step: string, pct?: number): void;
 }
@@ -64,6 +66,24 @@ function powerOperation(s: OperationServices, action: PowerCommand): Operation<P
   };
 }
 
+/**
+ * Runs a journaled operation, unless its key already has a settled outcome in the journal: a command
+ * answered with a transient failure (libvirt gone mid-call) whose operation recovery then finished
+ * gets that operation's result when it is sent again, not a second run (a second snapshot of the
+ * same name would be refused). Still being settled: a transient refusal.
+ */
+async function journaled<T>(s: OperationServices, ctx: OperationContext, run: () => Promise<T>): Promise<T> {
+  if (ctx.key) {
+    const before = interruptedOutcome(s.vms, ctx.key);
+    if (before === 'pending') {
+      const op = s.vms.journal.byKey(ctx.key)!;
+      throw new OperationPendingError(op.vm, op.kind);
+    }
+    if (before !== 'rerun' && before.ok) return before.result as T;
+  }
+  return run();
+}
+
 export function createOperations(s: OperationServices): Operations {
   const power = Object.fromEntries(POWER_COMMANDS.map((a) => [a, powerOperation(s, a)])) as {
     [K in PowerCommand]: Operation<K>;
@@ -94,20 +114,18 @@ export function createOperations(s: OperationServices): Operations {
     'snapshot.create': async (args, ctx) => {
       ctx.progress('snapshotting', 0);
       const { vm, ...req } = args;
-      return s.snapshots.create(vm, req);
+      return journaled(s, ctx, () => s.snapshots.create(vm, req, ctx.key));
     },
     'snapshot.revert': async (args, ctx) => {
       ctx.progress('reverting', 0);
-      await s.snapshots.revert(args.vm, args.name, args.state ?? 'snapshot');
-      return { reverted: args.name };
+      return journaled(s, ctx, () => s.snapshots.revert(args.vm, args.name, args.state ?? 'snapshot', ctx.key));
     },
-    'snapshot.delete': async (args) => {
-      await s.snapshots.delete(args.vm, args.name);
-      return { deleted: args.name };
-    },
+    'snapshot.delete': async (args, ctx) => journaled(s, ctx, () => s.snapshots.delete(args.vm, args.name, ctx.key)),
     'save-as': async (args, ctx) => {
       ctx.progress('saving', 0);
-      const image = await s.saveAs.saveAs(args.vm, { disk: args.disk ?? 0, name: args.name });
+      const image = await journaled(s, ctx, () =>
+        s.saveAs.saveAs(args.vm, { disk: args.disk ?? 0, name: args.name }, ctx.key, !!args.uploadUrl),
+      );
       if (args.uploadUrl) {
         ctx.progress('uploading', 50);
         await uploadFile(s.cache.path(image.sha256), args.uploadUrl);
@@ -117,11 +135,11 @@ export function createOperations(s: OperationServices): Operations {
     'volume.info': async () => s.volumes.info(),
     'volume.attach': async (args, ctx) => {
       ctx.progress('attaching', 10);
-      return s.volumes.attach(args.vm, args.attachment);
+      return journaled(s, ctx, () => s.volumes.attach(args.vm, args.attachment, ctx.key));
     },
     'volume.detach': async (args, ctx) => {
       ctx.progress('detaching', 10);
-      return s.volumes.detach(args.vm, args.volume);
+      return journaled(s, ctx, () => s.volumes.detach(args.vm, args.volume, ctx.key));
     },
     'migrate.check': async (args) => s.migration.check(args.vm),
     'migrate.prepare': async (args, ctx) => {

@@ -1,6 +1,6 @@
 // qemu-img, run with argument arrays and JSON output: inspect (info, under CPU and memory limits as
 // OpenStack does for untrusted images), create (plain images and copy-on-write overlays), convert,
-// check and snapshot listing. No policy here: callers decide what an answer means.
+// check, snapshot listing and removal of an internal snapshot. No policy here: callers decide what an answer means.
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -101,6 +101,14 @@ export async function convert(
   if (opts.forceShare) args.push('-U');
   args.push(src, dst);
   await qemuImg('convert', src, args);
+}
+
+/** Removes the internal snapshot tagged `name` from a qcow2 image no process has open; none is not an error. */
+export async function deleteInternalSnapshot(path: string, name: string): Promise<boolean> {
+  const i = await info(path, { format: 'qcow2' });
+  if (!i.snapshots.some((s) => s.name === name)) return false;
+  await qemuImg('snapshot', path, ['snapshot', '-f', 'qcow2', '-d', name, path]);
+  return true;
 }
 
 export interface CheckResult {

@@ -2,6 +2,8 @@
 // to be deployed, registered or exported. A stopped VM's disk is flattened with `qemu-img convert`; a
 // running VM's disk is copied live with libvirt's block copy (full, not shallow), which is ended
 // without pivot once in sync, leaving a consistent point-in-time copy while the VM keeps its disk.
+// Journaled (agent/vm/journal.ts, kind 'save-as': copy started, copied, admitted) so that recovery
+// (agent/images/image-recovery.ts) keeps an admitted image or aborts the copy job and drops the file.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -14,6 +16,8 @@ import type { ImageCache } from './cache.ts';
 import { DiskOperationError } from './errors.ts';
 import type { InstanceDisks } from './instance-disks.ts';
 import type { VmService } from '../vm/vm-service.ts';
+import { OperationPendingError } from '../errors.ts';
+import type { Operation } from '../vm/journal.ts';
 
 const TARGETS = 'abcdefghijklmnopqrstuvwxyz';
 
@@ -30,7 +34,13 @@ export interface SaveAsOptions {
 export class SaveAsService {
   constructor(private readonly o: SaveAsOptions) {}
 
-  async saveAs(vmId: string, req: { disk: number; name?: string | undefined }): Promise<ImageView> {
+  /** `upload`: the image is then uploaded by the caller (after a crash such a command runs again). */
+  async saveAs(
+    vmId: string,
+    req: { disk: number; name?: string | undefined },
+    key?: string,
+    upload = false,
+  ): Promise<ImageView> {
     const vm = this.o.vms.get(vmId);
     const spec = this.o.disks.resolve(vm.spec);
     const disk = spec.disks[req.disk];
@@ -41,12 +51,18 @@ export class SaveAsService {
     }
     const log = this.o.log.child({ vm: vmId, disk: req.disk });
     const tmp = `${this.o.cache.tmpPath('save-as')}.qcow2`;
+    const journal = this.o.vms.journal;
     return this.o.vms.locks.run(vmId, async () => {
+      const open = journal.openFor(vmId);
+      if (open) throw new OperationPendingError(vmId, open.kind);
       const started = Date.now();
+      const d = await this.o.conn.getDomain(vmId);
+      const target = `vd${TARGETS[req.disk]!}`;
+      const op = journal.begin('save-as', vmId, key, { disk: req.disk, target, live: d.active, tmp, upload });
       try {
-        const d = await this.o.conn.getDomain(vmId);
-        if (d.active) await this.liveCopy(vmId, `vd${TARGETS[req.disk]!}`, tmp, log);
+        if (d.active) await this.liveCopy(vmId, target, tmp, log, op);
         else await convert(disk.path, disk.format, tmp, 'qcow2');
+        journal.step(op, 'copied');
         const img = await this.o.cache.admit(tmp, {
           expectedFormat: 'qcow2',
           meta: {
@@ -57,17 +73,24 @@ export class SaveAsService {
             endorser: null,
           },
         });
+        journal.step(op, 'admitted', { sha256: img.sha256 });
         log.info({ sha256: img.sha256, live: d.active, ms: Date.now() - started }, 'disk saved as an image');
-        return this.o.cache.view(img);
+        const view = this.o.cache.view(img);
+        journal.finish(op, view);
+        return view;
+      } catch (err) {
+        journal.fail(op, err, (err as { cleanupFailed?: boolean }).cleanupFailed === true);
+        throw err;
       } finally {
         await removePath(tmp);
       }
     });
   }
 
-  private async liveCopy(vmId: string, target: string, dest: string, log: Logger): Promise<void> {
+  private async liveCopy(vmId: string, target: string, dest: string, log: Logger, op: Operation): Promise<void> {
     const xml = `<disk type='file'><source file='${xmlEscape(dest)}'/><driver type='qcow2'/></disk>`;
     await this.o.conn.blockCopy(vmId, target, xml);
+    this.o.vms.journal.step(op, 'copy-started');
     try {
       const end = Date.now() + (this.o.copyTimeoutMs ?? 3_600_000);
       for (;;) {
@@ -82,7 +105,10 @@ export class SaveAsService {
       await this.o.conn.blockJobAbort(vmId, target);
       log.info({ target }, 'live block copy done');
     } catch (err) {
-      await this.o.conn.blockJobAbort(vmId, target).catch(() => undefined);
+      // a copy job left running would keep mirroring the VM's disk: recovery aborts it then
+      await this.o.conn.blockJobAbort(vmId, target).catch(() => {
+        if (err instanceof Error) Object.assign(err, { cleanupFailed: true });
+      });
       throw err;
     }
   }

@@ -1,12 +1,15 @@
 // The operation journal (agent database, feature 'operations'): every multi-step operation on a VM
-// (create, delete, ...) is recorded before its first step, each finished step is appended as it
-// happens, and the final status is written when it ends. After a crash of the agent or of libvirtd,
+// (create, delete, volume attach and detach, snapshot create/revert/delete, save-as) is recorded
+// before its first step, each finished step is appended as it happens, and the final status (with
+// the result of a finished one) is written when it ends. After a crash of the agent or of libvirtd,
 // recovery (agent/vm/recovery.ts) reads the unfinished entries and finishes or undoes each of them
 // before the agent takes any command; an interrupted command is answered from its entry.
 // Finished entries are kept a week (the idempotency window of commands), like the command records.
 
 import { type Db, migrate } from '../../common/sqlite.ts';
 import { crashPoint } from '../../common/crash-point.ts';
+import { asStratusError } from '../../common/errors.ts';
+import { LibvirtError } from '../../drivers/libvirt/index.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE operations (
@@ -23,6 +26,7 @@ const MIGRATIONS = [
    )`,
   'CREATE INDEX operations_key ON operations (key)',
   "CREATE INDEX operations_open ON operations (status) WHERE status IN ('running', 'undoing')",
+  'ALTER TABLE operations ADD COLUMN result TEXT',
 ];
 
 const KEEP_MS = 7 * 86_400_000;
@@ -48,6 +52,8 @@ export interface Operation {
   data: Record<string, unknown>;
   /** The error that ended an undone operation, when it was a definitive failure (StratusError JSON). */
   error: { code: string; message: string; status: number; details: Record<string, unknown> } | undefined;
+  /** What a finished operation answered (the command's result), when it is worth replaying. */
+  result: unknown;
   startedAt: number;
 }
 
@@ -60,6 +66,7 @@ interface Row {
   steps: string;
   data: string;
   error: string | null;
+  result: string | null;
   started_at: number;
 }
 
@@ -73,6 +80,7 @@ function toOp(r: Row): Operation {
     steps: JSON.parse(r.steps) as JournalStep[],
     data: JSON.parse(r.data) as Record<string, unknown>,
     error: r.error ? JSON.parse(r.error) : undefined,
+    result: r.result ? JSON.parse(r.result) : undefined,
     startedAt: r.started_at,
   };
 }
@@ -128,6 +136,27 @@ export class OperationJournal {
     this.onChange(op);
   }
 
+  /** Marks the operation finished with the result its command answers (replayed after a crash). */
+  finish(op: Operation, result: unknown): void {
+    op.result = result;
+    this.db
+      .prepare('UPDATE operations SET result = ? WHERE id = ?')
+      .run(result === undefined ? null : JSON.stringify(result), op.id);
+    this.setStatus(op, 'done');
+  }
+
+  /**
+   * Ends an operation that failed in the running agent. When an undo failed it is left 'undoing' for
+   * recovery to undo; else, when libvirt went away, its effect is unknown until libvirt is back: the
+   * entry stays open for recovery (which runs again after the reconnect); otherwise it is undone.
+   */
+  fail(op: Operation, err: unknown, undoFailed = false): void {
+    const error = asStratusError(err).toJSON();
+    const undoFailures = (err as { undoFailures?: unknown[] }).undoFailures ?? [];
+    if (undoFailed || undoFailures.length > 0) this.setStatus(op, 'undoing', error);
+    else if (!isConnectionLoss(err)) this.setStatus(op, 'undone', error);
+  }
+
   /** Operations not finished nor undone, oldest first (after a crash: what recovery must settle). */
   unfinished(): Operation[] {
     return (
@@ -150,4 +179,11 @@ export class OperationJournal {
       .get(vm) as Row | undefined;
     return r && toOp(r);
   }
+}
+
+/** libvirt was unreachable (connection lost, daemon down): the effect of the call is unknown. */
+export function isConnectionLoss(err: unknown): boolean {
+  if (err instanceof LibvirtError && err.connectionLost) return true;
+  const e = asStratusError(err);
+  return e.code === 'STRATUS_ERR_LIBVIRT_DISCONNECTED';
 }

@@ -3,20 +3,44 @@
 //   was to be started, and recorded as done; one cut earlier is undone completely (domain, overlays,
 //   firewall rules, volume sessions, context CD-ROM, record), so the redelivered deploy runs again;
 // - a delete is always finished;
-// - an operation whose undo failed in the running agent (libvirt was gone) is undone again;
+// - a volume attach (agent/volumes/volume-recovery.ts) whose disk is in the domain (journaled, or
+//   seen in its definition) is finished: the attachment record is written; one cut earlier is undone
+//   completely (half-plugged disk removed, libvirt secret undefined, iSCSI session logged out unless
+//   another attachment shares it, record removed), so the redelivered command runs again;
+// - a volume detach is always finished: disk removed, secret or session released, record removed;
+// - a snapshot create (agent/images/image-recovery.ts) is finished when libvirt has the snapshot
+//   (it is recorded), else undone (a row removed; a stopped VM's qcow2 disks lose a tag of that name
+//   left without libvirt metadata); revert and delete are always finished (reverting again to the
+//   same snapshot, deleting again); a snapshot that no longer exists undoes them with that error;
+// - a save-as is finished when its image was admitted to the cache and its file is there, else
+//   undone: the live block copy job still mirroring into the temporary file is aborted and the
+//   file removed (the cache also drops its temporary directory at start);
+// - an operation whose undo failed in the running agent (libvirt was gone) is undone again, and
+//   one left open because libvirt went away mid-call is settled by these rules once it is back.
 // - a migration away ('migrate-out') is settled from the domain here (agent/vm/migration.ts): gone means
-//   moved, running means stayed; a paused copy stays open until the controller says what the target has.
+//   moved, running with no migration job left means stayed; a paused copy stays open until the
+//   controller says what the target has (`migrate.settle`).
+// A settled operation's outcome is what a redelivered command with its key gets (interruptedOutcome):
+// the result of a finished one, the definitive error of an undone one, else it runs again.
 // Runs before the agent takes commands, and again at each full comparison until nothing is open.
 
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
 import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
 import type { VmSpec } from '../../protocol/vm-spec.ts';
-import type { Operation, OperationJournal } from './journal.ts';
+import type { Operation, OperationJournal, OperationKind } from './journal.ts';
 import type { AgentStateDb } from './state-db.ts';
 import type { VmService } from './vm-service.ts';
 
+/** Settles interrupted operations of one kind (finished or undone: the settler sets the status). */
+export interface OperationSettler {
+  /** Throws (a 503, libvirt gone again) to leave the operation open for a later try. */
+  settle(op: Operation, log: Logger): Promise<'finished' | 'undone'>;
+}
+
 export interface RecoveryOptions {
+  /** Settlers of the kinds other than create and delete (attach, detach, snapshot, save-as). */
+  settlers?: Partial<Record<OperationKind, OperationSettler>>;
   conn: LibvirtConnection;
   db: AgentStateDb;
   journal: OperationJournal;
@@ -95,9 +119,18 @@ export class OperationRecovery {
       this.o.vms.emit('removed', op.vm);
       return;
     }
-    // operations of other kinds keep their own state (snapshots, volumes); the entry is closed
-    this.o.journal.setStatus(op, 'undone');
-    log.warn('interrupted operation closed');
+    const settler = this.o.settlers?.[op.kind];
+    if (!settler) {
+      // no settler for this kind in this agent: nothing of it can be finished or undone here
+      this.o.journal.setStatus(op, 'undone');
+      log.warn('interrupted operation closed');
+      return;
+    }
+    const how = await settler.settle(op, log);
+    const message = `interrupted ${op.kind} ${how}`;
+    if (how === 'finished') log.info({ steps: op.steps.map((s) => s.step) }, message);
+    else log.warn({ steps: op.steps.map((s) => s.step) }, message);
+    this.o.event?.(`operation.${how}`, how === 'finished' ? 'info' : 'warning', message, op.vm, this.data(op));
   }
 
   private data(op: Operation): object {
@@ -160,5 +193,8 @@ export function interruptedOutcome(
       return { ok: false, error: { code: 'STRATUS_ERR_VM_GONE', message, status: 410, details: { id: op.vm, key } } };
     }
   }
+  // a save-as whose image was then to be uploaded: the upload may not have happened; it runs again
+  if (op.kind === 'save-as' && op.data['upload'] === true) return 'rerun';
+  if (op.result !== undefined) return { ok: true, result: op.result };
   return 'rerun';
 }

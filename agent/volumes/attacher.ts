@@ -2,7 +2,9 @@
 // persistent definition) or into the definition only, at deploy time inside the VM's creation, and
 // release of everything a deleted VM held. Each attach is a sequence of undoable steps (libvirt secret
 // or iscsiadm session, then the device, then the record): a failure leaves no secret, no session and no
-// half-attached device. Operations on one VM are serialised with the VM's own operations.
+// half-attached device. A hot attach and a detach are journaled step by step (agent/vm/journal.ts), so
+// that recovery (agent/volumes/volume-recovery.ts) finishes or undoes one cut by a crash; the journal
+// keeps no CHAP password. Operations on one VM are serialised with the VM's own operations.
 
 import type { Logger } from 'pino';
 import type { HostPathGuard } from '../../common/host-paths.ts';
@@ -13,7 +15,8 @@ import { type LibvirtConnection, LibvirtError, SECRET_USAGE_ISCSI } from '../../
 import { xml } from '../../common/xml.ts';
 import type { MigratingVolume, VolumePlacement } from '../../protocol/migration.ts';
 import { type AttachedVolume, type HostIscsiInfo, type IscsiSource, VolumeAttachment } from '../../protocol/volume.ts';
-import { VmNotFoundError } from '../errors.ts';
+import { OperationPendingError, VmNotFoundError } from '../errors.ts';
+import type { Operation, OperationJournal } from '../vm/journal.ts';
 import { type AttachmentRow, AttachmentsDb } from './attachments-db.ts';
 import {
   type AttachMode,
@@ -47,6 +50,8 @@ export interface VolumeAttacherOptions {
   runExclusive: <T>(vmId: string, fn: () => Promise<T>) => Promise<T>;
   /** File volumes only under [agent] allowed_roots (symlinks resolved); unchecked when absent. */
   paths?: HostPathGuard;
+  /** Journal of hot attaches and detaches, settled by recovery after a crash. */
+  journal?: OperationJournal;
 }
 
 const ERR_NO_DOMAIN = 42;
@@ -94,16 +99,33 @@ export class VolumeAttacher {
     return this.records.ofVm(vmId).map((r) => this.view(r, true));
   }
 
-  /** Hot-plugs into the running guest (and its definition), or into the definition of a stopped VM. */
-  async attach(vmId: string, input: unknown): Promise<AttachedVolume> {
+  /**
+   * Hot-plugs into the running guest (and its definition), or into the definition of a stopped VM.
+   * `key`: the command's idempotency key, journaled with the operation.
+   */
+  async attach(vmId: string, input: unknown, key?: string): Promise<AttachedVolume> {
     const a = validate(VolumeAttachment, input, 'volume attachment');
     return this.o.runExclusive(vmId, async () => {
       if (!this.o.vmExists(vmId)) throw new VmNotFoundError(vmId);
+      const open = this.o.journal?.openFor(vmId);
+      if (open) throw new OperationPendingError(vmId, open.kind);
       const known = this.records.get(vmId, a.volumeId);
       if (known) return this.view(known, true); // a retried command: already done
       const { active } = await this.o.conn.getDomain(vmId);
-      return withReverter((r) => this.attachSteps(vmId, a, active, r));
+      const op = this.o.journal?.begin('attach', vmId, key, attachIntent(a, active, this.modeOf(a)));
+      try {
+        const view = await withReverter((r) => this.attachSteps(vmId, a, active, r, op));
+        if (op) this.o.journal!.finish(op, view);
+        return view;
+      } catch (err) {
+        if (op) this.o.journal!.fail(op, err);
+        throw err;
+      }
     });
+  }
+
+  modeOf(a: VolumeAttachment): AttachMode {
+    return a.source.type === 'file' ? 'file' : this.o.iscsiMode;
   }
 
   /**
@@ -120,10 +142,16 @@ export class VolumeAttacher {
     return out;
   }
 
-  private async attachSteps(vmId: string, a: VolumeAttachment, live: boolean, r: Reverter): Promise<AttachedVolume> {
+  private async attachSteps(
+    vmId: string,
+    a: VolumeAttachment,
+    live: boolean,
+    r: Reverter,
+    op?: Operation,
+  ): Promise<AttachedVolume> {
     const conn = this.o.conn;
     const log = this.o.log.child({ vm: vmId, volume: a.volumeId });
-    const mode: AttachMode = a.source.type === 'file' ? 'file' : this.o.iscsiMode;
+    const mode = this.modeOf(a);
     if (a.source.type === 'file') await this.o.paths?.check('file volume', a.source.path);
     const alias = volumeAlias(a.volumeId);
     const scope = { live, config: true };
@@ -137,6 +165,7 @@ export class VolumeAttacher {
     }
     const device = nextDevice(new Set([...usedDevices(liveXml), ...usedDevices(configXml)]));
     const placement = await this.hostSide(vmId, a, device, r);
+    if (op) this.o.journal!.step(op, 'host-side', { placement });
     const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
     const diskXml = volumeDiskXml(a, placement);
     try {
@@ -151,7 +180,9 @@ export class VolumeAttacher {
       throw e;
     }
     r.add('detach the disk', () => this.removeDevice(vmId, alias, live));
+    if (op) this.o.journal!.step(op, 'device', { device, alias });
     const row = this.record(vmId, a, placement, r);
+    if (op) this.o.journal!.step(op, 'record');
     log.info({ device, mode, live }, 'volume attached');
     return this.view(row, live);
   }
@@ -176,20 +207,13 @@ export class VolumeAttacher {
 
   private record(vmId: string, a: VolumeAttachment, p: DiskPlacement, r: Reverter): AttachmentRow {
     const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
-    const row: AttachmentRow = {
-      vmId,
+    const row = attachmentRow(vmId, p, {
       volumeId: a.volumeId,
-      device: p.device,
-      mode: p.mode,
-      alias: volumeAlias(a.volumeId),
-      secretUuid: p.secretUuid ?? '',
       portal: src?.portal ?? '',
       iqn: src?.iqn ?? '',
       lun: src?.lun ?? 0,
-      blockDevice: p.blockDevice ?? '',
       readonly: a.readonly,
-      attachedAt: Date.now(),
-    };
+    });
     this.records.insert(row);
     r.add('forget the attachment', () => this.records.delete(vmId, a.volumeId));
     return row;
@@ -240,7 +264,7 @@ export class VolumeAttacher {
 
   /** A private, persistent libvirt secret with the CHAP password, one per attachment. */
   private async defineSecret(vmId: string, volumeId: string, src: IscsiSource, r: Reverter): Promise<string> {
-    const usage = `stratus-volume-${volumeId}-vm-${vmId}`;
+    const usage = secretUsage(volumeId, vmId);
     const stale = await this.o.conn.getSecretByUsage(SECRET_USAGE_ISCSI, usage);
     const doc = xml`<secret ephemeral='no' private='yes'>${stale ? xml`\n  <uuid>${stale.uuid}</uuid>` : xml``}
   <description>CHAP secret of ${src.chap.username} for volume ${volumeId} on VM ${vmId} (Stratus)</description>
@@ -253,8 +277,14 @@ export class VolumeAttacher {
     return s.uuid;
   }
 
+  /** Undefines the CHAP secret of this attachment, found by its usage (none is not an error). */
+  async removeSecret(vmId: string, volumeId: string): Promise<void> {
+    const s = await this.o.conn.getSecretByUsage(SECRET_USAGE_ISCSI, secretUsage(volumeId, vmId));
+    if (s) await this.o.conn.undefineSecret(s.uuid);
+  }
+
   /** Removes the disk with this alias from the running guest (waiting for it to let go) and the definition. */
-  private async removeDevice(vmId: string, alias: string, live: boolean): Promise<void> {
+  async removeDevice(vmId: string, alias: string, live: boolean): Promise<void> {
     const conn = this.o.conn;
     const dom = await conn.getDomain(vmId);
     if (live && dom.active && hasAlias(await conn.domainXml(vmId), alias)) {
@@ -275,21 +305,40 @@ export class VolumeAttacher {
    * Hot-unplugs (waiting until the guest released the disk), removes it from the definition, then
    * releases what the attachment held on this host. Not attached is success: `detached` says which.
    */
-  async detach(vmId: string, volumeId: string): Promise<{ detached: boolean }> {
+  async detach(vmId: string, volumeId: string, key?: string): Promise<{ detached: boolean }> {
     return this.o.runExclusive(vmId, async () => {
       if (!this.o.vmExists(vmId)) throw new VmNotFoundError(vmId);
+      const open = this.o.journal?.openFor(vmId);
+      if (open) throw new OperationPendingError(vmId, open.kind);
       const row = this.records.get(vmId, volumeId);
-      const alias = volumeAlias(volumeId);
+      // from here on a crash is finished by recovery: a detach is never undone
+      const op = this.o.journal?.begin('detach', vmId, key, { volumeId, attached: !!row });
       try {
-        await this.removeDevice(vmId, alias, true);
+        const res = await this.detachSteps(vmId, volumeId, op);
+        if (op) this.o.journal!.finish(op, res);
+        return res;
       } catch (err) {
-        if (!(err instanceof LibvirtError && err.virCode === ERR_NO_DOMAIN)) throw err;
+        if (op) this.o.journal!.fail(op, err);
+        throw err;
       }
-      if (!row) return { detached: false };
-      await this.release(row);
-      this.o.log.info({ vm: vmId, volume: volumeId, device: row.device }, 'volume detached');
-      return { detached: true };
     });
+  }
+
+  /** The steps of a detach, each idempotent (recovery runs them again to finish a cut one). */
+  async detachSteps(vmId: string, volumeId: string, op?: Operation): Promise<{ detached: boolean }> {
+    const row = this.records.get(vmId, volumeId);
+    try {
+      await this.removeDevice(vmId, volumeAlias(volumeId), true);
+    } catch (err) {
+      if (!(err instanceof LibvirtError && err.virCode === ERR_NO_DOMAIN)) throw err;
+    }
+    if (op) this.o.journal!.step(op, 'device-removed');
+    const attached = op ? op.data['attached'] === true : !!row;
+    if (!row) return { detached: attached };
+    await this.release(row);
+    if (op) this.o.journal!.step(op, 'released');
+    this.o.log.info({ vm: vmId, volume: volumeId, device: row.device }, 'volume detached');
+    return { detached: true };
   }
 
   /** The VM's domain is gone (deleted): release the secrets and sessions its volumes held. */
@@ -301,7 +350,8 @@ export class VolumeAttacher {
     }
   }
 
-  private async release(row: AttachmentRow): Promise<void> {
+  /** Releases what an attachment holds on this host (secret, or session unless shared) and its record. */
+  async release(row: AttachmentRow): Promise<void> {
     if (row.mode === 'qemu' && row.secretUuid) await this.o.conn.undefineSecret(row.secretUuid);
     if (row.mode === 'host') {
       const others = this.records
@@ -311,4 +361,43 @@ export class VolumeAttacher {
     }
     this.records.delete(row.vmId, row.volumeId);
   }
+}
+
+/** The usage id of the libvirt secret of one attachment (how recovery finds it without a record). */
+export function secretUsage(volumeId: string, vmId: string): string {
+  return `stratus-volume-${volumeId}-vm-${vmId}`;
+}
+
+/** What an attach journals at its start: enough to undo it, never the CHAP password. */
+export function attachIntent(a: VolumeAttachment, live: boolean, mode: AttachMode): Record<string, unknown> {
+  const src = a.source.type === 'iscsi' ? (a.source as IscsiSource) : undefined;
+  return {
+    volumeId: a.volumeId,
+    mode,
+    live,
+    readonly: a.readonly,
+    ...(src ? { portal: src.portal, iqn: src.iqn, lun: src.lun } : {}),
+  };
+}
+
+/** The attachment record of a placed volume. */
+export function attachmentRow(
+  vmId: string,
+  p: DiskPlacement,
+  v: { volumeId: string; portal: string; iqn: string; lun: number; readonly: boolean },
+): AttachmentRow {
+  return {
+    vmId,
+    volumeId: v.volumeId,
+    device: p.device,
+    mode: p.mode,
+    alias: volumeAlias(v.volumeId),
+    secretUuid: p.secretUuid ?? '',
+    portal: v.portal,
+    iqn: v.iqn,
+    lun: v.lun,
+    blockDevice: p.blockDevice ?? '',
+    readonly: v.readonly,
+    attachedAt: Date.now(),
+  };
 }
