@@ -486,6 +486,9 @@ export class VmMigration {
       const overlayDir = this.o.disks?.vmDir(id);
       const sourceXml = await this.o.conn.domainXml(id);
       const disks = overlayDir ? overlayTargets(sourceXml, overlayDir) : [];
+      // file volumes: on the site's shared filesystem (the controller's file_dir), opened by the target as
+      // they are; libvirt cannot tell a shared directory from a local one on every filesystem
+      const shared = overlayDir ? sharedFileDisks(sourceXml, overlayDir) : [];
       // the guest's ABI must not change: the machine type and CPU the domain runs with here
       const destXml = sameAbi(target.destXml, await this.o.conn.domainXml(id, { migratable: true }));
       const s = this.o.settings;
@@ -534,7 +537,7 @@ export class VmMigration {
             disks,
             ...(bandwidth > 0 ? { bandwidthMiBs: bandwidth } : {}),
           },
-          { live, paused: !live, autoConverge: s.autoConverge },
+          { live, paused: !live, autoConverge: s.autoConverge, sharedStorageDeclared: shared.length > 0 },
         );
       } catch (err) {
         this.running.delete(id);
@@ -564,7 +567,7 @@ export class VmMigration {
       if (await this.domainExists(id)) log.error('domain still defined here after a successful migration');
       await this.o.vms.removeEverything(id, rec.spec, op);
       journal.setStatus(op, 'done');
-      log.info({ live, durationMs, disks }, 'VM migrated away');
+      log.info({ live, durationMs, disks, shared }, 'VM migrated away');
       progress('migrated', 100);
       return { vm: id, target: target.host, live, durationMs };
     });
@@ -584,6 +587,18 @@ export function sameAbi(destXml: string, sourceXml: string): string {
   const cpu = cpuRe.exec(sourceXml)?.[0];
   if (cpu)
     out = cpuRe.test(out) ? out.replace(cpuRe, () => cpu) : out.replace(/<\/features>/, () => `</features>\n  ${cpu}`);
+  return out;
+}
+
+/** Target devs of the writable file disks outside `dir`: file volumes, on storage every host shares. */
+export function sharedFileDisks(domainXml: string, dir: string): string[] {
+  const out: string[] = [];
+  for (const m of domainXml.matchAll(/<disk\b[^>]*device='disk'[^>]*>([\s\S]*?)<\/disk>/g)) {
+    const body = m[1] ?? '';
+    const src = /<source file='([^']+)'/.exec(body)?.[1];
+    const dev = /<target dev='([^']+)'/.exec(body)?.[1];
+    if (src && dev && !src.startsWith(`${dir}/`) && !/<readonly\/>/.test(body)) out.push(dev);
+  }
   return out;
 }
 

@@ -35,6 +35,7 @@ import {
   MIGRATE_PEER2PEER,
   MIGRATE_PERSIST_DEST,
   MIGRATE_UNDEFINE_SOURCE,
+  MIGRATE_UNSAFE,
   type MigrateParams,
 } from './ops/migrate.ts';
 import type { SecretSummary } from './ops/secret.ts';
@@ -423,15 +424,18 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
    * Migrates a domain peer to peer to the libvirtd at `dconnuri` (PERSIST_DEST | UNDEFINE_SOURCE: on success
    * the domain exists on the destination only; on failure libvirt leaves it running here). `live`: the guest
    * runs during the copy; `paused`: it stays paused on the destination. `autoConverge` throttles a guest
-   * whose memory is dirtied faster than it can be sent. Resolves when the job ends.
+   * whose memory is dirtied faster than it can be sent. `sharedStorageDeclared`: the disks not copied are
+   * on storage the caller knows every host shares, whatever filesystem libvirt sees (VIR_MIGRATE_UNSAFE,
+   * as OpenNebula's `--unsafe`). Resolves when the job ends.
    */
   migrate(
     uuid: string,
     dconnuri: string,
     params: MigrateParams,
-    opts: { live?: boolean; paused?: boolean; autoConverge?: boolean } = {},
+    opts: { live?: boolean; paused?: boolean; autoConverge?: boolean; sharedStorageDeclared?: boolean } = {},
   ): Promise<void> {
     const flags =
+      (opts.sharedStorageDeclared ? MIGRATE_UNSAFE : 0) |
       MIGRATE_PEER2PEER |
       MIGRATE_PERSIST_DEST |
       MIGRATE_UNDEFINE_SOURCE |

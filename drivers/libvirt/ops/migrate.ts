@@ -14,6 +14,8 @@ export const MIGRATE_PERSIST_DEST = 1 << 3;
 export const MIGRATE_UNDEFINE_SOURCE = 1 << 4;
 export const MIGRATE_PAUSED = 1 << 5;
 export const MIGRATE_NON_SHARED_INC = 1 << 7;
+/** Skips libvirt's check that disks not copied are on a filesystem it knows to be shared (NFS, Ceph, ...). */
+export const MIGRATE_UNSAFE = 1 << 9;
 export const MIGRATE_ABORT_ON_ERROR = 1 << 12;
 export const MIGRATE_AUTO_CONVERGE = 1 << 13;
 /** virDomainGetJobStatsFlags */

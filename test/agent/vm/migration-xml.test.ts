@@ -3,7 +3,7 @@
 // domain keeps the machine type the source domain runs with (libvirt refuses a change of the guest ABI,
 // and a restarted libvirtd reports the expanded name of the spec's alias).
 import t from 'tap';
-import { overlayTargets, sameAbi } from '../../../agent/vm/migration.ts';
+import { overlayTargets, sameAbi, sharedFileDisks } from '../../../agent/vm/migration.ts';
 
 const source = `<domain type='qemu'>
   <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type></os>
@@ -18,6 +18,15 @@ const source = `<domain type='qemu'>
 t.test('only the writable overlays in the VM directory are copied', async (t) => {
   t.same(overlayTargets(source, '/s/instances/vm1'), ['vda']);
   t.same(overlayTargets(source, '/s/instances/vm2'), []);
+});
+
+t.test('writable file disks outside the VM directory are file volumes on shared storage', async (t) => {
+  const withVolume = source.replace(
+    '</devices>',
+    "<disk type='file' device='disk'><source file='/shared/volume-1.qcow2'/><target dev='vdd' bus='virtio'/></disk></devices>",
+  );
+  t.same(sharedFileDisks(withVolume, '/s/instances/vm1'), ['vdd'], 'the volume; not the read-only base nor the CD-ROM');
+  t.same(sharedFileDisks(source, '/s/instances/vm1'), [], 'none without a volume');
 });
 
 t.test("the target domain gets the source's machine type and CPU", async (t) => {
