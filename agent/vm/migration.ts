@@ -590,26 +590,28 @@ export function sameAbi(destXml: string, sourceXml: string): string {
   return out;
 }
 
-/** Target devs of the writable file disks outside `dir`: file volumes, on storage every host shares. */
-export function sharedFileDisks(domainXml: string, dir: string): string[] {
-  const out: string[] = [];
+/** The file-backed `device='disk'` disks of a domain: target dev, source path, read-only or not. */
+function fileDisks(domainXml: string): { dev: string; src: string; readonly: boolean }[] {
+  const out: { dev: string; src: string; readonly: boolean }[] = [];
   for (const m of domainXml.matchAll(/<disk\b[^>]*device='disk'[^>]*>([\s\S]*?)<\/disk>/g)) {
     const body = m[1] ?? '';
     const src = /<source file='([^']+)'/.exec(body)?.[1];
     const dev = /<target dev='([^']+)'/.exec(body)?.[1];
-    if (src && dev && !src.startsWith(`${dir}/`) && !/<readonly\/>/.test(body)) out.push(dev);
+    if (src && dev) out.push({ dev, src, readonly: /<readonly\/>/.test(body) });
   }
   return out;
 }
 
+/** Target devs of the writable file disks outside `dir`: file volumes, on storage every host shares. */
+export function sharedFileDisks(domainXml: string, dir: string): string[] {
+  return fileDisks(domainXml)
+    .filter((d) => !d.readonly && !d.src.startsWith(`${dir}/`))
+    .map((d) => d.dev);
+}
+
 /** Target devs of the file disks whose source lies in `dir` (the VM's overlays). */
 export function overlayTargets(domainXml: string, dir: string): string[] {
-  const out: string[] = [];
-  for (const m of domainXml.matchAll(/<disk\b[^>]*device='disk'[^>]*>([\s\S]*?)<\/disk>/g)) {
-    const body = m[1] ?? '';
-    const src = /<source file='([^']+)'/.exec(body)?.[1];
-    const dev = /<target dev='([^']+)'/.exec(body)?.[1];
-    if (src && dev && src.startsWith(`${dir}/`) && !/<readonly\/>/.test(body)) out.push(dev);
-  }
-  return out;
+  return fileDisks(domainXml)
+    .filter((d) => !d.readonly && d.src.startsWith(`${dir}/`))
+    .map((d) => d.dev);
 }

@@ -63,56 +63,42 @@ export class VmMigrator {
   constructor(private readonly o: MigratorOptions) {}
 
   /**
-   * After a failed perform: whether the VM arrived on the target, as the target says ('target'), or did
-   * not ('source'); 'unknown' when it could not say within the window. A target that has nothing of it
-   * removes its preparation on the way.
+   * Sends `command` until a host answers it (a fresh key each time: a refusal such as "the move is still
+   * running" is a definitive answer to its key), every 2 s for at most 3 minutes; undefined if none came.
    */
-  private async whereAfterFailure(vmId: string, target: string, op: string): Promise<'source' | 'target' | 'unknown'> {
+  private async askUntilAnswered<K extends AgentCommand>(
+    host: string,
+    command: K,
+    args: CommandArgs<K>,
+    keyBase: string,
+  ): Promise<CommandResult<K> | undefined> {
     const end = Date.now() + SETTLE_WINDOW_MS;
     for (let n = 0; ; n++) {
       try {
-        // a fresh key each time: a refusal (the move still running) is a definitive answer to its key
-        const r = await this.dispatch(
-          target,
-          'migrate.abort',
-          { vm: vmId },
-          `migrate-abort:${op}:${n}`,
-          this.o.actionTimeoutMs,
-        );
-        return r.arrived ? 'target' : 'source';
+        return await this.dispatch(host, command, args, `${keyBase}:${n}`, this.o.actionTimeoutMs);
       } catch (err) {
-        if (Date.now() > end) return 'unknown';
-        this.o.log.info(
-          { vm: vmId, target, err: asStratusError(err).message },
-          'migration outcome not known yet: asking the target again',
-        );
+        if (Date.now() > end) return undefined;
+        this.o.log.info({ host, command, err: asStratusError(err).message }, 'no answer yet: asking again');
         await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS));
       }
     }
   }
 
+  /**
+   * After a failed perform: whether the VM arrived on the target, as the target says ('target'), or did
+   * not ('source'); 'unknown' when it could not say within the window. A target that has nothing of it
+   * removes its preparation on the way.
+   */
+  private async whereAfterFailure(vmId: string, target: string, op: string): Promise<'source' | 'target' | 'unknown'> {
+    const r = await this.askUntilAnswered(target, 'migrate.abort', { vm: vmId }, `migrate-abort:${op}`);
+    return r === undefined ? 'unknown' : r.arrived ? 'target' : 'source';
+  }
+
   /** Tells the source where the VM is after a migration in doubt there (no-op when it was not in doubt). */
   private async settleSource(vmId: string, source: string, op: string, moved: boolean): Promise<void> {
-    const end = Date.now() + SETTLE_WINDOW_MS;
-    for (let n = 0; ; n++) {
-      try {
-        const r = await this.dispatch(
-          source,
-          'migrate.settle',
-          { vm: vmId, moved },
-          `migrate-settle:${op}:${n}`,
-          this.o.actionTimeoutMs,
-        );
-        if (r.settled) this.o.log.warn({ vm: vmId, source, moved, state: r.state }, 'migration in doubt settled');
-        return;
-      } catch (err) {
-        if (Date.now() > end) {
-          this.o.log.error({ vm: vmId, source, err: asStratusError(err).message }, 'source not told where the VM is');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, SETTLE_RETRY_MS));
-      }
-    }
+    const r = await this.askUntilAnswered(source, 'migrate.settle', { vm: vmId, moved }, `migrate-settle:${op}`);
+    if (!r) this.o.log.error({ vm: vmId, source }, 'source not told where the VM is');
+    else if (r.settled) this.o.log.warn({ vm: vmId, source, moved, state: r.state }, 'migration in doubt settled');
   }
 
   private dispatch<K extends AgentCommand>(

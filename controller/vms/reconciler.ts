@@ -116,7 +116,8 @@ export class Reconciler {
       if (!known || prev !== h.session) {
         // the agent came back (or restarted): what was sent to it may be lost or unanswered
         this.o.deployer.hostReturned(h.id);
-        if (known) this.o.dispatcher.hostReturned?.(h.id);
+        // commands in flight to it that asked for it go again (the dead process never answers them)
+        this.o.dispatcher.hostReturned?.(h.id);
         for (const key of [...this.removing]) if (key.endsWith(`@${h.id}`)) this.removing.delete(key);
       }
       for (const vm of this.o.store.list({ hostId: h.id, states: ['scheduled', 'deploying'] })) {

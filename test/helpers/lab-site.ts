@@ -3,6 +3,8 @@
 // the host's lab address as its migration endpoint. For migration tests and the migrate benchmark.
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentHandle } from './agent-process.ts';
 import { type ControllerHandle, startController } from './controller-process.ts';
@@ -20,7 +22,21 @@ export interface LabSite {
   labHostOf: (hostId: string) => LabHost;
   /** Starts (again) the agent of lab host `h`, with extra TOML (e.g. a [migration] override). */
   startAgent: (h: string, extraToml?: string) => Promise<AgentHandle>;
+  /** The other lab host's id. */
+  other: (hostId: string) => string;
+  /** The agent of a host (the current one: tests replace restarted agents in `agents`). */
+  agentOf: (hostId: string) => AgentHandle;
+  /** A VM's serial console log as its agent on `hostId` wrote it ('' when none). */
+  consoleText: (hostId: string, vm: string) => string;
+  /** UUIDs of every domain (running or not) on a host's libvirtd. */
+  domains: (hostId: string) => Promise<string[]>;
   cleanup: () => Promise<void>;
+}
+
+/** The last round of the test guest's I/O probe on `dev` in a console text (0 before the first). */
+export function ioRounds(text: string, dev = 'vda', marker?: string): number {
+  const re = new RegExp(`STRATUS-IO ${dev} ok (\\d+)${marker ? ` ${marker}` : ''}`, 'g');
+  return Math.max(0, ...[...text.matchAll(re)].map((m) => Number(m[1])));
 }
 
 export function migrationToml(host: LabHost): string {
@@ -54,13 +70,25 @@ export async function startLabSite(
       return a;
     };
     for (const h of lab.hosts) await startAgent(h.name);
+    const nameOf = (id: string) => (id === hostIds['a'] ? 'a' : 'b');
+    const labHostOf = (id: string) => lab.hosts.find((h) => hostIds[h.name] === id)!;
     return {
       lab,
       c,
       hostIds,
       agents,
       startAgent,
-      labHostOf: (id) => lab.hosts.find((h) => hostIds[h.name] === id)!,
+      labHostOf,
+      other: (id) => (id === hostIds['a'] ? hostIds['b']! : hostIds['a']!),
+      agentOf: (id) => agents[nameOf(id)]!,
+      consoleText: (id, vm) => {
+        try {
+          return readFileSync(join(agents[nameOf(id)]!.dir, 'console', `${vm}.log`), 'utf8');
+        } catch {
+          return '';
+        }
+      },
+      domains: async (id) => (await labHostOf(id).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean),
       cleanup: async () => {
         await ctl.cleanup();
         await lab.down();

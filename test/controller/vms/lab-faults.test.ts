@@ -10,14 +10,14 @@
 // - the controller killed in the middle of a migration: once back it finds the VM where libvirt put it (the
 //   target finishes a completed move by itself).
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import type { AgentHandle } from '../../helpers/agent-process.ts';
 import type { ControllerHandle } from '../../helpers/controller-process.ts';
 import { killLabLibvirtd, startLabLibvirtd } from '../../helpers/lab.ts';
-import { type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { ioRounds, type LabSite, startLabSite } from '../../helpers/lab-site.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 t.setTimeout(900_000);
@@ -29,19 +29,11 @@ let vm = '';
 const restarted: ControllerHandle[] = [];
 const agentsRestarted: AgentHandle[] = [];
 
-const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
-const agentDir = (host: string) => (host === site.hostIds['a'] ? site.agents['a']! : site.agents['b']!).dir;
-const consoleText = (host: string) => {
-  try {
-    return readFileSync(join(agentDir(host), 'console', `${vm}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-const lastCount = (text: string) =>
-  Math.max(0, ...[...text.matchAll(/STRATUS-IO vda ok (\d+)/g)].map((m) => Number(m[1])));
-const domains = async (host: string) =>
-  (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
+const other = (host: string) => site.other(host);
+const agentDir = (host: string) => site.agentOf(host).dir;
+const consoleText = (host: string) => site.consoleText(host, vm);
+const lastCount = (text: string) => ioRounds(text);
+const domains = (host: string) => site.domains(host);
 const shown = async () => (await site.c.request('GET', `/v1/vms/${vm}`)).body;
 
 /** Both hosts up, the VM running where the controller says, and its guest counting there. */

@@ -6,11 +6,10 @@
 // file backend (a directory both hosts see, as a shared filesystem) is not copied: the target opens the
 // same file, and the guest's I/O to it goes on.
 
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import t from 'tap';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import t, { type Test } from 'tap';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
-import { type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
+import { ioRounds, type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
 import { startTgtd, type TgtdHandle, testIqnPrefix } from '../../helpers/tgtd.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -37,17 +36,35 @@ t.teardown(async () => {
   rmSync(sharedDir, { recursive: true, force: true });
 });
 
-const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
+const other = (host: string) => site.other(host);
 const letter = (host: string) => (host === site.hostIds['a'] ? 'a' : 'b');
-const consoleText = (host: string, vm: string) => {
-  try {
-    return readFileSync(join(site.agents[letter(host)]!.dir, 'console', `${vm}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-const domains = async (host: string) =>
-  (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
+const consoleText = (host: string, vm: string) => site.consoleText(host, vm);
+const domains = (host: string) => site.domains(host);
+
+/** A guest of the test image with a new volume of `backend` attached and doing I/O on it (vdb). */
+async function guestWithVolume(t: Test, name: string, backend: 'iscsi' | 'file') {
+  const created = await site.c.cli([
+    'vm',
+    'create',
+    name,
+    '--type',
+    'vol.small',
+    '--image',
+    'volguest',
+    '--wait',
+    '--json',
+  ]);
+  t.equal(created.code, 0, created.stderr);
+  const vm: { id: string; host: string } = JSON.parse(created.stdout).items[0];
+  const vol = await site.c.request('POST', '/v1/volumes', { name, sizeGiB: 1, backend });
+  t.equal(vol.status, 201, JSON.stringify(vol.body));
+  await waitFor('the guest ready', () => consoleText(vm.host, vm.id).includes('STRATUS-GUEST-READY'), 120_000, 250);
+  const att = await site.c.request('POST', `/v1/volumes/${vol.body.id}/attach`, { vmId: vm.id });
+  t.equal(att.status, 200, JSON.stringify(att.body));
+  const ioCount = (host: string) => ioRounds(consoleText(host, vm.id), 'vdb', 'on-volume');
+  await waitFor('I/O to the volume', () => ioCount(vm.host) >= 3, 60_000, 250);
+  return { vm, vol: vol.body as { id: string; iqn?: string }, ioCount };
+}
 
 t.test(
   'a VM with an iSCSI volume moves with it; its I/O goes on; a failed move leaves the target nothing',
@@ -59,32 +76,8 @@ t.test(
     );
     // a type without a swap disk, so that the volume is the guest's vdb
     await site.c.request('POST', '/v1/types', { name: 'vol.small', vcpus: 1, memoryMiB: 512, diskGiB: 0, swapMiB: 0 });
-    const created = await site.c.cli([
-      'vm',
-      'create',
-      'volmig',
-      '--type',
-      'vol.small',
-      '--image',
-      'volguest',
-      '--wait',
-      '--json',
-    ]);
-    t.equal(created.code, 0, created.stderr);
-    const vm: { id: string; host: string } = JSON.parse(created.stdout).items[0];
-    const vol = await site.c.request('POST', '/v1/volumes', { name: 'volmig', sizeGiB: 1 });
-    t.equal(vol.status, 201, JSON.stringify(vol.body));
-    await waitFor('the guest ready', () => consoleText(vm.host, vm.id).includes('STRATUS-GUEST-READY'), 120_000, 250);
-    const att = await site.c.request('POST', `/v1/volumes/${vol.body.id}/attach`, { vmId: vm.id });
-    t.equal(att.status, 200, JSON.stringify(att.body));
-    const ioCount = (host: string) =>
-      Math.max(
-        0,
-        ...[...consoleText(host, vm.id).matchAll(/STRATUS-IO vdb ok (\d+) on-volume/g)].map((m) => Number(m[1])),
-      );
-    await waitFor('I/O to the volume', () => ioCount(vm.host) >= 3, 60_000, 250);
-    const target = async () =>
-      (await tgtd!.tgt.targets()).find((x) => x.iqn === vol.body.iqn || x.iqn.endsWith(vol.body.id));
+    const { vm, vol, ioCount } = await guestWithVolume(t, 'volmig', 'iscsi');
+    const target = async () => (await tgtd!.tgt.targets()).find((x) => x.iqn === vol.iqn || x.iqn.endsWith(vol.id));
 
     t.same((await target())?.acl, [initiatorOf(letter(vm.host))], 'the export names the source only');
     const secrets = async (host: string) => site.labHostOf(host).virsh('secret-list');
@@ -97,7 +90,7 @@ t.test(
     t.not(failed.code, 0, 'the migration fails');
     t.match((await site.c.request('GET', `/v1/vms/${vm.id}`)).body, { state: 'running', host: vm.host });
     t.notOk((await domains(to)).includes(vm.id), 'no domain on the target');
-    t.notMatch(await secrets(to), vol.body.id, 'no libvirt secret left on the target');
+    t.notMatch(await secrets(to), vol.id, 'no libvirt secret left on the target');
     t.same((await target())?.acl, [initiatorOf(letter(vm.host))], 'the export names the source only again');
 
     // the move
@@ -110,16 +103,16 @@ t.test(
     await waitFor('I/O to the volume on the target', () => ioCount(to) > before + 2, 60_000, 250);
     t.pass("the guest's I/O to its volume goes on after the move, its marker read back");
     t.same((await target())?.acl, [initiatorOf(letter(to))], 'the export names the target only');
-    t.notMatch(await secrets(from), vol.body.id, "the source's secret is gone");
-    t.match(await secrets(to), vol.body.id, 'the target holds the secret');
-    const shown = (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body;
+    t.notMatch(await secrets(from), vol.id, "the source's secret is gone");
+    t.match(await secrets(to), vol.id, 'the target holds the secret');
+    const shown = (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body;
     t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
 
     const del = await site.c.cli(['vm', 'delete', vm.id]);
     t.equal(del.code, 0, del.stderr);
     await waitFor(
       'the volume released',
-      async () => (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body.state === 'available',
+      async () => (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body.state === 'available',
       60_000,
     );
     t.same((await target())?.acl ?? [], [], 'nothing may log in any more');
@@ -127,31 +120,8 @@ t.test(
 );
 
 t.test('a VM with a file volume moves without copying it: the target opens the same file, I/O goes on', async (t) => {
-  const created = await site.c.cli([
-    'vm',
-    'create',
-    'filemig',
-    '--type',
-    'vol.small',
-    '--image',
-    'volguest',
-    '--wait',
-    '--json',
-  ]);
-  t.equal(created.code, 0, created.stderr);
-  const vm: { id: string; host: string } = JSON.parse(created.stdout).items[0];
-  const vol = await site.c.request('POST', '/v1/volumes', { name: 'filemig', sizeGiB: 1, backend: 'file' });
-  t.equal(vol.status, 201, JSON.stringify(vol.body));
-  await waitFor('the guest ready', () => consoleText(vm.host, vm.id).includes('STRATUS-GUEST-READY'), 120_000, 250);
-  const att = await site.c.request('POST', `/v1/volumes/${vol.body.id}/attach`, { vmId: vm.id });
-  t.equal(att.status, 200, JSON.stringify(att.body));
-  const ioCount = (host: string) =>
-    Math.max(
-      0,
-      ...[...consoleText(host, vm.id).matchAll(/STRATUS-IO vdb ok (\d+) on-volume/g)].map((m) => Number(m[1])),
-    );
-  await waitFor('I/O to the volume', () => ioCount(vm.host) >= 3, 60_000, 250);
-  const file = `${sharedDir}/volume-${vol.body.id}.qcow2`;
+  const { vm, vol, ioCount } = await guestWithVolume(t, 'filemig', 'file');
+  const file = `${sharedDir}/volume-${vol.id}.qcow2`;
   const inode = statSync(file).ino;
   const from = vm.host;
   const to = other(from);
@@ -163,13 +133,13 @@ t.test('a VM with a file volume moves without copying it: the target opens the s
   t.pass("the guest's I/O to its volume goes on after the move, its marker read back");
   t.equal(statSync(file).ino, inode, 'the same file: nothing copied over it or next to it');
   t.match(await site.labHostOf(to).virsh('domblklist', vm.id), file, "the target's domain opens it");
-  const shown = (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body;
+  const shown = (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body;
   t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
   const del = await site.c.cli(['vm', 'delete', vm.id]);
   t.equal(del.code, 0, del.stderr);
   await waitFor(
     'the volume released',
-    async () => (await site.c.request('GET', `/v1/volumes/${vol.body.id}`)).body.state === 'available',
+    async () => (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body.state === 'available',
     60_000,
   );
 });

@@ -5,14 +5,14 @@
 // migration that completes while the target's agent is dead is settled by that agent when it is back;
 // a host with three VMs is evacuated.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
 t.setTimeout(1_200_000);
 import type { AgentHandle } from '../../helpers/agent-process.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
-import { type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
+import { ioRounds, type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const GUEST_OPTS =
@@ -20,19 +20,11 @@ const GUEST_OPTS =
 
 let site: LabSite;
 
-const other = (host: string) => (host === site.hostIds['a'] ? site.hostIds['b']! : site.hostIds['a']!);
-const agentOf = (host: string) => (host === site.hostIds['a'] ? site.agents['a']! : site.agents['b']!);
-const consoleText = (host: string, vm: string) => {
-  try {
-    return readFileSync(join(agentOf(host).dir, 'console', `${vm}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-const lastCount = (text: string) =>
-  Math.max(0, ...[...text.matchAll(/STRATUS-IO vda ok (\d+)/g)].map((m) => Number(m[1])));
-const domains = async (host: string) =>
-  (await site.labHostOf(host).virsh('list', '--all', '--uuid')).split('\n').filter(Boolean);
+const other = (host: string) => site.other(host);
+const agentOf = (host: string) => site.agentOf(host);
+const consoleText = (host: string, vm: string) => site.consoleText(host, vm);
+const lastCount = (text: string) => ioRounds(text);
+const domains = (host: string) => site.domains(host);
 const overlayDir = (host: string, vm: string) => join(agentOf(host).dir, 'state', 'instances', vm);
 
 interface TestVm {
