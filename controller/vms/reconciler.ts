@@ -180,7 +180,9 @@ export class Reconciler {
     const state = this.present(id, host);
     const vm = this.o.store.find(id);
     if (vm?.state !== 'deploying' || vm.hostId !== host) return;
-    if (state !== undefined) {
+    // a copy still in the middle of the agent's create (busy), or defined and not started (a create cut
+    // there, which recovery may undo), settles nothing: the same key again gets the agent's real outcome
+    if (state !== undefined && !this.busyCopies.has(`${id}@${host}`) && state !== 'shutoff') {
       this.adopt(vm, host, state);
       return;
     }
