@@ -30,6 +30,8 @@ interface Slot {
   idleSince: number;
   /** Its modules are loaded: it may take calls. */
   ready: boolean;
+  /** When its current call was handed to it. */
+  since: number;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -91,7 +93,7 @@ export class CallPool {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: newWorker(), current: undefined, idleSince: Date.now(), ready: false };
+    const slot: Slot = { worker: newWorker(), current: undefined, idleSince: Date.now(), ready: false, since: 0 };
     slot.worker.unref();
     slot.worker.on('message', (res: CallResponse | WorkerReady) => {
       if ('ready' in res) {
@@ -146,15 +148,20 @@ export class CallPool {
       if (slot.current || !slot.ready) continue;
       const p = this.queue.shift()!;
       slot.current = p;
+      slot.since = Date.now();
       slot.worker.ref();
       slot.worker.postMessage(p.req);
     }
     if (this.queue.length === 0 || this.closed) return;
     const booting = this.slots.filter((s) => !s.ready).length;
     const now = Date.now();
-    // the queue is in arrival order: the calls that have waited the spawn delay come first
+    // the queue is in arrival order: the calls that have waited the spawn delay come first; none is due
+    // while a worker's call is younger than the delay (quick calls slowed by a loaded machine free their
+    // worker soon: booting threads for them would only add load), only when every worker is held by a
+    // slow one (a domain start)
     let due = 0;
-    while (due < this.queue.length && now - this.queue[due]!.at >= this.spawnDelayMs) due++;
+    const held = this.slots.every((s) => !s.ready || (s.current && now - s.since >= this.spawnDelayMs));
+    while (held && due < this.queue.length && now - this.queue[due]!.at >= this.spawnDelayMs) due++;
     // a booting worker keeps the process alive only while calls wait for it
     for (let n = Math.min(due - booting, this.size - this.slots.length); n > 0; n--) {
       const slot = this.spawn();
@@ -163,12 +170,14 @@ export class CallPool {
     }
     const next = this.queue[due];
     if (next && !this.spawnTimer && this.slots.length < this.size) {
+      const youngest = Math.max(0, ...this.slots.filter((s) => s.ready && s.current).map((s) => s.since));
+      const at = Math.max(next.at, held ? 0 : youngest) + this.spawnDelayMs;
       this.spawnTimer = setTimeout(
         () => {
           this.spawnTimer = undefined;
           this.dispatch();
         },
-        Math.max(1, this.spawnDelayMs - (now - next.at)),
+        Math.max(1, at - now),
       );
       this.spawnTimer.unref();
     }
