@@ -42,8 +42,8 @@ export const AgentConfigSchema = Type.Object({
         description: 'Domain type: kvm (hardware virtualisation) or qemu (TCG emulation), as Nova virt_type',
       }),
       workers: I(
-        4,
-        'Threads that run blocking libvirt calls, at most: one runs at rest, another starts only for a call that waited 25 ms for a busy one, and each extra one stops after 10 s idle (about 9 MB each)',
+        16,
+        'Threads that run blocking libvirt calls, at most (so as many domain starts at once): one runs at rest, another starts only for a call that waited 25 ms for a busy one, and each extra one stops after 10 s idle (about 9 MB each); calls go over one libvirt connection per 4 of them (libvirtd runs 5 calls of a client at a time, max_client_requests)',
         1,
         64,
       ),

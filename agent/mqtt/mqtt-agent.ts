@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { asStratusError } from '../../common/errors.ts';
-import type { LibvirtConnection } from '../../drivers/libvirt/index.ts';
+import { type LibvirtConnection, STATS_DEFAULT, STATS_NOWAIT } from '../../drivers/libvirt/index.ts';
 import {
   decode,
   filters,
@@ -309,8 +309,11 @@ export class MqttAgent {
       const metrics = await this.hostSampler.sample(intervalS, this.published.size);
       this.link.publishState(topics.hostMetrics(host), { ...this.link.envelope(), ts, ...metrics }, { qos: 0 });
       if (this.o.conn.connected) {
-        // only this host's VMs: other agents may share the libvirtd
-        const own = (await this.o.conn.allDomainStats()).filter((r) => this.o.db.get(r.uuid) !== undefined);
+        // only this host's VMs: other agents may share the libvirtd; a domain busy with a job (starting,
+        // migrating) is not waited for (NOWAIT: it would hold a call worker up to libvirt's 30 s job wait)
+        const own = (await this.o.conn.allDomainStats(STATS_DEFAULT, STATS_NOWAIT)).filter(
+          (r) => this.o.db.get(r.uuid) !== undefined,
+        );
         const vms = this.vmSampler.batch(own, ts);
         this.link.publishState(topics.vmMetrics(host), { ...this.link.envelope(), ts, intervalS, vms }, { qos: 0 });
       }

@@ -66,8 +66,11 @@ export class VmSampler {
   batch(records: DomainStatsRecord[], at = Date.now()): VmSample[] {
     const next = new Map<string, { at: number; cpuTimeNs: number }>();
     const out = records.map((r) => {
-      const s = vmSample(r, at, this.prev.get(r.uuid));
-      next.set(r.uuid, { at, cpuTimeNs: s.cpuTimeNs });
+      const prev = this.prev.get(r.uuid);
+      const s = vmSample(r, at, prev);
+      // a domain busy with a job may come without its CPU time (NOWAIT): the last sample stays the base
+      if (r.params['cpu.time'] !== undefined) next.set(r.uuid, { at, cpuTimeNs: s.cpuTimeNs });
+      else if (prev) next.set(r.uuid, prev);
       return s;
     });
     this.prev = next;

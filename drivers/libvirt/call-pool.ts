@@ -3,12 +3,14 @@
 // (up to the pool size) starts only for a call that has waited `spawnDelayMs` without a free worker, so
 // bursts of quick calls (telemetry, listings) stay on one thread while slow ones (starts, migrations)
 // still get their own. Workers beyond `min` that stay idle for `idleMs` stop again: each is a V8
-// isolate of about 9 MB, and an agent at rest keeps one. A worker that dies fails its call and is
-// replaced.
+// isolate of about 9 MB, and an agent at rest keeps one. A worker takes calls only once it has loaded
+// (under load a thread takes seconds to boot): a call is never bound to a booting worker while another
+// one frees up in milliseconds, and workers boot side by side, one per call still waiting at most. A
+// worker that dies fails its call and is replaced.
 
 import { Worker } from 'node:worker_threads';
 import { StratusError } from '../../common/errors.ts';
-import type { CallRequest, CallResponse } from './call-worker.ts';
+import type { CallRequest, CallResponse, WorkerReady } from './call-worker.ts';
 import { LibvirtError } from './errors.ts';
 import type { OpArgs, OpName, OpResult } from './ops/index.ts';
 
@@ -26,6 +28,10 @@ interface Slot {
   current: Pending | undefined;
   /** When its last call returned. */
   idleSince: number;
+  /** Its modules are loaded: it may take calls. */
+  ready: boolean;
+  /** When its current call was handed to it. */
+  since: number;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -80,16 +86,23 @@ export class CallPool {
     const now = Date.now();
     for (const slot of [...this.slots]) {
       if (this.slots.length <= this.min) return;
-      if (slot.current || now - slot.idleSince < this.idleMs) continue;
+      if (slot.current || !slot.ready || now - slot.idleSince < this.idleMs) continue;
       this.slots.splice(this.slots.indexOf(slot), 1);
       void slot.worker.terminate();
     }
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: newWorker(), current: undefined, idleSince: Date.now() };
+    const slot: Slot = { worker: newWorker(), current: undefined, idleSince: Date.now(), ready: false, since: 0 };
     slot.worker.unref();
-    slot.worker.on('message', (res: CallResponse) => {
+    slot.worker.on('message', (res: CallResponse | WorkerReady) => {
+      if ('ready' in res) {
+        slot.ready = true;
+        slot.idleSince = Date.now();
+        this.dispatch();
+        if (!slot.current) slot.worker.unref();
+        return;
+      }
       const p = slot.current;
       if (!p || p.req.id !== res.id) return;
       slot.current = undefined;
@@ -106,9 +119,13 @@ export class CallPool {
       const p = slot.current;
       slot.current = undefined;
       p?.reject(err);
+      // a worker that cannot even load fails a waiting call rather than leaving it queued forever
+      if (!slot.ready && !p) this.queue.shift()?.reject(err);
       if (this.closed) return;
       const i = this.slots.indexOf(slot);
-      if (i >= 0) this.slots[i] = this.spawn();
+      // one that ran calls is replaced; one that never loaded is not (waiting calls start others)
+      if (i >= 0 && slot.ready) this.slots[i] = this.spawn();
+      else if (i >= 0) this.slots.splice(i, 1);
       this.dispatch();
     };
     slot.worker.on('error', fail);
@@ -121,26 +138,47 @@ export class CallPool {
     return slot;
   }
 
-  /** Hands queued calls to free workers; starts a worker for a call that waited too long. */
+  /**
+   * Hands queued calls to free, loaded workers; starts workers (one per call still waiting, at most)
+   * once the oldest call has waited the spawn delay.
+   */
   private dispatch(): void {
     for (const slot of this.slots) {
       if (this.queue.length === 0) break;
-      if (slot.current) continue;
+      if (slot.current || !slot.ready) continue;
       const p = this.queue.shift()!;
       slot.current = p;
+      slot.since = Date.now();
       slot.worker.ref();
       slot.worker.postMessage(p.req);
     }
-    if (this.queue.length === 0 || this.slots.length >= this.size || this.closed) return;
-    const waited = Date.now() - this.queue[0]!.at;
-    if (waited >= this.spawnDelayMs) {
-      this.slots.push(this.spawn());
-      this.dispatch();
-    } else if (!this.spawnTimer) {
-      this.spawnTimer = setTimeout(() => {
-        this.spawnTimer = undefined;
-        this.dispatch();
-      }, this.spawnDelayMs - waited);
+    if (this.queue.length === 0 || this.closed) return;
+    const booting = this.slots.filter((s) => !s.ready).length;
+    const now = Date.now();
+    // the queue is in arrival order: the calls that have waited the spawn delay come first; none is due
+    // while a worker's call is younger than the delay (quick calls slowed by a loaded machine free their
+    // worker soon: booting threads for them would only add load), only when every worker is held by a
+    // slow one (a domain start)
+    let due = 0;
+    const held = this.slots.every((s) => !s.ready || (s.current && now - s.since >= this.spawnDelayMs));
+    while (held && due < this.queue.length && now - this.queue[due]!.at >= this.spawnDelayMs) due++;
+    // a booting worker keeps the process alive only while calls wait for it
+    for (let n = Math.min(due - booting, this.size - this.slots.length); n > 0; n--) {
+      const slot = this.spawn();
+      slot.worker.ref();
+      this.slots.push(slot);
+    }
+    const next = this.queue[due];
+    if (next && !this.spawnTimer && this.slots.length < this.size) {
+      const youngest = Math.max(0, ...this.slots.filter((s) => s.ready && s.current).map((s) => s.since));
+      const at = Math.max(next.at, held ? 0 : youngest) + this.spawnDelayMs;
+      this.spawnTimer = setTimeout(
+        () => {
+          this.spawnTimer = undefined;
+          this.dispatch();
+        },
+        Math.max(1, at - now),
+      );
       this.spawnTimer.unref();
     }
   }

@@ -1,5 +1,6 @@
 // Entry point of a call worker thread: runs libvirt operations synchronously, so that a failing call's
 // thread-local error is read on the same thread, and posts back plain results or serialised errors.
+// Once loaded it says so (`{ ready: true }`): the pool hands it calls only from then on.
 
 import { parentPort } from 'node:worker_threads';
 import { libcFreeAddress } from './bindings.ts';
@@ -21,6 +22,11 @@ export type CallResponse =
       error: { kind: 'libvirt'; operation: string; code: number; domain: number; level: number; message: string };
     }
   | { id: number; ok: false; error: { kind: 'other'; message: string } };
+
+/** The first message of a worker: its modules (libvirt included) are loaded. */
+export interface WorkerReady {
+  ready: true;
+}
 
 silenceDefaultErrorHandler(libcFreeAddress);
 
@@ -52,3 +58,5 @@ parentPort?.on('message', (req: CallRequest) => {
   }
   parentPort?.postMessage(res);
 });
+
+parentPort?.postMessage({ ready: true } satisfies WorkerReady);

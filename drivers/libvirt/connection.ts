@@ -1,5 +1,10 @@
 // A connection to libvirtd: typed domain and host operations (run on call workers), lifecycle events
 // (from libvirt's event loop), and automatic reconnection when libvirtd goes away and comes back.
+// libvirtd runs at most `max_client_requests` (default 5) calls of one client at a time and stops
+// reading that client's socket meanwhile, so one busy connection would hold quick calls (and its
+// keepalive answers) behind slow domain starts: calls go to the primary connection (events, keepalive)
+// while it has fewer than CALLS_PER_CONNECTION in flight, then to extra connections opened on demand
+// (one per CALLS_PER_CONNECTION call workers at most) and closed again after `workerIdleMs` idle.
 
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,6 +113,18 @@ interface ConnectionEvents {
 
 type State = 'idle' | 'connected' | 'reconnecting' | 'closed';
 
+/** Calls in flight on one libvirt connection: one below libvirtd's default max_client_requests (5). */
+export const CALLS_PER_CONNECTION = 4;
+
+/** An extra connection for calls beyond the primary's share (no callbacks registered on it). */
+interface ExtraConn {
+  conn: bigint;
+  inFlight: number;
+  /** Lost or no longer wanted: closed once its calls have returned. */
+  retired: boolean;
+  idleTimer?: NodeJS.Timeout;
+}
+
 export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   readonly uri: string;
   /** Call worker threads running now. */
@@ -117,6 +134,12 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   private readonly pool: CallPool;
   private readonly opts: Required<ConnectionOptions>;
   private conn: bigint | null = null;
+  /** Calls in flight on the primary connection. */
+  private primaryInFlight = 0;
+  private extras: ExtraConn[] = [];
+  private opening: Promise<ExtraConn | undefined> | undefined;
+  /** test:///<file> gives each connection its own state: such URIs use one connection. */
+  private readonly shareable: boolean;
   private ids: CallbackIds | null = null;
   private state: State = 'idle';
   private readonly cbs: { lifecycle: unknown; reboot: unknown; close: unknown };
@@ -136,6 +159,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       ...opts,
     };
     this.uri = opts.uri;
+    this.shareable = !/^test:\/\/\/(?!default$)/.test(opts.uri);
     this.pool = new CallPool(this.opts.workers, {
       idleMs: this.opts.workerIdleMs,
       spawnDelayMs: this.opts.workerSpawnDelayMs,
@@ -177,7 +201,8 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     this.emit('connected', { reconnect: false });
   }
 
-  private async connect(): Promise<void> {
+  /** Opens one libvirt connection within the open deadline. */
+  private async openRaw(): Promise<bigint> {
     const opening = this.pool.call('connect.open', this.uri, this.opts.keepAliveIntervalS, this.opts.keepAliveCount);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -187,9 +212,14 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
         reject(new LibvirtTimeoutError(this.uri, 'opening a connection', this.opts.openTimeoutMs));
       }, this.opts.openTimeoutMs);
     });
-    const conn = await Promise.race([opening, late]).finally(() => clearTimeout(timer));
+    return Promise.race([opening, late]).finally(() => clearTimeout(timer));
+  }
+
+  private async connect(): Promise<void> {
+    const conn = await this.openRaw();
     try {
       this.conn = conn;
+      this.primaryInFlight = 0;
       this.ids = await this.pool.call(
         'connect.registerCallbacks',
         conn,
@@ -227,6 +257,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     this.ids = null;
     this.emit('disconnected', { reason });
     if (old) void this.pool.call('connect.close', old).catch(() => 0);
+    for (const x of this.extras) this.retire(x);
     void this.reconnectLoop();
   }
 
@@ -245,21 +276,83 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  /** Runs one operation against the live connection. */
+  /** Libvirt connections open now (the primary and the extra ones). */
+  get connections(): number {
+    return (this.conn === null ? 0 : 1) + this.extras.filter((x) => !x.retired).length;
+  }
+
+  /**
+   * The extra connection a call beyond the primary's share goes to: the least busy one with room, or a
+   * new one while fewer than one per CALLS_PER_CONNECTION workers are open; undefined: the primary.
+   */
+  private async extraFor(): Promise<ExtraConn | undefined> {
+    for (;;) {
+      const live = this.extras.filter((x) => !x.retired);
+      const free = live.filter((x) => x.inFlight < CALLS_PER_CONNECTION).sort((a, b) => a.inFlight - b.inFlight)[0];
+      if (free) return free;
+      if (1 + live.length >= Math.ceil(this.opts.workers / CALLS_PER_CONNECTION)) {
+        // every connection is full: the least busy one (libvirtd queues the call)
+        const least = live.sort((a, b) => a.inFlight - b.inFlight)[0];
+        return least && least.inFlight < this.primaryInFlight ? least : undefined;
+      }
+      if (!this.opening) {
+        this.opening = this.openRaw()
+          .then((conn) => {
+            const x: ExtraConn = { conn, inFlight: 0, retired: false };
+            if (this.state === 'connected') this.extras.push(x);
+            else void this.pool.call('connect.close', conn).catch(() => 0);
+            return x;
+          })
+          .catch(() => undefined) // libvirtd refuses more clients: the primary takes the call
+          .finally(() => {
+            this.opening = undefined;
+          });
+      }
+      const x = await this.opening;
+      if (!x || this.state !== 'connected') return undefined;
+    }
+  }
+
+  /** Closes an extra connection once its calls have returned. */
+  private retire(x: ExtraConn): void {
+    x.retired = true;
+    clearTimeout(x.idleTimer);
+    if (x.inFlight > 0) return;
+    this.extras = this.extras.filter((e) => e !== x);
+    void this.pool.call('connect.close', x.conn).catch(() => 0);
+  }
+
+  /** Runs one operation against the live connection (the primary, or an extra one when it is busy). */
   private async call<K extends OpName>(
     op: K,
     ...rest: OpArgs<K> extends [bigint, ...infer R] ? R : never
   ): Promise<OpResult<K>> {
-    const conn = this.conn;
+    if (this.state !== 'connected' || this.conn === null) throw new LibvirtDisconnectedError(this.uri);
+    const extra = this.primaryInFlight >= CALLS_PER_CONNECTION && this.shareable ? await this.extraFor() : undefined;
+    const conn = extra ? extra.conn : this.conn;
     if (this.state !== 'connected' || conn === null) throw new LibvirtDisconnectedError(this.uri);
+    if (extra) {
+      extra.inFlight++;
+      clearTimeout(extra.idleTimer);
+    } else this.primaryInFlight++;
     try {
       return await this.pool.call(op, ...([conn, ...rest] as unknown as OpArgs<K>));
     } catch (err) {
-      if (err instanceof LibvirtError && err.connectionLost && conn === this.conn) {
+      if (err instanceof LibvirtError && err.connectionLost) {
         const alive = await this.pool.call('connect.isAlive', conn).catch(() => false);
-        if (!alive) this.lost('call failed: ' + err.message);
+        if (!alive && extra) this.retire(extra);
+        if (!alive && conn === this.conn) this.lost('call failed: ' + err.message);
       }
       throw err;
+    } finally {
+      if (extra) {
+        extra.inFlight--;
+        if (extra.retired) this.retire(extra);
+        else if (extra.inFlight === 0) {
+          extra.idleTimer = setTimeout(() => this.retire(extra), this.opts.workerIdleMs);
+          extra.idleTimer.unref();
+        }
+      } else if (conn === this.conn) this.primaryInFlight--;
     }
   }
 
@@ -472,6 +565,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     const ids = this.ids;
     this.state = 'closed';
     this.conn = null;
+    for (const x of this.extras) this.retire(x);
     if (conn !== null) {
       if (ids) await this.pool.call('connect.deregisterCallbacks', conn, ids, this.cbAddr.close).catch(() => undefined);
       await this.pool.call('connect.close', conn).catch(() => 0);

@@ -51,6 +51,8 @@ export const STATS_BALLOON = 1 << 2;
 export const STATS_VCPU = 1 << 3;
 export const STATS_INTERFACE = 1 << 4;
 export const STATS_BLOCK = 1 << 5;
+/** VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT: a domain busy with a job (a start) reports only what needs none. */
+export const STATS_NOWAIT = 1 << 29;
 export const STATS_DEFAULT = STATS_STATE | STATS_CPU_TOTAL | STATS_BALLOON | STATS_VCPU | STATS_INTERFACE | STATS_BLOCK;
 
 export const DOMAIN_XML_SECURE = 1 << 0;

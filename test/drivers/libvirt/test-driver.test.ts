@@ -121,3 +121,25 @@ t.test('a burst of quick calls stays on one worker until a call has waited the s
   t.equal(many.length, 30, 'concurrent calls all answered, one at a time');
   t.equal(c.callWorkers, 1, 'no extra worker started');
 });
+
+t.test('calls beyond libvirtd per-client share go over extra connections, closed again when idle', async (t) => {
+  const c = new LibvirtConnection({ uri: 'test:///default', workers: 12, workerIdleMs: 300, workerSpawnDelayMs: 0 });
+  await c.open();
+  t.teardown(() => c.close());
+  t.equal(c.connections, 1, 'one connection at rest');
+  // the first CALLS_PER_CONNECTION calls fill the primary synchronously; the next ones need more
+  const defined = await Promise.all(Array.from({ length: 12 }, (_, i) => c.defineDomain(xml(`unit-extra-${i}`))));
+  const open = c.connections;
+  t.ok(open > 1 && open <= 3, `extra connections under concurrent calls (${open}), at most one per 4 workers`);
+  // test:///default shares its state between connections: what one defined, the others see
+  const names = new Set((await c.listDomains()).map((d) => d.name));
+  t.ok(
+    defined.every((d) => names.has(d.name)),
+    'domains defined over extra connections are seen by the primary',
+  );
+  for (const d of defined) await c.undefineDomain(d.uuid, 0);
+  const until = Date.now() + 10_000;
+  while (c.connections > 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  t.equal(c.connections, 1, 'extra connections closed once idle');
+  t.ok(Array.isArray(await c.listDomains()), 'calls still work after they closed');
+});
