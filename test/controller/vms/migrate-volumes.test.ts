@@ -41,6 +41,19 @@ const letter = (host: string) => (host === site.hostIds['a'] ? 'a' : 'b');
 const consoleText = (host: string, vm: string) => site.consoleText(host, vm);
 const domains = (host: string) => site.domains(host);
 
+/** The volume is recorded attached to the VM on `host`; deleting the VM makes it available again. */
+async function attachedOnThenReleased(t: Test, vmId: string, volId: string, host: string): Promise<void> {
+  const shown = (await site.c.request('GET', `/v1/volumes/${volId}`)).body;
+  t.match(shown, { state: 'in-use', attachments: [{ vmId, hostId: host, state: 'attached' }] });
+  const del = await site.c.cli(['vm', 'delete', vmId]);
+  t.equal(del.code, 0, del.stderr);
+  await waitFor(
+    'the volume released',
+    async () => (await site.c.request('GET', `/v1/volumes/${volId}`)).body.state === 'available',
+    60_000,
+  );
+}
+
 /** A guest of the test image with a new volume of `backend` attached and doing I/O on it (vdb). */
 async function guestWithVolume(t: Test, name: string, backend: 'iscsi' | 'file') {
   const created = await site.c.cli([
@@ -105,16 +118,7 @@ t.test(
     t.same((await target())?.acl, [initiatorOf(letter(to))], 'the export names the target only');
     t.notMatch(await secrets(from), vol.id, "the source's secret is gone");
     t.match(await secrets(to), vol.id, 'the target holds the secret');
-    const shown = (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body;
-    t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
-
-    const del = await site.c.cli(['vm', 'delete', vm.id]);
-    t.equal(del.code, 0, del.stderr);
-    await waitFor(
-      'the volume released',
-      async () => (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body.state === 'available',
-      60_000,
-    );
+    await attachedOnThenReleased(t, vm.id, vol.id, to);
     t.same((await target())?.acl ?? [], [], 'nothing may log in any more');
   },
 );
@@ -133,13 +137,5 @@ t.test('a VM with a file volume moves without copying it: the target opens the s
   t.pass("the guest's I/O to its volume goes on after the move, its marker read back");
   t.equal(statSync(file).ino, inode, 'the same file: nothing copied over it or next to it');
   t.match(await site.labHostOf(to).virsh('domblklist', vm.id), file, "the target's domain opens it");
-  const shown = (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body;
-  t.match(shown, { state: 'in-use', attachments: [{ vmId: vm.id, hostId: to, state: 'attached' }] });
-  const del = await site.c.cli(['vm', 'delete', vm.id]);
-  t.equal(del.code, 0, del.stderr);
-  await waitFor(
-    'the volume released',
-    async () => (await site.c.request('GET', `/v1/volumes/${vol.id}`)).body.state === 'available',
-    60_000,
-  );
+  await attachedOnThenReleased(t, vm.id, vol.id, to);
 });
