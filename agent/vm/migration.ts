@@ -582,7 +582,7 @@ export class VmMigration {
 export function sameAbi(destXml: string, sourceXml: string): string {
   let out = destXml;
   const machine = /<type\b[^>]*\smachine='([^']+)'/.exec(sourceXml)?.[1];
-  if (machine) out = out.replace(/(<type\b[^>]*\smachine=)'[^']*'/, `$1'${machine}'`);
+  if (machine) out = out.replace(/(<type\b[^>]*\smachine=)'[^']*'/, (_m, head: string) => `${head}'${machine}'`);
   const cpuRe = /<cpu\b[^>]*\/>|<cpu\b[^>]*>[\s\S]*?<\/cpu>/;
   const cpu = cpuRe.exec(sourceXml)?.[0];
   if (cpu)

@@ -166,7 +166,7 @@ export const commandCatalogue = {
   'migrate.abort': def(
     MigrateAbortArgs,
     MigrateAbortResult,
-    'Migration, target: undo a preparation whose VM never arrived (refused while a domain of it exists here)',
+    'Migration, target: undo a preparation whose VM never arrived; answers `arrived` when its domain is defined here (the move completed), refused while a transient one exists (still moving)',
   ),
   'migrate.settle': def(
     MigrateSettleArgs,
