@@ -8,7 +8,7 @@
 // Targets: ratio <= 1.1, downtime <= 500 ms.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { uploadTestGuest } from '../test/helpers/cloud-images.ts';
@@ -113,7 +113,17 @@ async function main(): Promise<void> {
       );
 
       const to = virshOn === a ? b : a;
-      await virshOn.virsh('migrate-setmaxdowntime', name, String(DOWNTIME_MS));
+      await virshOn.virsh('migrate-setmaxdowntime', name, String(DOWNTIME_MS)).catch(async (err: Error) => {
+        // the baseline guest is not running: say why (libvirt's reason, QEMU's log)
+        const state = await virshOn.virsh('domstate', '--reason', name).catch((e: Error) => e.message);
+        let qemuLog = '';
+        try {
+          qemuLog = readFileSync(join(virshOn.dir, 'log', 'qemu', `${name}.log`), 'utf8').slice(-1500);
+        } catch {
+          // none
+        }
+        throw new Error(`baseline domain on ${virshOn.name}: ${err.message.trim()}; state ${state.trim()}\n${qemuLog}`);
+      });
       const t1 = performance.now();
       await run(
         'ip',
@@ -168,6 +178,13 @@ async function main(): Promise<void> {
       })}\n`,
     );
   } finally {
+    // STRATUS_BENCH_LOGS=DIR keeps the controller's and agents' logs (where a move spends its time)
+    const logs = process.env['STRATUS_BENCH_LOGS'];
+    if (logs) {
+      mkdirSync(logs, { recursive: true });
+      writeFileSync(join(logs, 'controller.log'), site.c.output());
+      for (const [h, a] of Object.entries(site.agents)) writeFileSync(join(logs, `agent-${h}.log`), a.output());
+    }
     await site.cleanup();
   }
 }

@@ -123,6 +123,18 @@ const MIGRATIONS = [
   'ALTER TABLE vm_incoming ADD COLUMN live INTEGER',
 ];
 
+/** Waits for every promise (so no undo is registered after a revert), then throws the first failure. */
+async function allSettledOrThrow<T extends readonly unknown[]>(
+  ps: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(ps);
+  const failed = settled.find((x) => x.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((x) => (x as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
+}
+
 /** The destination domain XML: the spec's, plus the disks of the VM's volumes. */
 function withDisks(domainXml: string, disks: string[]): string {
   return disks.length === 0 ? domainXml : domainXml.replace(/<\/devices>/, `${disks.join('\n')}\n</devices>`);
@@ -223,20 +235,29 @@ export class VmMigration {
       if (!again) {
         const r = new Reverter();
         try {
-          if (this.o.network) spec = await this.o.network.prepareSpec(spec);
-          await checkSpecOnHost(spec, this.o.hostId);
+          // recorded first: after a crash at any later step, recovery finds the row and aborts the
+          // preparation (context CD-ROM, rules, disks and volume secrets are all found from the VM's id)
           this.db
             .prepare('INSERT INTO vm_incoming (id, spec, source, created_at, live) VALUES (?, ?, ?, ?, ?)')
-            .run(spec.id, JSON.stringify(spec), source, Date.now(), live === undefined ? null : live ? 1 : 0);
-          r.add('forget incoming VM', () => this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(spec.id));
-          await this.o.network?.installForVm(spec, r);
-          if (this.o.disks) await this.o.disks.prepare(spec, r, log);
-          if (volumes.length > 0) {
-            volumeDisks = await this.o.volumes!.prepareIncoming(spec.id, volumes, r);
-            this.db
-              .prepare('UPDATE vm_incoming SET volume_disks = ? WHERE id = ?')
-              .run(JSON.stringify(volumeDisks), spec.id);
-          }
+            .run(input.id, JSON.stringify(input), source, Date.now(), live === undefined ? null : live ? 1 : 0);
+          r.add('forget incoming VM', () => this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(input.id));
+          // the context CD-ROM and rules, the disks and the volumes do not depend on each other: made at once
+          const [prepared, , disks] = await allSettledOrThrow([
+            (async () => {
+              if (this.o.network) r.add('remove context CD-ROM and rules', () => this.o.network!.releaseVm(input));
+              const s = this.o.network ? await this.o.network.prepareSpec(input) : input;
+              await checkSpecOnHost(s, this.o.hostId);
+              await this.o.network?.installForVm(s, r);
+              return s;
+            })(),
+            this.o.disks ? this.o.disks.prepare(input, r, log) : Promise.resolve(),
+            volumes.length > 0 ? this.o.volumes!.prepareIncoming(input.id, volumes, r) : Promise.resolve([]),
+          ]);
+          spec = prepared;
+          volumeDisks = disks;
+          this.db
+            .prepare('UPDATE vm_incoming SET spec = ?, volume_disks = ? WHERE id = ?')
+            .run(JSON.stringify(spec), JSON.stringify(volumeDisks), spec.id);
           r.commit();
         } catch (err) {
           await r.revert();
@@ -484,13 +505,14 @@ export class VmMigration {
       // overlays are copied (only their own layer: the target made them on the same base); shared volumes,
       // read-only images and CD-ROMs are not
       const overlayDir = this.o.disks?.vmDir(id);
-      const sourceXml = await this.o.conn.domainXml(id);
+      // the migratable XML: its disks as they are, and the machine type and CPU the domain runs with
+      const sourceXml = await this.o.conn.domainXml(id, { migratable: true });
       const disks = overlayDir ? overlayTargets(sourceXml, overlayDir) : [];
       // file volumes: on the site's shared filesystem (the controller's file_dir), opened by the target as
       // they are; libvirt cannot tell a shared directory from a local one on every filesystem
       const shared = overlayDir ? sharedFileDisks(sourceXml, overlayDir) : [];
       // the guest's ABI must not change: the machine type and CPU the domain runs with here
-      const destXml = sameAbi(target.destXml, await this.o.conn.domainXml(id, { migratable: true }));
+      const destXml = sameAbi(target.destXml, sourceXml);
       const s = this.o.settings;
       const bandwidth = bandwidthMiBs ?? s.bandwidthMiBs;
       const started = Date.now();

@@ -11,6 +11,7 @@ import type { HostPathGuard } from '../../common/host-paths.ts';
 import { type Reverter, withReverter } from '../../common/reverter.ts';
 import { ValidationError } from '../../common/errors.ts';
 import { validate } from '../../common/validate.ts';
+import { crashPoint } from '../../common/crash-point.ts';
 import { type LibvirtConnection, LibvirtError, SECRET_USAGE_ISCSI } from '../../drivers/libvirt/index.ts';
 import { xml } from '../../common/xml.ts';
 import type { MigratingVolume, VolumePlacement } from '../../protocol/migration.ts';
@@ -195,6 +196,8 @@ export class VolumeAttacher {
     if (src && mode === 'qemu') {
       placement.initiator = this.initiator;
       placement.secretUuid = await this.defineSecret(vmId, a.volumeId, src, r);
+      // the secret exists, its attachment is not recorded yet (a create's or a migration's volumes)
+      crashPoint('volume:after-secret');
     } else if (src && mode === 'host') {
       const shared = this.records.sharingSession(src.portal, src.iqn).length > 0;
       placement.blockDevice = await openHostSession({ volumeId: a.volumeId, vmId }, src, r, {
@@ -341,12 +344,29 @@ export class VolumeAttacher {
     return { detached: true };
   }
 
-  /** The VM's domain is gone (deleted): release the secrets and sessions its volumes held. */
+  /**
+   * The VM's domain is gone (deleted, a create or an incoming migration undone): release the secrets and
+   * sessions its volumes held. Secrets are also found by their usage id, so one defined just before a
+   * crash, before its attachment was recorded (inside a create or a migration's prepare), goes too.
+   */
   async releaseVm(vmId: string): Promise<void> {
     for (const row of this.records.ofVm(vmId)) {
       await this.release(row).catch((err) =>
         this.o.log.error({ vm: vmId, volume: row.volumeId, err: (err as Error).message }, 'releasing a volume failed'),
       );
+    }
+    const suffix = `-vm-${vmId}`;
+    const all = await this.o.conn.listSecrets().catch((err: unknown) => {
+      this.o.log.warn({ vm: vmId, err: (err as Error).message }, 'cannot list libvirt secrets');
+      return [];
+    });
+    const strays = all.filter(
+      (s) =>
+        s.usageType === SECRET_USAGE_ISCSI && s.usageId.startsWith('stratus-volume-') && s.usageId.endsWith(suffix),
+    );
+    for (const s of strays) {
+      await this.o.conn.undefineSecret(s.uuid);
+      this.o.log.warn({ vm: vmId, usage: s.usageId }, 'unrecorded volume secret of a removed VM undefined');
     }
   }
 

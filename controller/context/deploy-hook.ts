@@ -45,9 +45,18 @@ export class ContextDeployHook implements DeployHook {
     return { ...spec, context: { url: `${this.o.publicUrl().replace(/\/$/, '')}/v1${iso.url}`, sha256: iso.sha256 } };
   }
 
-  /** A VM migrating to `hostId` gets its CD-ROM again under a URL bound to that host. */
+  /**
+   * A VM migrating to `hostId` gets its CD-ROM under a URL bound to that host: the same ISO (its content
+   * does not depend on the host), built again only if it is missing.
+   */
   async retarget(vm: VmRecord, hostId: string, spec: VmSpec): Promise<VmSpec> {
-    return spec.context ? this.prepare(vm, hostId, spec) : spec;
+    if (!spec.context) return spec;
+    const again = await this.o.context.reissue(vm.id, hostId);
+    if (!again) return this.prepare(vm, hostId, spec);
+    return {
+      ...spec,
+      context: { url: `${this.o.publicUrl().replace(/\/$/, '')}/v1${again.url}`, sha256: again.sha256 },
+    };
   }
 
   async release(vm: VmRecord): Promise<void> {

@@ -11,7 +11,7 @@ import { parseCidr6 } from '../../common/ip.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 import { validate } from '../../common/validate.ts';
 import { ensureDir } from '../../drivers/host-fs.ts';
-import { buildIso, type IsoTool, removeIso } from '../../drivers/iso.ts';
+import { buildIso, fileSha256, type IsoTool, removeIso } from '../../drivers/iso.ts';
 import { type ContextIso, type ContextNic, ContextRequest } from '../../protocol/context.ts';
 import type { IpamService } from '../network/ipam.ts';
 import { nocloudFiles } from './nocloud.ts';
@@ -55,6 +55,8 @@ export interface ContextServiceOptions {
 }
 
 const hash = (token: string) => createHash('sha256').update(token).digest();
+const isoUrl = (vmId: string, token: string, hostId?: string) =>
+  `/context/${vmId}.iso?${new URLSearchParams({ ...(hostId ? { host: hostId } : {}), token })}`;
 
 export class ContextService {
   constructor(private readonly o: ContextServiceOptions) {
@@ -107,9 +109,7 @@ export class ContextService {
     await ensureDir(this.o.dir, 0o700);
     const path = this.path(req.vmId);
     const { size, sha256 } = await buildIso({ label, files, out: path, tool: this.o.tool, mode: 0o600 });
-    const token = randomBytes(32).toString('base64url');
-    const now = (this.o.now ?? Date.now)();
-    const expiresAt = now + (this.o.ttlS ?? 3600) * 1000;
+    const { token, expiresAt, now } = this.mint();
     this.o.db
       .prepare(
         `INSERT INTO context_isos (vm_id, flavour, token_sha256, size, sha256, created_at, host_id, expires_at)
@@ -129,8 +129,29 @@ export class ContextService {
       path,
       token,
       expiresAt,
-      url: `/context/${req.vmId}.iso?${new URLSearchParams({ ...(hostId ? { host: hostId } : {}), token })}`,
+      url: isoUrl(req.vmId, token, hostId),
     };
+  }
+
+  private mint(): { token: string; expiresAt: number; now: number } {
+    const now = (this.o.now ?? Date.now)();
+    return { token: randomBytes(32).toString('base64url'), expiresAt: now + (this.o.ttlS ?? 3600) * 1000, now };
+  }
+
+  /**
+   * A new download URL for the VM's existing ISO, bound to `hostId` (a VM migrating there): its content
+   * does not depend on the host, so it is not built again. Undefined when there is no ISO, or the file on
+   * disk is not the one recorded (then the caller builds it).
+   */
+  async reissue(vmId: string, hostId: string): Promise<{ url: string; sha256: string } | undefined> {
+    const iso = this.get(vmId);
+    if (!iso || (await fileSha256(iso.path)) !== iso.sha256) return undefined;
+    const { token, expiresAt } = this.mint();
+    this.o.db
+      .prepare('UPDATE context_isos SET token_sha256 = ?, host_id = ?, expires_at = ? WHERE vm_id = ?')
+      .run(hash(token).toString('hex'), hostId, expiresAt, vmId);
+    this.o.log.info({ vm: vmId, host: hostId }, 'context ISO URL issued again for another host');
+    return { url: isoUrl(vmId, token, hostId), sha256: iso.sha256 };
   }
 
   get(vmId: string): ContextIso | undefined {

@@ -139,6 +139,11 @@ export class AgentClient implements CommandDispatcher {
     }
     clearTimeout(p.timer);
     this.pending.delete(r.id);
+    // when the agent sent it: how long the reply took to get here (broker, ingest)
+    this.o.log.debug(
+      { host: r.host, command: r.command, cmdId: r.id, inFlightMs: Date.now() - r.ts },
+      'reply received',
+    );
     if (r.ok) p.resolve(r.result);
     else
       p.reject(

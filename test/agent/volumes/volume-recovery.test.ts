@@ -2,7 +2,9 @@
 // operations on a running TCG guest (qemu-mode iSCSI with CHAP): an attach cut before its hot-plug is
 // undone completely (no libvirt secret, no disk, no record) and the command sent again with its key
 // runs again; one cut after the disk is in the domain is finished (record written) and the key gets the
-// attachment; a detach cut after the unplug is finished (secret and record gone) and the key gets it.
+// attachment; a detach cut after the unplug is finished (secret and record gone) and the key gets it;
+// a deploy whose volume's secret was made but not recorded is undone with its secret (found by its
+// usage id), and the redelivered deploy runs again.
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { VmPlacement } from '../../../controller/volumes/ports.ts';
@@ -95,5 +97,47 @@ t.test(
     const againC = await rig.result(rig.send('volume.detach', argsC, keyC));
     t.same(againC, { ...againC, ok: true, result: { detached: true } }, 'the key gets the real outcome');
     t.same(await state(a.id), { secrets: 1, live: true, config: true, records: 1 }, 'the other volume is untouched');
+  },
+);
+
+t.test(
+  'a deploy cut after its volume secret was made: undone with the unrecorded secret, then run again',
+  async (t) => {
+    const tgtd: TgtdHandle = await startTgtd();
+    const rig: CrashRig = await crashRig({ extraToml: `[volumes]\ninitiator_name = "${initiator}"\n` });
+    const vms = new Map<string, VmPlacement>();
+    const world: VolumeWorld = await startVolumeWorld({ tgtd, hosts: agentApiHosts(() => rig.agent, vms) });
+    t.teardown(async () => {
+      await rig.cleanup();
+      await world.cleanup();
+      await tgtd.stop();
+    });
+    const svc = world.feature.service;
+    const spec = guestSpec({ name: 'vol-deploy-crash' }, 'stratus.dhcp=0');
+    vms.set(spec.id, { id: spec.id, ownerId: OWNER, hostId: HOST, state: 'pending' });
+    const vol = await svc.create({ name: 'at-deploy', sizeGiB: 1, shareable: false, readonly: false, tags: [] }, OWNER);
+    const volumes = await svc.prepareDeploy(spec.id, HOST, [vol.id], OWNER);
+    const secrets = () =>
+      virsh('secret-list')
+        .split('\n')
+        .filter((l) => l.includes(`-vm-${spec.id}`)).length;
+    const key = `deploy:${spec.id}:1`;
+    const args = { spec, start: true, volumes };
+    t.ok(await rig.crash('volume:after-secret', 'deploy', args, key), 'killed after the secret, before its record');
+    t.equal(secrets(), 1, 'the crash left an unrecorded secret');
+    await rig.start();
+    await rig.recovered(spec.id);
+    t.match(rig.journal(key), { kind: 'create', status: 'undone' }, 'recovery undid the create');
+    t.equal(secrets(), 0, 'the secret went with it');
+    t.notOk(virsh('list', '--all', '--name').includes(`stratus-${spec.id}`), 'no domain left');
+    const again = await rig.result(rig.send('deploy', args, key));
+    t.equal(again.ok, true, `the redelivered deploy runs again: ${JSON.stringify(again.error ?? '')}`);
+    t.equal(secrets(), 1, 'one secret, recorded');
+    const items = (await rig.agent.request('GET', `/v1/vms/${spec.id}/volumes`)).body.items as { volumeId: string }[];
+    t.same(
+      items.map((i) => i.volumeId),
+      [vol.id],
+      'the volume is attached once',
+    );
   },
 );

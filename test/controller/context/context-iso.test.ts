@@ -227,3 +227,22 @@ t.test('bad context requests are 400s and build nothing', async (t) => {
   }
   t.notOk(existsSync(ctx.path(vmId)));
 });
+
+t.test('a migrating VM gets its ISO under a new URL bound to the target, without a rebuild', async (t) => {
+  const vmId = randomUUID();
+  const first = await ctx.build({ vmId, hostname: 'mover' }, [], 'host-a');
+  const firstToken = new URLSearchParams(first.url.split('?')[1]).get('token')!;
+  const again = await ctx.reissue(vmId, 'host-b');
+  t.ok(again, 'an existing ISO is issued again');
+  t.equal(again!.sha256, first.sha256, 'same ISO');
+  const token = new URLSearchParams(again!.url.split('?')[1]).get('token')!;
+  t.not(token, firstToken, 'a new token');
+  t.match(again!.url, /host=host-b/);
+  t.ok(ctx.checkToken(vmId, token, 'host-b'), 'the target may download it');
+  t.notOk(ctx.checkToken(vmId, token, 'host-a'), 'the source may not use the new URL');
+  t.notOk(ctx.checkToken(vmId, firstToken, 'host-a'), 'the old URL stops working');
+  // a missing or changed file is not issued again: the caller builds it
+  writeFileSync(ctx.path(vmId), 'not the ISO');
+  t.equal(await ctx.reissue(vmId, 'host-b'), undefined, 'a changed file is not issued');
+  t.equal(await ctx.reissue(randomUUID(), 'host-b'), undefined, 'no ISO, nothing issued');
+});

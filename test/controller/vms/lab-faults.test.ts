@@ -1,6 +1,6 @@
 // libvirtd and the controller killed at bad moments, in the two-host lab (docs/lab.md), on real libvirtd and
 // QEMU under TCG. Whatever happens, a VM ends running in exactly one place, the controller says where, and
-// its guest keeps counting:
+// its guest keeps counting, and the invariant checker of the fault suite finds nothing after each case:
 // - libvirtd killed just after a new VM's domain was defined (a deploy cut in the middle): the agent
 //   finishes or undoes its create once libvirt is back, and the deploy completes once;
 // - libvirtd killed on the source or on the target in the middle of a live migration: the VM stays on its
@@ -18,6 +18,7 @@ import type { AgentHandle } from '../../helpers/agent-process.ts';
 import type { ControllerHandle } from '../../helpers/controller-process.ts';
 import { killLabLibvirtd, startLabLibvirtd } from '../../helpers/lab.ts';
 import { ioRounds, type LabSite, startLabSite } from '../../helpers/lab-site.ts';
+import { expectNoViolations } from '../../helpers/lab-world.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 t.setTimeout(900_000);
@@ -34,6 +35,8 @@ const agentDir = (host: string) => site.agentOf(host).dir;
 const consoleText = (host: string) => site.consoleText(host, vm);
 const lastCount = (text: string) => ioRounds(text);
 const domains = (host: string) => site.domains(host);
+/** Every VM the tests made (the checker matches stray artifacts against them). */
+const known: string[] = [];
 const shown = async () => (await site.c.request('GET', `/v1/vms/${vm}`)).body;
 
 /** Both hosts up, the VM running where the controller says, and its guest counting there. */
@@ -65,6 +68,7 @@ t.before(async () => {
   const r = await site.c.cli(['vm', 'create', 'mf', '--type', 'm1.small', '--image', 'guest', '--wait', '--json']);
   if (r.code !== 0) throw new Error(`vm create: ${r.stderr}`);
   vm = JSON.parse(r.stdout).items[0].id;
+  known.push(vm);
   await settledOn((await shown()).host);
 });
 t.teardown(async () => {
@@ -86,6 +90,7 @@ t.test(
     const r = await site.c.request('POST', '/v1/vms', { name: 'cut', type: 'm1.small', image: 'guest' });
     t.equal(r.status, 202, JSON.stringify(r.body));
     const id = r.body.items[0].id as string;
+    known.push(id);
     // the first sight of the domain on either host: defined, maybe started
     let on: string | undefined;
     await waitFor(
@@ -116,6 +121,7 @@ t.test(
     const del = await site.c.cli(['vm', 'delete', id]);
     t.equal(del.code, 0, del.stderr);
     await waitFor('the domain gone', async () => !(await domains(host)).includes(id));
+    await expectNoViolations(t, site, known);
   },
 );
 
@@ -132,6 +138,7 @@ t.test('libvirtd killed on the source mid-migration: the VM stays on the source,
   t.match(r.stderr, /migration of VM .* (failed|interrupted)/);
   await settledOn(from);
   t.notOk(existsSync(join(agentDir(to), 'state', 'instances', vm)), 'no overlay on the target');
+  await expectNoViolations(t, site, known);
 });
 
 t.test('libvirtd killed on the target mid-migration: the VM stays on the source, nothing on the target', async (t) => {
@@ -150,6 +157,7 @@ t.test('libvirtd killed on the target mid-migration: the VM stays on the source,
     'the preparation removed from the target',
     () => !existsSync(join(agentDir(to), 'state', 'instances', vm)),
   );
+  await expectNoViolations(t, site, known);
 });
 
 t.test("the source's agent killed mid-migration: back, it settles the move; the VM runs once", async (t) => {
@@ -167,6 +175,7 @@ t.test("the source's agent killed mid-migration: back, it settles the move; the 
   t.equal(r.code, 0, `the migration completes: ${r.stderr}`);
   await settledOn(to);
   t.notOk(existsSync(join(agentDir(from), 'state', 'instances', vm)), 'nothing left of it on the source');
+  await expectNoViolations(t, site, known);
 });
 
 t.test('the controller killed mid-migration: once back it finds the VM where libvirt put it', async (t) => {
@@ -184,4 +193,5 @@ t.test('the controller killed mid-migration: once back it finds the VM where lib
   await settledOn(to);
   t.pass('the VM runs on the target only, as the controller says');
   t.notOk(existsSync(join(agentDir(from), 'state', 'instances', vm)), 'nothing left of it on the source');
+  await expectNoViolations(t, site, known);
 });

@@ -3,7 +3,8 @@
 // a stopped VM moves cold; failures (bad target, migration ports refused) leave the VM running on its
 // source and nothing on the target; a VM with snapshots is refused; a migration can be cancelled; a
 // migration that completes while the target's agent is dead is settled by that agent when it is back;
-// a host with three VMs is evacuated.
+// a host with three VMs is evacuated. After each failure path the invariant checker of the fault suite
+// (test/faults/invariants.ts, through test/helpers/lab-world.ts) finds nothing.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ t.setTimeout(1_200_000);
 import type { AgentHandle } from '../../helpers/agent-process.ts';
 import { uploadTestGuest } from '../../helpers/cloud-images.ts';
 import { ioRounds, type LabSite, startLabSite, withPortsRefused } from '../../helpers/lab-site.ts';
+import { expectNoViolations } from '../../helpers/lab-world.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const GUEST_OPTS =
@@ -139,6 +141,11 @@ t.test(
       'the guest to keep counting on the source',
       () => lastCount(consoleText(vm.host, vm.id)) > before + 2,
     );
+    await expectNoViolations(
+      t,
+      site,
+      vms.map((v) => v.id),
+    );
   },
 );
 
@@ -168,6 +175,11 @@ t.test('a slow migration can be cancelled: the VM stays running on its source, n
   const none = await site.c.cli(['vm', 'migrate', vm.id, '--cancel']);
   t.not(none.code, 0, 'nothing to cancel');
   t.match(none.stderr, /not being migrated/);
+  await expectNoViolations(
+    t,
+    site,
+    vms.map((v) => v.id),
+  );
 });
 
 t.test('a stopped VM moves cold and starts on its new host with its data', async (t) => {
@@ -271,5 +283,10 @@ t.test(
         500,
       );
     }
+    await expectNoViolations(
+      t,
+      site,
+      vms.map((v) => v.id),
+    );
   },
 );
