@@ -3,7 +3,8 @@
 // `virsh define` + `virsh start` of a domain of the same shape as t1.micro's (512 MiB, root overlay, swap
 // disk, context CD-ROM; files made beforehand, untimed), one virsh process per domain.
 // The concurrent batches alternate (virsh, Stratus, virsh, Stratus), each starting once the previous
-// one's domains are gone, so that load from the rest of the machine weighs on both alike.
+// one's domains are gone, so that load from the rest of the machine weighs on both alike. The agent runs
+// as shipped (its bundle), unless `--from-sources`.
 // Targets: Stratus p50 - virsh p50 <= 150 ms, ratio <= 1.25 (sequential); concurrent_ratio (concurrent
 // p50 / parallel virsh p50) <= 1.25.
 import { execFile } from 'node:child_process';
@@ -14,15 +15,28 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildDomainXml } from '../agent/vm/domain-xml.ts';
 import { buildIso } from '../drivers/iso.ts';
+import { bundleProgram } from '../packaging/bundle.ts';
+import { launcherNodeFlags, PROGRAMS } from '../packaging/packages.ts';
 import { startController } from '../test/helpers/controller-process.ts';
 import { uploadTestGuest } from '../test/helpers/cloud-images.ts';
 import { testGuest } from '../test/helpers/guest.ts';
 
 const run = promisify(execFile);
-const N = Number(process.argv[2] ?? 10);
+const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10);
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const fmt = (xs: number[]) => `p50 ${pct(xs, 0.5).toFixed(0)} ms, p99 ${pct(xs, 0.99).toFixed(0)} ms`;
+
+// the agent runs as shipped (its esbuild bundle, with the launcher's Node options and environment), as
+// bench/agent-footprint runs it; `--from-sources` runs it through tsx instead
+if (!process.argv.includes('--from-sources')) {
+  const pkg = PROGRAMS.find((p) => p.name === 'stratus-agent')!;
+  const out = join(new URL('..', import.meta.url).pathname, 'build', 'bench-launch');
+  await bundleProgram(new URL('..', import.meta.url).pathname, pkg, out);
+  process.env['STRATUS_TEST_AGENT_BUNDLE'] = join(out, 'stratus-agent.js');
+  process.env['STRATUS_TEST_AGENT_NODE_FLAGS'] = launcherNodeFlags(pkg).join(' ');
+  process.env['STRATUS_TEST_AGENT_ENV'] = JSON.stringify(pkg.env ?? {});
+}
 
 // TCG guests are mostly idle once booted: allow N concurrent 1-vCPU VMs on a small host
 const c = await startController({ scheduler: `policy = "packing"\ncpu_overcommit = ${Math.max(4, N)}` });

@@ -14,6 +14,20 @@ import { integrationOnly } from './tier.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
+/**
+ * How an agent process is started: from the sources (bin/stratus-agent.js, through tsx), or, when
+ * STRATUS_TEST_AGENT_BUNDLE names the esbuild bundle of packaging/bundle.ts (bench/launch), as shipped:
+ * that bundle with the launcher's Node options and environment.
+ */
+function agentProgram(): { args: string[]; env: Record<string, string> } {
+  const bundle = process.env['STRATUS_TEST_AGENT_BUNDLE'];
+  if (!bundle) return { args: [join(root, 'bin/stratus-agent.js')], env: {} };
+  return {
+    args: [...(process.env['STRATUS_TEST_AGENT_NODE_FLAGS'] ?? '').split(' ').filter(Boolean), bundle],
+    env: JSON.parse(process.env['STRATUS_TEST_AGENT_ENV'] ?? '{}') as Record<string, string>,
+  };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -88,8 +102,8 @@ ${opts.extraToml ?? ''}`,
   mkdirSync(join(dir, 'state'), { recursive: true });
   let out = '';
   const proc = track(
-    spawn(process.execPath, [join(root, 'bin/stratus-agent.js'), '--config', config], {
-      env: { ...process.env, ...opts.env },
+    spawn(process.execPath, [...agentProgram().args, '--config', config], {
+      env: { ...process.env, ...agentProgram().env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
