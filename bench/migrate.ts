@@ -156,8 +156,13 @@ async function main(): Promise<void> {
       virshMs.push(performance.now() - t1);
       const info = await to.virsh('domjobinfo', '--completed', name).catch(() => '');
       const dt = /Total downtime:\s+(\d+)/.exec(info)?.[1];
+      const stat = (label: string) => new RegExp(`${label}:\\s+(.+)`).exec(info)?.[1]?.trim() ?? '?';
       if (dt) virshDowntimes.push(Number(dt));
-      say(`virsh   ${virshOn.name} -> ${to.name}: ${Math.round(virshMs.at(-1)!)} ms, downtime ${dt ?? '?'} ms`);
+      say(
+        `virsh   ${virshOn.name} -> ${to.name}: ${Math.round(virshMs.at(-1)!)} ms, downtime ${dt ?? '?'} ms ` +
+          `(job ${stat('Time elapsed')}, memory ${stat('Memory processed')}, iterations ${stat('Iteration')}, ` +
+          `disk ${stat('File processed')}, throttle ${stat('Auto converge throttle')})`,
+      );
       virshOn = to;
     }
     const p50 = median(stratusMs);

@@ -286,9 +286,24 @@ export class VmMigration {
         throw err;
       });
       let downtimeMs: number | undefined;
+      let job: Record<string, unknown> = {};
       try {
         const stats = await this.o.conn.jobStats(id, true);
         if (typeof stats.params['downtime'] === 'number') downtimeMs = stats.params['downtime'];
+        // what the move cost, for the admin's log (libvirt's names)
+        const p = stats.params;
+        job = Object.fromEntries(
+          [
+            'time_elapsed',
+            'memory_processed',
+            'memory_iteration',
+            'memory_dirty_rate',
+            'disk_processed',
+            'auto_converge_throttle',
+          ]
+            .filter((k) => p[k] !== undefined)
+            .map((k) => [k, typeof p[k] === 'bigint' ? Number(p[k]) : p[k]]),
+        );
       } catch {
         // statistics are informative only
       }
@@ -297,7 +312,7 @@ export class VmMigration {
         this.o.db.insert(inc.spec, desired);
         this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(id);
       })();
-      this.o.log.info({ vm: id, source: inc.source, desired, downtimeMs }, 'VM received');
+      this.o.log.info({ vm: id, source: inc.source, desired, downtimeMs, job }, 'VM received');
       const now = await this.o.conn.getDomain(id);
       this.o.vms.observe(id, now.state);
       return { vm: id, state: now.state, ...(downtimeMs !== undefined ? { downtimeMs } : {}) };
