@@ -21,6 +21,18 @@ function ls(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
+/** VM ids with files in an agent's state directory: overlay directories and context ISOs. */
+export function agentVmFiles(stateDir: string): string[] {
+  return [...ls(join(stateDir, 'instances')).filter((f) => UUID.test(f)), ...isoVms(join(stateDir, 'context'))];
+}
+
+/** VM ids of the context ISOs in a directory (an agent's, or the controller's state/context). */
+export function isoVms(dir: string): string[] {
+  return ls(dir)
+    .filter((f) => f.endsWith('.iso'))
+    .map((f) => f.slice(0, -4));
+}
+
 async function must(base: string, path: string) {
   const r = await call(base, 'GET', path);
   if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -51,13 +63,7 @@ export async function gatherWorld(site: Site, knownVms: readonly string[]): Prom
     const r = await a.handle.request('GET', '/v1/vms');
     if (r.status !== 200) throw new Error(`agent ${a.hostId} GET /v1/vms: ${r.status}`);
     agentVms[a.hostId] = (r.body.items as { id: string; state: string }[]).map((v) => ({ id: v.id, state: v.state }));
-    const state = join(a.handle.dir, 'state');
-    vmFiles[a.hostId] = [
-      ...ls(join(state, 'instances')).filter((f) => UUID.test(f)),
-      ...ls(join(state, 'context'))
-        .filter((f) => f.endsWith('.iso'))
-        .map((f) => f.slice(0, -4)),
-    ];
+    vmFiles[a.hostId] = agentVmFiles(join(a.handle.dir, 'state'));
     const table = await run('nft', ['list', 'table', 'bridge', a.table]).then(
       (x) => x.stdout,
       () => '',
@@ -114,9 +120,7 @@ export async function gatherWorld(site: Site, knownVms: readonly string[]): Prom
     vmFiles,
     chains,
     volumeArtifacts,
-    contextIsos: ls(join(site.c.dir, 'state', 'context'))
-      .filter((f) => f.endsWith('.iso'))
-      .map((f) => f.slice(0, -4)),
+    contextIsos: isoVms(join(site.c.dir, 'state', 'context')),
     dhcpHosts: dhcp,
     heldMacs: leases.filter((l) => !l.vmId && l.mac).map((l) => l.mac!),
   };

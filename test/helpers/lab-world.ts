@@ -3,14 +3,11 @@
 // overlay directories and context ISOs on disk), each lab host's own libvirtd (Stratus domains with state
 // and MACs, volume secrets) and the controller's context ISOs; `expectNoViolations` waits a bounded time
 // for the reconcilers to converge, then fails the test naming each violation.
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { agentVmFiles, isoVms } from '../faults/gather.ts';
 import { checkInvariants, type Violation, type WorldSnapshot } from '../faults/invariants.ts';
 import type { LabSite } from './lab-site.ts';
-
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
-const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 
 async function must(site: LabSite, path: string) {
   const r = await site.c.request('GET', path);
@@ -50,13 +47,7 @@ export async function gatherLabWorld(site: LabSite, knownVms: readonly string[] 
     const r = await agent.request('GET', '/v1/vms');
     if (r.status !== 200) throw new Error(`agent ${hostId} GET /v1/vms: ${r.status}`);
     agentVms[hostId] = (r.body.items as { id: string; state: string }[]).map((v) => ({ id: v.id, state: v.state }));
-    const state = join(agent.dir, 'state');
-    vmFiles[hostId] = [
-      ...ls(join(state, 'instances')).filter((f) => UUID.test(f)),
-      ...ls(join(state, 'context'))
-        .filter((f) => f.endsWith('.iso'))
-        .map((f) => f.slice(0, -4)),
-    ];
+    vmFiles[hostId] = agentVmFiles(join(agent.dir, 'state'));
     const host = site.labHostOf(hostId);
     domains[hostId] = [];
     const names = (await host.virsh('list', '--all', '--name')).split('\n').map((l) => l.trim());
@@ -87,9 +78,7 @@ export async function gatherLabWorld(site: LabSite, knownVms: readonly string[] 
     domains,
     vmFiles,
     volumeArtifacts,
-    contextIsos: ls(join(site.c.dir, 'state', 'context'))
-      .filter((f) => f.endsWith('.iso'))
-      .map((f) => f.slice(0, -4)),
+    contextIsos: isoVms(join(site.c.dir, 'state', 'context')),
   };
 }
 

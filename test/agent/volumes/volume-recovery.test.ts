@@ -6,7 +6,7 @@
 // a deploy whose volume's secret was made but not recorded is undone with its secret (found by its
 // usage id), and the redelivered deploy runs again.
 import { randomUUID } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { VmPlacement } from '../../../controller/volumes/ports.ts';
 import { type CrashRig, crashRig } from '../../helpers/crash-agent.ts';
 import { guestSpec } from '../../helpers/guest.ts';
@@ -17,22 +17,25 @@ import { agentApiHosts, HOST, startVolumeWorld, type VolumeWorld, waitConsole } 
 const OWNER = 'alice';
 const initiator = `iqn.2024-01.org.stratus-test:host.${randomUUID().slice(0, 8)}`;
 
+/** A private tgtd, the controller's volume service and a crash rig's agent, removed after the test. */
+async function crashWorld(t: Test, volumesToml = '') {
+  const tgtd: TgtdHandle = await startTgtd();
+  const rig: CrashRig = await crashRig({ extraToml: `[volumes]\ninitiator_name = "${initiator}"\n${volumesToml}` });
+  const vms = new Map<string, VmPlacement>();
+  const world: VolumeWorld = await startVolumeWorld({ tgtd, hosts: agentApiHosts(() => rig.agent, vms) });
+  // the VM first (its guest holds an iSCSI session), then the volumes, then tgtd
+  t.teardown(async () => {
+    await rig.cleanup();
+    await world.cleanup();
+    await tgtd.stop();
+  });
+  return { rig, vms, svc: world.feature.service };
+}
+
 t.test(
   'volume attach and detach cut by an agent crash are undone or finished, and keys get the real outcome',
   async (t) => {
-    const tgtd: TgtdHandle = await startTgtd();
-    const rig: CrashRig = await crashRig({
-      extraToml: `[volumes]\ninitiator_name = "${initiator}"\ndetach_timeout_s = 20\n`,
-    });
-    const vms = new Map<string, VmPlacement>();
-    const world: VolumeWorld = await startVolumeWorld({ tgtd, hosts: agentApiHosts(() => rig.agent, vms) });
-    // the VM first (its guest holds an iSCSI session), then the volumes, then tgtd
-    t.teardown(async () => {
-      await rig.cleanup();
-      await world.cleanup();
-      await tgtd.stop();
-    });
-    const svc = world.feature.service;
+    const { rig, vms, svc } = await crashWorld(t, 'detach_timeout_s = 20\n');
 
     await rig.start();
     const spec = guestSpec({ name: 'vol-crash' }, 'stratus.dhcp=0');
@@ -103,16 +106,7 @@ t.test(
 t.test(
   'a deploy cut after its volume secret was made: undone with the unrecorded secret, then run again',
   async (t) => {
-    const tgtd: TgtdHandle = await startTgtd();
-    const rig: CrashRig = await crashRig({ extraToml: `[volumes]\ninitiator_name = "${initiator}"\n` });
-    const vms = new Map<string, VmPlacement>();
-    const world: VolumeWorld = await startVolumeWorld({ tgtd, hosts: agentApiHosts(() => rig.agent, vms) });
-    t.teardown(async () => {
-      await rig.cleanup();
-      await world.cleanup();
-      await tgtd.stop();
-    });
-    const svc = world.feature.service;
+    const { rig, vms, svc } = await crashWorld(t);
     const spec = guestSpec({ name: 'vol-deploy-crash' }, 'stratus.dhcp=0');
     vms.set(spec.id, { id: spec.id, ownerId: OWNER, hostId: HOST, state: 'pending' });
     const vol = await svc.create({ name: 'at-deploy', sizeGiB: 1, shareable: false, readonly: false, tags: [] }, OWNER);
