@@ -32,12 +32,15 @@ const median = (xs: number[]) => {
 };
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
+// The baseline domain restarts on a guest reboot, as Stratus's domains do (on_reboot restart): its test
+// guest (panic=-1) rebooted now and then after a move, and with on_reboot destroy the next run found it
+// shut off.
 function baselineXml(host: LabHost, name: string, uuid: string): string {
   const g = testGuest();
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   return `<domain type='qemu'><name>${name}</name><uuid>${uuid}</uuid><memory unit='MiB'>${MEMORY_MIB}</memory><vcpu>1</vcpu>
 <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${g.kernel}</kernel><initrd>${g.initrd}</initrd>
-<cmdline>${esc(`${g.cmdline} ${DIRTY}`)}</cmdline></os><on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><devices>
+<cmdline>${esc(`${g.cmdline} ${DIRTY}`)}</cmdline></os><on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><devices>
 <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap'/><source file='${host.dir}/agent/${name}.qcow2'/><target dev='vda' bus='virtio'/></disk>
 <serial type='pty'><log file='${host.dir}/console/${name}.log' append='on'/><target port='0'/></serial><console type='pty'/>
 </devices></domain>`;
@@ -122,7 +125,15 @@ async function main(): Promise<void> {
         } catch {
           // none
         }
-        throw new Error(`baseline domain on ${virshOn.name}: ${err.message.trim()}; state ${state.trim()}\n${qemuLog}`);
+        let console = '';
+        try {
+          console = readFileSync(join(virshOn.dir, 'console', `${name}.log`), 'utf8').slice(-1500);
+        } catch {
+          // none
+        }
+        throw new Error(
+          `baseline domain on ${virshOn.name}: ${err.message.trim()}; state ${state.trim()}\n${qemuLog}\nconsole:\n${console}`,
+        );
       });
       const t1 = performance.now();
       await run(
