@@ -281,41 +281,31 @@ export class VmMigration {
     return this.o.vms.locks.run(id, async () => {
       const inc = this.incoming(id);
       if (!inc) return { vm: id, state: this.o.vms.get(id).state };
-      const d = await this.o.conn.getDomain(id).catch((err) => {
-        if (notFound(err)) throw new ValidationError(`VM ${id} has not arrived on this host`);
-        throw err;
-      });
-      let downtimeMs: number | undefined;
-      let job: Record<string, unknown> = {};
-      try {
-        const stats = await this.o.conn.jobStats(id, true);
-        if (typeof stats.params['downtime'] === 'number') downtimeMs = stats.params['downtime'];
-        // what the move cost, for the admin's log (libvirt's names)
-        const p = stats.params;
-        job = Object.fromEntries(
-          [
-            'time_elapsed',
-            'memory_processed',
-            'memory_iteration',
-            'memory_dirty_rate',
-            'disk_processed',
-            'auto_converge_throttle',
-          ]
-            .filter((k) => p[k] !== undefined)
-            .map((k) => [k, typeof p[k] === 'bigint' ? Number(p[k]) : p[k]]),
-        );
-      } catch {
-        // statistics are informative only
-      }
+      // the domain and the completed job's statistics, asked at once
+      const [d, stats] = await Promise.all([
+        this.o.conn.getDomain(id).catch((err) => {
+          if (notFound(err)) throw new ValidationError(`VM ${id} has not arrived on this host`);
+          throw err;
+        }),
+        this.o.conn.jobStats(id, true).catch(() => undefined), // informative only
+      ]);
+      const p = stats?.params ?? {};
+      const downtimeMs = typeof p['downtime'] === 'number' ? p['downtime'] : undefined;
+      // what the move cost, for the admin's log (libvirt's names)
+      const job = Object.fromEntries(
+        ['time_elapsed', 'memory_processed', 'memory_iteration', 'memory_dirty_rate', 'disk_processed']
+          .filter((k) => p[k] !== undefined)
+          .map((k) => [k, p[k]]),
+      );
       if (desired === 'stopped' && d.active) await this.o.conn.destroyDomain(id);
       this.db.transaction(() => {
         this.o.db.insert(inc.spec, desired);
         this.db.prepare('DELETE FROM vm_incoming WHERE id = ?').run(id);
       })();
       this.o.log.info({ vm: id, source: inc.source, desired, downtimeMs, job }, 'VM received');
-      const now = await this.o.conn.getDomain(id);
-      this.o.vms.observe(id, now.state);
-      return { vm: id, state: now.state, ...(downtimeMs !== undefined ? { downtimeMs } : {}) };
+      const state = desired === 'stopped' && d.active ? (await this.o.conn.getDomain(id)).state : d.state;
+      this.o.vms.observe(id, state);
+      return { vm: id, state, ...(downtimeMs !== undefined ? { downtimeMs } : {}) };
     });
   }
 
