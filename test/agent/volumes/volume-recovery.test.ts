@@ -107,6 +107,7 @@ t.test(
   'a deploy cut after its volume secret was made: undone with the unrecorded secret, then run again',
   async (t) => {
     const { rig, vms, svc } = await crashWorld(t);
+    await rig.start(); // the volume service asks the agent for its initiator name
     const spec = guestSpec({ name: 'vol-deploy-crash' }, 'stratus.dhcp=0');
     vms.set(spec.id, { id: spec.id, ownerId: OWNER, hostId: HOST, state: 'pending' });
     const vol = await svc.create({ name: 'at-deploy', sizeGiB: 1, shareable: false, readonly: false, tags: [] }, OWNER);
