@@ -6,7 +6,7 @@
 
 import type { Logger } from 'pino';
 import type { HostAdminStore } from '../vms/host-admin.ts';
-import type { Fleet } from '../fleet/fleet-view.ts';
+import type { Fleet, FleetHost } from '../fleet/fleet-view.ts';
 import { HOLDS_CAPACITY } from '../vms/states.ts';
 import type { VmRecord, VmStore } from '../vms/store.ts';
 import { schedule } from './scheduler.ts';
@@ -54,9 +54,20 @@ export class SchedulerService {
     return this.o.diskBytes?.(vm);
   }
 
+  /** Every host as the scheduler sees it: capacity, what placed VMs commit of it, admin state. */
   hostViews(): HostView[] {
+    return this.viewsOf(this.o.fleet.hosts(), this.o.store.list({ states: [...HOLDS_CAPACITY] }));
+  }
+
+  /** One host's view (undefined: unknown host), reading only that host and its VMs. */
+  hostView(id: string): HostView | undefined {
+    const h = this.o.fleet.host(id);
+    return h && this.viewsOf([h], this.o.store.list({ hostId: id, states: [...HOLDS_CAPACITY] }))[0];
+  }
+
+  private viewsOf(hosts: FleetHost[], placed: VmRecord[]): HostView[] {
     const committed = new Map<string, { vcpus: number; mem: number; disk: number; groups: Set<string> }>();
-    for (const vm of this.o.store.list({ states: [...HOLDS_CAPACITY] })) {
+    for (const vm of placed) {
       if (!vm.hostId) continue;
       const c = committed.get(vm.hostId) ?? { vcpus: 0, mem: 0, disk: 0, groups: new Set<string>() };
       c.vcpus += vm.vcpus;
@@ -65,7 +76,7 @@ export class SchedulerService {
       if (vm.placement.antiAffinityGroup) c.groups.add(vm.placement.antiAffinityGroup);
       committed.set(vm.hostId, c);
     }
-    return this.o.fleet.hosts().map((h) => {
+    return hosts.map((h) => {
       const admin = this.o.hostAdmin.get(h.id);
       const c = committed.get(h.id);
       return {
