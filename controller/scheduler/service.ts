@@ -5,7 +5,7 @@
 // against their host's CPUs, memory and disk.
 
 import type { Logger } from 'pino';
-import type { HostAdminStore } from '../vms/host-admin.ts';
+import { DEFAULT_HOST_ADMIN, type HostAdminStore } from '../vms/host-admin.ts';
 import type { Fleet, FleetHost } from '../fleet/fleet-view.ts';
 import { HOLDS_CAPACITY } from '../vms/states.ts';
 import type { VmRecord, VmStore } from '../vms/store.ts';
@@ -76,8 +76,10 @@ export class SchedulerService {
       if (vm.placement.antiAffinityGroup) c.groups.add(vm.placement.antiAffinityGroup);
       committed.set(vm.hostId, c);
     }
+    // one query for a fleet's settings (one per host cost ~200 ms at 10,000 hosts)
+    const admins = hosts.length === 1 ? undefined : this.o.hostAdmin.all();
     return hosts.map((h) => {
-      const admin = this.o.hostAdmin.get(h.id);
+      const admin = admins ? (admins.get(h.id) ?? { ...DEFAULT_HOST_ADMIN }) : this.o.hostAdmin.get(h.id);
       const c = committed.get(h.id);
       return {
         id: h.id,

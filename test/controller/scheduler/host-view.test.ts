@@ -2,7 +2,7 @@
 // One host's view (GET /v1/hosts/{id}) from the scheduler service: the same as that host's entry in
 // the view of every host, computed from that host and its VMs only (it computed every host's view per
 // call, and the host list did that once per host: quadratic, minutes of a blocked controller at
-// 10,000 hosts). Runs on a real SQLite VM store.
+// 10,000 hosts; the list reads every host's admin settings in one query). Runs on a real SQLite VM store.
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import t from 'tap';
@@ -34,10 +34,12 @@ t.test("one host's view equals its entry in every host's view, and reads no othe
     },
     host: (id: string) => hosts.find((h) => h.id === id),
   }) as Fleet;
+  const hostAdmin = new HostAdminStore(db);
+  hostAdmin.set('h2', { enabled: false, reason: 'disk swap', cluster: 'gpu', features: ['nvme'] });
   const svc = new SchedulerService({
     store,
     fleet,
-    hostAdmin: new HostAdminStore(db),
+    hostAdmin,
     policy: () => DEFAULT_POLICY,
     log: pino({ level: 'silent' }),
     deploy: () => undefined,
@@ -84,7 +86,13 @@ t.test("one host's view equals its entry in every host's view, and reads no othe
   t.match(svc.hostView('h1'), { usedVcpus: 3, usedMemoryMiB: 1536, up: true });
   t.same([...svc.hostView('h1')!.groups], ['web']);
   t.match(svc.hostView('h3'), { usedVcpus: 4, usedMemoryMiB: 2048 }, 'a deleted VM holds nothing');
-  t.match(svc.hostView('h2'), { usedVcpus: 0, up: false });
+  t.match(svc.hostView('h2'), { usedVcpus: 0, up: false, enabled: false, cluster: 'gpu', features: ['nvme'] });
+  t.match(
+    all.find((v) => v.id === 'h2'),
+    { enabled: false, cluster: 'gpu', features: ['nvme'] },
+    'settings in the list',
+  );
+  t.match(svc.hostView('h1'), { enabled: true, cluster: 'default', features: [] }, 'a host without settings');
   t.equal(svc.hostView('nope'), undefined, 'an unknown host has no view');
   db.close();
 });
