@@ -179,7 +179,6 @@ async function measure(
   const s = process.cpuUsage(s0);
   const simCpuPct = ((s.user + s.system) / 1e6 / wall) * 100;
   stop();
-  await Promise.all(sims.map((x) => x.host.client?.endAsync()));
   const lagP99Ms = Math.max(...lags);
   process.stdout.write(
     `${label}: CPU ${cpuPct.toFixed(1)} % of one core, ingest lag p99 ${lagP99Ms.toFixed(0)} ms (per interval: ${lags.map((l) => l.toFixed(0)).join(', ')}); simulator CPU ${simCpuPct.toFixed(0)} %\n`,
@@ -189,6 +188,8 @@ async function measure(
       `${label}: host down reported ${downs.silentMs} ms after it froze (keepalive ${KEEPALIVE_S} s: ` +
         `limit ${1.5 * KEEPALIVE_S * 1000} ms), ${downs.closedMs} ms after its socket was destroyed\n`,
     );
+  // forced: a clean end of a client whose socket the down probe destroyed never resolves
+  await Promise.all(sims.map((x) => (x.dead ? undefined : x.host.client?.endAsync(true))));
   return { cpuPct, lagP99Ms, simCpuPct, ...(downs ? { down: downs } : {}) };
 }
 
@@ -233,10 +234,12 @@ writeFileSync(
   accounts.add(PROBE_ID, 'host', benchPassword(PROBE_ID));
   db.close();
 }
+// e.g. STRATUS_BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (not allowed in NODE_OPTIONS)
+const controllerNodeArgs = (process.env.STRATUS_BENCH_CONTROLLER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const scrape = { headers: { authorization: `Bearer ${METRICS_TOKEN}` } };
 const ctl = spawn(
   process.execPath,
-  [join(root, 'bin/stratus-controller.js'), '--config', join(dir, 'controller.toml')],
+  [...controllerNodeArgs, join(root, 'bin/stratus-controller.js'), '--config', join(dir, 'controller.toml')],
   {
     stdio: ['ignore', 'inherit', 'inherit'],
   },
