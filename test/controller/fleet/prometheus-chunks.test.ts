@@ -39,6 +39,10 @@ function fleet(hosts: number, vms: number) {
 t.test('each family once, its samples together, across chunks', async (t) => {
   const { db, store, ingest } = fleet(300, 10);
   t.teardown(() => db.close());
+  const odd = new SimHost('odd');
+  ingest.handle(topics.hostStatus(odd.id), Buffer.from(JSON.stringify(odd.status('online'))));
+  const weird = { id: randomUUID(), name: 'a"b\\c\nd' };
+  ingest.handle(topics.vmMetrics(odd.id), Buffer.from(JSON.stringify(odd.vmMetrics([weird], 1))));
   const chunks = [...prometheusChunks(store, ingest)];
   t.ok(chunks.length > 20, `${chunks.length} chunks`);
   const text = chunks.join('');
@@ -58,13 +62,17 @@ t.test('each family once, its samples together, across chunks', async (t) => {
     if (!line.startsWith(`${current}{`) && !line.startsWith(`${current} `)) t.fail(`${line} outside ${current}`);
   }
   const count = (name: string) => lines.filter((l) => l.startsWith(`${name}{`)).length;
-  t.equal(count('stratus_host_up'), 301, 'every host, the offline one too');
+  t.equal(count('stratus_host_up'), 302, 'every host, the offline one too');
+  t.ok(
+    lines.includes(`libvirt_domain_info_virtual_cpus{domain="a\\"b\\\\c\\nd",uuid="${weird.id}",host="odd"} 2`),
+    'label values escaped',
+  );
   t.match(text, /^stratus_host_up\{host="gone"\} 0$/m);
   t.equal(count('stratus_host_cpu_usage_percent'), 300);
-  t.equal(count('libvirt_domain_info_vstate'), 3000, 'every VM');
-  t.equal(count('libvirt_domain_block_stats_read_bytes_total'), 3000);
-  t.equal(count('libvirt_domain_interface_stats_transmit_packets_total'), 3000);
-  t.match(text, /^stratus_controller_mqtt_messages_total\{kind="vm-metrics"\} 300$/m);
+  t.equal(count('libvirt_domain_info_vstate'), 3001, 'every VM');
+  t.equal(count('libvirt_domain_block_stats_read_bytes_total'), 3001);
+  t.equal(count('libvirt_domain_interface_stats_transmit_packets_total'), 3001);
+  t.match(text, /^stratus_controller_mqtt_messages_total\{kind="vm-metrics"\} 301$/m);
   t.match(text, /^stratus_controller_ingest_lag_p99_seconds \S+$/m);
 });
 
