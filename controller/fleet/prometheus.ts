@@ -153,7 +153,9 @@ export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Gener
   for (const [f, value] of vmGauges)
     yield* family(f, batches, ([host, b], add) => {
       const d = domsOf(host, b);
-      b.vms.forEach((v, i) => add(f, d[i]!, value(v)));
+      b.vms.forEach((v, i) => {
+        add(f, d[i]!, value(v));
+      });
     });
   type Block = Vm['block'][number];
   const blocks: [Family, (b: Block) => number][] = [
