@@ -122,7 +122,8 @@ try {
     client.on('message', (_t, payload) => {
       const cmd = JSON.parse(payload.toString());
       const result = cmd.command === 'deploy' ? { ...cmd.args.spec, state: 'running' } : {};
-      void h.publish(topics.reply(h.id, cmd.id), {
+      // a reply cut by the end of the run must not end the process before its figures or error
+      h.publish(topics.reply(h.id, cmd.id), {
         ...h.env(),
         id: cmd.id,
         key: cmd.key,
@@ -130,7 +131,7 @@ try {
         type: 'result',
         ok: true,
         result,
-      });
+      }).catch(() => undefined);
     });
     await client.subscribeAsync(topics.command(h.id, '+'), { qos: 1 });
     await h.publish(topics.hostStatus(h.id), h.status('online'), { retain: true });

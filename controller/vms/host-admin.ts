@@ -22,22 +22,33 @@ const MIGRATIONS = [
 
 export const DEFAULT_HOST_ADMIN: HostAdmin = { enabled: true, reason: '', cluster: 'default', features: [] };
 
+type Row = { host_id: string; enabled: number; reason: string; cluster: string; features: string };
+
+const toAdmin = (r: Row): HostAdmin => ({
+  enabled: r.enabled === 1,
+  reason: r.reason,
+  cluster: r.cluster,
+  features: JSON.parse(r.features) as string[],
+});
+
 export class HostAdminStore {
+  private readonly one;
+  private readonly every;
+
   constructor(private readonly db: Db) {
     migrate(db, 'host-admin', MIGRATIONS);
+    this.one = db.prepare('SELECT * FROM host_admin WHERE host_id = ?');
+    this.every = db.prepare('SELECT * FROM host_admin');
   }
 
   get(hostId: string): HostAdmin {
-    const r = this.db.prepare('SELECT * FROM host_admin WHERE host_id = ?').get(hostId) as
-      | { enabled: number; reason: string; cluster: string; features: string }
-      | undefined;
-    if (!r) return { ...DEFAULT_HOST_ADMIN };
-    return {
-      enabled: r.enabled === 1,
-      reason: r.reason,
-      cluster: r.cluster,
-      features: JSON.parse(r.features) as string[],
-    };
+    const r = this.one.get(hostId) as Row | undefined;
+    return r ? toAdmin(r) : { ...DEFAULT_HOST_ADMIN };
+  }
+
+  /** Settings of every host that has some (others have the defaults): one query for a whole fleet. */
+  all(): Map<string, HostAdmin> {
+    return new Map((this.every.all() as Row[]).map((r) => [r.host_id, toAdmin(r)]));
   }
 
   set(hostId: string, change: Partial<HostAdmin>): HostAdmin {

@@ -40,12 +40,16 @@ export interface ReconcilerOptions {
 }
 
 const ABSENT = new Set(['missing', 'deleted']);
+/** Copies the periodic pass settles per turn of the event loop. */
+const SETTLE_CHUNK = 2000;
 
 export class Reconciler {
   /** VMs without a record that a host reports, already logged (vm@host). */
   private readonly unknownReported = new Set<string>();
   /** What each host last said about each VM: vm → host → libvirt state (present copies only). */
   private readonly copies = new Map<string, Map<string, string>>();
+  /** The same by host: host → VMs it has a present copy of (a host's copies without a scan of every VM). */
+  private readonly copiesByHost = new Map<string, Set<string>>();
   /** Copies already asked to go: `${vm}@${host}`. */
   private readonly removing = new Set<string>();
   /** VMs being deleted through the API: their host's "gone" is expected. */
@@ -57,6 +61,9 @@ export class Reconciler {
   /** Last session seen of each host that is up. */
   private readonly sessions = new Map<string, number | undefined>();
   private readonly timer: NodeJS.Timeout;
+  /** A periodic pass is settling copies (over several turns of the event loop). */
+  private settling = false;
+  private stopped = false;
 
   constructor(private readonly o: ReconcilerOptions) {
     o.fleet.on('host', (h: FleetHost) => this.onHost(h));
@@ -66,6 +73,7 @@ export class Reconciler {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
@@ -92,6 +100,9 @@ export class Reconciler {
     if (ABSENT.has(state)) {
       m?.delete(host);
       if (m?.size === 0) this.copies.delete(vm);
+      const mine = this.copiesByHost.get(host);
+      mine?.delete(vm);
+      if (mine?.size === 0) this.copiesByHost.delete(host);
       this.removing.delete(`${vm}@${host}`);
       return;
     }
@@ -100,6 +111,17 @@ export class Reconciler {
       this.copies.set(vm, m);
     }
     m.set(host, state);
+    let mine = this.copiesByHost.get(host);
+    if (!mine) {
+      mine = new Set();
+      this.copiesByHost.set(host, mine);
+    }
+    mine.add(vm);
+  }
+
+  /** VMs the host has a present copy of (a snapshot: settling may change the index). */
+  private copiesOn(host: string): string[] {
+    return [...(this.copiesByHost.get(host) ?? [])];
   }
 
   private onHost(h: FleetHost): void {
@@ -123,7 +145,9 @@ export class Reconciler {
       for (const vm of this.o.store.list({ hostId: h.id, states: ['scheduled', 'deploying'] })) {
         if (!this.o.deployer.isDeploying(vm.id)) void this.o.deployer.deploy(vm.id);
       }
-      for (const [vm, hosts] of this.copies) if (hosts.has(h.id)) this.settle(vm, h.id);
+      // the host's copies only (a scan of every VM of the fleet per host event was quadratic: minutes
+      // for 10,000 hosts coming back)
+      for (const vm of this.copiesOn(h.id)) this.settle(vm, h.id);
     }
     this.o.kick();
   }
@@ -157,8 +181,7 @@ export class Reconciler {
     }
     if (r.complete) {
       this.inventories.set(r.host, listed);
-      for (const [vm, hosts] of this.copies)
-        if (hosts.has(r.host) && !listed.has(vm)) this.record(vm, r.host, 'missing');
+      for (const vm of this.copiesOn(r.host)) if (!listed.has(vm)) this.record(vm, r.host, 'missing');
     } else this.inventories.delete(r.host);
     // a VM in the middle of an operation of the agent's journal is left alone until it finishes
     for (const v of r.vms) if (!busy.has(v.vm)) this.settle(v.vm, r.host);
@@ -305,17 +328,42 @@ export class Reconciler {
       });
   }
 
-  /** Periodic: resend unresolved deploys on hosts that are up, settle copies, let the scheduler retry. */
+  /**
+   * Periodic: resend unresolved deploys on hosts that are up, settle copies, let the scheduler retry.
+   * Copies are settled SETTLE_CHUNK per turn of the event loop: all of a large fleet's at once (100,000
+   * VMs) held the controller for seconds, and with it the broker and the ingest.
+   */
   pass(): void {
     try {
       for (const vm of this.o.store.list({ states: ['deploying'] })) {
         if (vm.hostId && !this.o.deployer.isDeploying(vm.id) && this.o.fleet.host(vm.hostId)?.up)
           void this.o.deployer.deploy(vm.id);
       }
-      for (const [vm, hosts] of this.copies) for (const host of hosts.keys()) this.settle(vm, host);
-      this.o.kick();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'reconcile pass failed');
+      return;
     }
+    if (this.settling) return; // the previous pass is still settling
+    const work: [string, string][] = [];
+    for (const [vm, hosts] of this.copies) for (const host of hosts.keys()) work.push([vm, host]);
+    this.settling = true;
+    const step = (from: number) => {
+      try {
+        const end = Math.min(from + SETTLE_CHUNK, work.length);
+        for (let i = from; i < end; i++) {
+          const [vm, host] = work[i]!;
+          if (this.copies.get(vm)?.has(host)) this.settle(vm, host); // still reported since the pass began
+        }
+        if (end < work.length && !this.stopped) {
+          setImmediate(() => step(end));
+          return;
+        }
+        this.o.kick();
+      } catch (err) {
+        this.o.log.error({ err: (err as Error).message }, 'reconcile pass failed');
+      }
+      this.settling = false;
+    };
+    step(0);
   }
 }

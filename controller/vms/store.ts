@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { NotFoundError, StratusError } from '../../common/errors.ts';
 import type { NicFirewall } from '../../protocol/network.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
+import type Database from 'better-sqlite3';
 import type { Quota } from '../auth/users.ts';
 import { HOLDS_CAPACITY, InvalidTransitionError, canTransition, type VmState } from './states.ts';
 
@@ -174,8 +175,21 @@ export type NewVm = Partial<Pick<VmRecord, 'volatileGiB' | 'swapMiB'>> &
   >;
 
 export class VmStore {
+  /** Statements by SQL, prepared once (a prepare per call cost more than the query: the reconciler
+   * looks up every reported VM). list() builds its SQL from a fixed set of filters. */
+  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+
   constructor(readonly db: Db) {
     migrate(db, 'vms', MIGRATIONS);
+  }
+
+  private prepared(sql: string): Database.Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare<unknown[]>(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
 
   /** Inserts `count` pending VMs if the owner's quota allows all of them, atomically. */
@@ -229,13 +243,13 @@ export class VmStore {
   }
 
   get(id: string): VmRecord {
-    const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prepared('SELECT * FROM vms WHERE id = ?').get(id) as Row | undefined;
     if (!r) throw new NotFoundError('VM', id);
     return toRecord(r);
   }
 
   find(id: string): VmRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as Row | undefined;
+    const r = this.prepared('SELECT * FROM vms WHERE id = ?').get(id) as Row | undefined;
     return r && toRecord(r);
   }
 
@@ -253,7 +267,7 @@ export class VmStore {
     if (filter.states) add(`state IN (${filter.states.map(() => '?').join(',')})`, ...filter.states);
     else if (!filter.includeDeleted) add("state != 'deleted'");
     const sql = `SELECT * FROM vms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid`;
-    return (this.db.prepare(sql).all(...args) as Row[]).map(toRecord);
+    return (this.prepared(sql).all(...args) as Row[]).map(toRecord);
   }
 
   /** Moves a VM to `to` (checked against the state machine) and records why. */
@@ -288,7 +302,7 @@ export class VmStore {
 
   /** Updates the reason of a pending VM without a transition (the scheduler's explanation). */
   setReason(id: string, reason: string): void {
-    this.db.prepare('UPDATE vms SET reason = ? WHERE id = ? AND reason != ?').run(reason, id, reason);
+    this.prepared('UPDATE vms SET reason = ? WHERE id = ? AND reason != ?').run(reason, id, reason);
   }
 
   setObserved(id: string, observed: Record<string, unknown>): void {

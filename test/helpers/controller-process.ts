@@ -43,6 +43,10 @@ export interface ControllerOptions {
   allowedRoots?: string[];
 }
 
+/** Node options for the controller process from STRATUS_BENCH_CONTROLLER_NODE_ARGS (benchmarks: --cpu-prof,
+ * which NODE_OPTIONS does not allow). */
+const controllerNodeArgs = () => (process.env.STRATUS_BENCH_CONTROLLER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export async function startController(opts: ControllerOptions = {}): Promise<ControllerHandle> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'stratus-controller-test-'));
   mkdirSync(join(dir, 'state'), { recursive: true });
@@ -72,7 +76,7 @@ ${opts.extraToml ?? ''}
   );
   let out = '';
   const proc = track(
-    spawn(process.execPath, [join(root, 'bin/stratus-controller.js'), '--config', config], {
+    spawn(process.execPath, [...controllerNodeArgs(), join(root, 'bin/stratus-controller.js'), '--config', config], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

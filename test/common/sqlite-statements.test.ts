@@ -1,0 +1,23 @@
+// tier: unit
+// openDatabase's statement cache: the same SQL answers the statement prepared before (preparing at
+// each call cost more than the query), statements stay right after a schema change (a column added
+// after a SELECT * was prepared), and distinct SQL texts beyond the bound start the cache afresh.
+import t from 'tap';
+import { openDatabase } from '../../common/sqlite.ts';
+
+t.test('one statement per SQL text, still right after the schema changes', async (t) => {
+  const db = openDatabase(':memory:');
+  t.teardown(() => db.close());
+  db.exec('CREATE TABLE x (id TEXT PRIMARY KEY, a INTEGER)');
+  const ins = 'INSERT INTO x (id, a) VALUES (?, ?)';
+  t.equal(db.prepare(ins), db.prepare(ins), 'the same statement');
+  db.prepare(ins).run('one', 1);
+  const sel = 'SELECT * FROM x WHERE id = ?';
+  t.same(db.prepare(sel).get('one'), { id: 'one', a: 1 });
+  db.exec("ALTER TABLE x ADD COLUMN b TEXT NOT NULL DEFAULT 'new'");
+  t.same(db.prepare(sel).get('one'), { id: 'one', a: 1, b: 'new' }, 'the added column is read');
+  t.same(db.prepare('SELECT id FROM x').all(), [{ id: 'one' }]);
+  for (let i = 0; i < 2100; i++) db.prepare(`SELECT ${i} AS n`).get();
+  t.same(db.prepare('SELECT 7 AS n').get(), { n: 7 }, 'beyond the bound, statements are prepared again');
+  t.same(db.prepare(sel).get('one'), { id: 'one', a: 1, b: 'new' });
+});
