@@ -44,7 +44,11 @@ export async function gatherLabWorld(site: LabSite, knownVms: readonly string[] 
     for (const a of v.attachments) attached.add(`${v.id}/${a.vmId}`);
   for (const hostId of Object.values(site.hostIds)) {
     const agent = site.agentOf(hostId);
-    const r = await agent.request('GET', '/v1/vms');
+    const r = await agent.request('GET', '/v1/vms').catch((err: Error) => {
+      // an agent that does not answer: say whether it runs, and what it said last
+      const exit = agent.proc.exitCode ?? agent.proc.signalCode ?? 'running';
+      throw new Error(`agent ${hostId} (${exit}) GET /v1/vms: ${err.message}\n${agent.output().slice(-3000)}`);
+    });
     if (r.status !== 200) throw new Error(`agent ${hostId} GET /v1/vms: ${r.status}`);
     agentVms[hostId] = (r.body.items as { id: string; state: string }[]).map((v) => ({ id: v.id, state: v.state }));
     vmFiles[hostId] = agentVmFiles(join(agent.dir, 'state'));
