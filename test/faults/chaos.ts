@@ -164,12 +164,13 @@ export class Chaos {
   async settle(): Promise<void> {
     await Promise.allSettled([...this.busy.values()]);
     const s = this.site;
+    // the broker first: a controller is ready only once connected to it
+    if (s.broker && !s.broker.pid()) await s.broker.start();
     for (const a of s.agents) {
       if (a.handle.proc.exitCode !== null || a.handle.proc.signalCode !== null) await s.restartAgent(a);
     }
     if (s.c.proc.exitCode !== null || s.c.proc.signalCode !== null) await s.restartController();
     if (!s.tgtd.pid()) await s.tgtd.start();
-    if (s.broker && !s.broker.pid()) await s.broker.start();
     if (this.victims.includes('libvirtd')) await libvirtdUp();
   }
 }
