@@ -88,8 +88,9 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
         const f = chaos.inject();
         log(`fault ${chaos.done.length}: ${f.kind} ${f.victim} (${f.pauseMs} ms)`);
       }
+      const t = Date.now();
       const line = await runOp(() => site.c.url, opsRng, model, i + 1, { maxVms: o.maxVms ?? 5 });
-      log(`op ${i + 1}: ${line}`);
+      log(`op ${i + 1}: ${line} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
       // a client that got no answer waits a little for the API (bounded) before its next request
       if (line.includes('→ 0 ')) await waitForApi(site.c.url, 10_000);
       await sleep(opsRng.int(o.pauseMs?.[0] ?? 100, o.pauseMs?.[1] ?? 600));
