@@ -2,11 +2,13 @@
 // (create, delete, stop/start, volume attach/detach, snapshot) over two agents while agents, the
 // controller (with its embedded broker), dnsmasq and tgtd are killed (SIGKILL, started again) or frozen
 // (SIGSTOP, SIGCONT) at seeded points; after quiescence the invariant checker compares every source of
-// truth (test/faults/). `--libvirtd` adds the shared system libvirtd to the victims (it disturbs other
-// work on the machine). Violations are listed by kind above the JSON line; a failing seed is a regression.
-// Usage: npm run bench -- faults [--seed S] [--ops N] [--faults F] [--libvirtd] [--verbose]
+// truth (test/faults/). `--mosquitto` runs the site on a mosquitto of its own (the controller and agents
+// its clients) and adds it to the victims; `--libvirtd` adds the shared system libvirtd (it disturbs
+// other work on the machine). Violations are listed by kind above the JSON line; a failing seed is a
+// regression.
+// Usage: npm run bench -- faults [--seed S] [--ops N] [--faults F] [--mosquitto] [--libvirtd] [--verbose]
 import { countByKind } from '../test/faults/invariants.ts';
-import { DEFAULT_VICTIMS, runFaults } from '../test/faults/run.ts';
+import { defaultVictims, runFaults } from '../test/faults/run.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -17,12 +19,15 @@ const seed = opt('seed', Math.floor(Math.random() * 2 ** 31));
 const ops = opt('ops', 300);
 const faults = opt('faults', 30);
 const verbose = args.includes('--verbose');
-const victims = args.includes('--libvirtd') ? [...DEFAULT_VICTIMS, 'libvirtd' as const] : DEFAULT_VICTIMS;
+const broker = args.includes('--mosquitto') ? 'mosquitto' : 'embedded';
+const victims = defaultVictims(broker);
+if (args.includes('--libvirtd')) victims.push('libvirtd');
 
 const t0 = Date.now();
-console.log(`faults: seed ${seed}, ${ops} operations, ${faults} faults over ${victims.join(', ')}`);
+console.log(`faults: seed ${seed}, ${ops} operations, ${faults} faults over ${victims.join(', ')} (${broker} broker)`);
 const r = await runFaults({
   seed,
+  broker,
   ops,
   faults,
   victims,
@@ -44,8 +49,11 @@ console.log(
   JSON.stringify({
     bench: 'faults',
     seed,
+    broker,
+    victims,
     ops: r.ops,
     faults: r.faults,
+    by_victim: r.faultsByVictim,
     violations: r.violations.length,
     by_kind: byKind,
     vms_created: r.vmsCreated,

@@ -1,7 +1,8 @@
 // The chaos side of the fault-injection suite: SIGKILL (then a start again after a short pause) or
 // SIGSTOP (then SIGCONT after a short pause) of one component at a time: an agent, the controller (and
-// its embedded MQTT broker), the network's dnsmasq (the controller's supervisor starts it again), the
-// private tgtd, and — only when asked, since it is shared with other work on the machine — the system
+// its embedded MQTT broker), the site's mosquitto when it runs on one (started again on the same port,
+// configuration and persistence), the network's dnsmasq (the controller's supervisor starts it again),
+// the private tgtd, and — only when asked, since it is shared with other work on the machine — the system
 // libvirtd (started again as scripts/setup-host.sh does, `libvirtd -d`). Kinds, victims and pauses come
 // from the seed; a fault runs in the background while operations go on, and `settle()` ends them all.
 import { execFileSync } from 'node:child_process';
@@ -10,7 +11,7 @@ import { waitFor } from '../helpers/wait.ts';
 import type { Rng } from './prng.ts';
 import type { Site } from './site.ts';
 
-export type Victim = 'agent-a' | 'agent-b' | 'controller' | 'dnsmasq' | 'tgtd' | 'libvirtd';
+export type Victim = 'agent-a' | 'agent-b' | 'controller' | 'mosquitto' | 'dnsmasq' | 'tgtd' | 'libvirtd';
 
 export interface FaultRecord {
   victim: Victim;
@@ -84,6 +85,8 @@ export class Chaos {
         return alive(s.agents[1]!.handle.proc.pid);
       case 'controller':
         return alive(s.c.proc.pid);
+      case 'mosquitto':
+        return alive(s.broker?.pid());
       case 'dnsmasq':
         return alive(s.dnsmasqPid());
       case 'tgtd':
@@ -102,6 +105,8 @@ export class Chaos {
         return s.restartAgent(s.agents[1]!);
       case 'controller':
         return s.restartController();
+      case 'mosquitto':
+        return s.broker?.start();
       case 'dnsmasq':
         return; // the controller's supervisor starts it again
       case 'tgtd':
@@ -144,6 +149,7 @@ export class Chaos {
     }
     for (const p of pids) signal(p, 'SIGKILL');
     if (f.victim === 'tgtd') await this.site.tgtd.kill(); // reaps it, so start() may run
+    if (f.victim === 'mosquitto') await this.site.broker?.reap();
     await sleep(f.pauseMs);
     try {
       await this.restart(f.victim);
@@ -158,6 +164,8 @@ export class Chaos {
   async settle(): Promise<void> {
     await Promise.allSettled([...this.busy.values()]);
     const s = this.site;
+    // the broker first: a controller is ready only once connected to it
+    if (s.broker && !s.broker.pid()) await s.broker.start();
     for (const a of s.agents) {
       if (a.handle.proc.exitCode !== null || a.handle.proc.signalCode !== null) await s.restartAgent(a);
     }

@@ -3,6 +3,7 @@
 // state, or a bounded wait) and the invariant checker, tried again for a bounded time while the site's
 // reconcilers converge. Used by test/faults/faults.test.ts (CI) and bench/faults.ts.
 import { call } from './api.ts';
+import type { BrokerKind } from './broker.ts';
 import { Chaos, type Victim } from './chaos.ts';
 import { gatherWorld } from './gather.ts';
 import { checkInvariants, type Violation } from './invariants.ts';
@@ -14,11 +15,14 @@ export interface FaultRunOptions {
   seed: number;
   ops: number;
   faults: number;
+  /** The controller's embedded broker (default; killed with the controller) or a mosquitto of the site's own. */
+  broker?: BrokerKind;
+  /** Default: defaultVictims(broker). */
   victims?: Victim[];
   /** VMs alive at once at most (TCG guests on 2 cores). */
   maxVms?: number;
   volumes?: number;
-  /** Pause between two operations, drawn in [min, max] ms. */
+  /** Pause between two operations, drawn in [min, max] ms (default [100, 600]). */
   pauseMs?: [number, number];
   /** Bound of the wait for no transitional state. */
   quiesceMs?: number;
@@ -29,6 +33,7 @@ export interface FaultRunOptions {
 
 export interface FaultRunResult {
   seed: number;
+  broker: BrokerKind;
   ops: number;
   faults: number;
   violations: Violation[];
@@ -41,6 +46,11 @@ export interface FaultRunResult {
 }
 
 export const DEFAULT_VICTIMS: Victim[] = ['agent-a', 'agent-b', 'controller', 'dnsmasq', 'tgtd'];
+
+/** The default victims; mosquitto is one when the site runs on it. */
+export function defaultVictims(broker: BrokerKind = 'embedded'): Victim[] {
+  return broker === 'mosquitto' ? [...DEFAULT_VICTIMS, 'mosquitto'] : [...DEFAULT_VICTIMS];
+}
 const TRANSITIONAL_VM = new Set(['scheduled', 'deploying', 'unknown']);
 const TRANSITIONAL_VOLUME = new Set(['creating', 'attaching', 'detaching', 'deleting']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,7 +68,8 @@ export function faultSchedule(seed: number, ops: number, faults: number): number
 
 export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
   const log = o.log ?? (() => undefined);
-  const site = await startSite();
+  const broker = o.broker ?? 'embedded';
+  const site = await startSite({ broker });
   try {
     const volumes: string[] = [];
     for (let i = 0; i < (o.volumes ?? 3); i++) {
@@ -68,7 +79,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
     }
     const model = newModel(volumes);
     const opsRng = seededRng(o.seed);
-    const chaos = new Chaos(site, seededRng(o.seed ^ 0x2545f491), o.victims ?? DEFAULT_VICTIMS);
+    const chaos = new Chaos(site, seededRng(o.seed ^ 0x2545f491), o.victims ?? defaultVictims(broker));
     const schedule = faultSchedule(o.seed, o.ops, o.faults);
     const t0 = Date.now();
     for (let i = 0; i < o.ops; i++) {
@@ -77,11 +88,12 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
         const f = chaos.inject();
         log(`fault ${chaos.done.length}: ${f.kind} ${f.victim} (${f.pauseMs} ms)`);
       }
+      const t = Date.now();
       const line = await runOp(() => site.c.url, opsRng, model, i + 1, { maxVms: o.maxVms ?? 5 });
-      log(`op ${i + 1}: ${line}`);
+      log(`op ${i + 1}: ${line} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
       // a client that got no answer waits a little for the API (bounded) before its next request
       if (line.includes('→ 0 ')) await waitForApi(site.c.url, 10_000);
-      await sleep(opsRng.int(o.pauseMs?.[0] ?? 100, o.pauseMs?.[1] ?? 1200));
+      await sleep(opsRng.int(o.pauseMs?.[0] ?? 100, o.pauseMs?.[1] ?? 600));
     }
     const opsMs = Date.now() - t0;
 
@@ -132,6 +144,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunResult> {
       faultsByVictim[`${f.kind}:${f.victim}`] = (faultsByVictim[`${f.kind}:${f.victim}`] ?? 0) + 1;
     return {
       seed: o.seed,
+      broker,
       ops: o.ops,
       faults: chaos.done.length,
       violations,

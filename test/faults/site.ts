@@ -1,5 +1,5 @@
-// The site the fault-injection suite runs on: a controller (embedded MQTT broker) with a network (its own
-// dnsmasq) and iSCSI volumes on a private tgtd, two agents with distinct host ids on the system libvirtd
+// The site the fault-injection suite runs on: a controller (its embedded MQTT broker, or a mosquitto of the
+// site's own: broker.ts) with a network (its own dnsmasq) and iSCSI volumes on a private tgtd, two agents with distinct host ids on the system libvirtd
 // (each touches only its own domains), the busybox test guest as image and a tiny instance type. Every
 // component can be found by pid, killed and started again the same way, and everything is removed at the
 // end (VMs, volumes, network, bridge, firewall tables, tgtd, directories).
@@ -18,6 +18,7 @@ import { uploadTestGuest } from '../helpers/cloud-images.ts';
 import { type ControllerHandle, startController } from '../helpers/controller-process.ts';
 import { startTgtd, type TgtdHandle } from '../helpers/tgtd.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { type BrokerKind, type SiteBroker, startSiteBroker } from './broker.ts';
 
 const run = promisify(execFile);
 
@@ -41,6 +42,8 @@ export interface Site {
   work: string;
   c: ControllerHandle;
   tgtd: TgtdHandle;
+  /** The external broker (mosquitto), when the site runs on one. */
+  broker?: SiteBroker;
   agents: SiteAgent[];
   network: { id: string; name: string; bridge: string };
   iqnPrefix: string;
@@ -57,7 +60,7 @@ export interface Site {
 
 export const VM_TYPE = 'f1.tiny';
 
-export async function startSite(opts: { agentResyncS?: number } = {}): Promise<Site> {
+export async function startSite(opts: { agentResyncS?: number; broker?: BrokerKind } = {}): Promise<Site> {
   const tag = randomBytes(3).toString('hex');
   const work = mkdtempSync(join(tmpdir(), 'stratus-faults-'));
   chmodSync(work, 0o755); // dnsmasq reads its hosts file as nobody
@@ -87,13 +90,29 @@ file_dir = "${work}/shared"
 tgtd_check_interval_s = 2
 `,
     agents: [] as AgentHandle[],
+    mqtt: '',
   };
   mkdirSync(controllerOpts.dir, { recursive: true });
+  let broker: SiteBroker | undefined;
+  let c: ControllerHandle;
+  try {
+    if (opts.broker === 'mosquitto') {
+      broker = await startSiteBroker(work, join(controllerOpts.dir, 'state'));
+      controllerOpts.mqtt = broker.controllerMqtt;
+    }
+    c = await startController(controllerOpts);
+  } catch (err) {
+    await broker?.cleanup().catch(() => undefined);
+    await tgtd.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
   const site: Site = {
     tag,
     work,
-    c: await startController(controllerOpts),
+    c,
     tgtd,
+    ...(broker ? { broker } : {}),
     agents: [],
     network: { id: '', name: netName, bridge },
     iqnPrefix,
@@ -150,6 +169,9 @@ tgtd_check_interval_s = 2
         hostId,
         resyncS: opts.agentResyncS ?? 5,
         orphanGraceS: 10,
+        // the test guest ignores ACPI: a graceful stop ends in the forced one after this (not 20 s, past
+        // the client's deadline, so that a full run stays within its time)
+        env: { STRATUS_AGENT_LIBVIRT_SHUTDOWN_TIMEOUT_S: '5' },
         dir: mkdtempSync(join(work, `agent-${h}-`)),
         extraToml: `[join]
 url = "${site.c.url}"
@@ -164,6 +186,8 @@ initiator_name = "iqn.2024-01.org.stratus-faults:${hostId}"
       });
       await handle.waitReady(60_000);
       site.agents.push({ hostId, table, handle });
+      // the host's broker account was made at its join: into mosquitto's files (as an operator does)
+      site.broker?.refresh();
     }
     for (const a of site.agents) {
       await waitFor(
@@ -242,5 +266,9 @@ async function cleanupSite(site: Site): Promise<void> {
   const tgtdPid = site.tgtd.pid();
   if (tgtdPid) process.kill(tgtdPid, 'SIGCONT');
   await quiet(site.tgtd.stop());
+  if (site.broker) {
+    keepLog('mosquitto', site.broker.output());
+    await quiet(site.broker.cleanup());
+  }
   rmSync(site.work, { recursive: true, force: true });
 }

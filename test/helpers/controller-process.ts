@@ -34,6 +34,8 @@ export interface ControllerOptions {
   mqttPort?: number;
   /** Extra TOML appended to the [scheduler] section, e.g. 'policy = "striping"'. */
   scheduler?: string;
+  /** Extra TOML appended to the [mqtt] section, e.g. 'embedded = false' and the external broker's url. */
+  mqtt?: string;
   /** Extra TOML appended to the [api] section, e.g. 'auth_failures_max = 3'. */
   api?: string;
   agents?: AgentHandle[];
@@ -62,6 +64,7 @@ allowed_roots = ${JSON.stringify(opts.allowedRoots ?? [tmpdir()])}
 [mqtt]
 listen = "127.0.0.1:${mqttPort}"
 host_down_grace_s = 0
+${opts.mqtt ?? ''}
 [api]
 listen = "127.0.0.1:${apiPort}"
 admin_token = "${ADMIN_TOKEN}"
@@ -147,15 +150,20 @@ ${opts.extraToml ?? ''}
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await waitFor(
-    'the controller API',
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`controller exited (${proc.exitCode}):\n${out}`);
-      const r = await request('GET', '/v1/health').catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    },
-    30_000,
-    100,
-  );
+  try {
+    await waitFor(
+      'the controller API',
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`controller exited (${proc.exitCode}):\n${out}`);
+        const r = await request('GET', '/v1/health').catch(() => undefined);
+        return r?.status === 200 ? true : undefined;
+      },
+      30_000,
+      100,
+    );
+  } catch (err) {
+    await handle.kill('SIGKILL'); // a start that is given up leaves no process behind
+    throw err;
+  }
   return handle;
 }

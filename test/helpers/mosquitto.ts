@@ -14,6 +14,8 @@ export interface MosquittoHandle {
   url: string;
   dir: string;
   output: () => string;
+  /** The pid of the running mosquitto (undefined when it is not running). */
+  pid: () => number | undefined;
   /** SIGTERM (mosquitto saves its sessions and retained messages) unless told otherwise. */
   stop: (signal?: NodeJS.Signals) => Promise<void>;
   start: () => Promise<void>;
@@ -65,6 +67,7 @@ export async function startMosquitto(opts: { authConf?: string } = {}): Promise<
     url: `mqtt://127.0.0.1:${port}`,
     dir,
     output: () => out,
+    pid: () => (proc && proc.exitCode === null && proc.signalCode === null ? proc.pid : undefined),
     start: async () => {
       proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (b) => (out += b));
@@ -79,6 +82,7 @@ export async function startMosquitto(opts: { authConf?: string } = {}): Promise<
       await exited;
     },
     cleanup: async () => {
+      proc?.kill('SIGCONT'); // a frozen mosquitto would never take the SIGTERM
       await handle.stop();
       rmSync(dir, { recursive: true, force: true });
     },
