@@ -261,6 +261,7 @@ t.test(
     const restarted = await site.agents[name]!.restart();
     site.agents[name] = restarted;
     restartedAgents.push(restarted);
+    await restarted.waitReady(60_000);
     await waitFor(
       'the VM running on the target in the controller',
       async () => {
