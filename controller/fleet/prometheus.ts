@@ -157,6 +157,16 @@ export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Gener
         add(f, d[i]!, value(v));
       });
     });
+  // one series per device (disk or NIC) of each VM, labelled with its target device
+  function* perDevice<T extends { dev: string }>(fams: [Family, (x: T) => number][], of: (v: Vm) => T[]) {
+    for (const [f, value] of fams)
+      yield* family(f, batches, ([host, batch], add) => {
+        const d = domsOf(host, batch);
+        batch.vms.forEach((v, i) => {
+          for (const x of of(v)) add(f, `${d[i]},target_device="${esc(x.dev)}"`, value(x));
+        });
+      });
+  }
   type Block = Vm['block'][number];
   const blocks: [Family, (b: Block) => number][] = [
     ['libvirt_domain_block_stats_read_bytes_total', (b) => b.rdBytes],
@@ -164,13 +174,7 @@ export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Gener
     ['libvirt_domain_block_stats_write_bytes_total', (b) => b.wrBytes],
     ['libvirt_domain_block_stats_write_requests_total', (b) => b.wrReqs],
   ];
-  for (const [f, value] of blocks)
-    yield* family(f, batches, ([host, batch], add) => {
-      const d = domsOf(host, batch);
-      batch.vms.forEach((v, i) => {
-        for (const b of v.block) add(f, `${d[i]},target_device="${esc(b.dev)}"`, value(b));
-      });
-    });
+  yield* perDevice(blocks, (v) => v.block);
   type Nic = Vm['net'][number];
   const nics: [Family, (n: Nic) => number][] = [
     ['libvirt_domain_interface_stats_receive_bytes_total', (n) => n.rxBytes],
@@ -178,13 +182,7 @@ export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Gener
     ['libvirt_domain_interface_stats_transmit_bytes_total', (n) => n.txBytes],
     ['libvirt_domain_interface_stats_transmit_packets_total', (n) => n.txPkts],
   ];
-  for (const [f, value] of nics)
-    yield* family(f, batches, ([host, batch], add) => {
-      const d = domsOf(host, batch);
-      batch.vms.forEach((v, i) => {
-        for (const n of v.net) add(f, `${d[i]},target_device="${esc(n.dev)}"`, value(n));
-      });
-    });
+  yield* perDevice(nics, (v) => v.net);
   yield* family('stratus_controller_mqtt_messages_total', ingest.received, ([kind, n], add) =>
     add('stratus_controller_mqtt_messages_total', `kind="${esc(kind)}"`, n),
   );
