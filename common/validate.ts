@@ -38,7 +38,7 @@ export function problems<T extends TSchema>(schema: T, value: unknown): FieldPro
 
 /** TypeBox's compiled check can throw on some values of the wrong type (an object where an array is
  * expected, once defaults filled the fields before it: "array is not iterable"): such a value is invalid. */
-function checks(schema: TSchema, value: unknown): boolean {
+export function checks(schema: TSchema, value: unknown): boolean {
   try {
     return compiled(schema).Check(value);
   } catch {

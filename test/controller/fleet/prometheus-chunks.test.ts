@@ -42,10 +42,12 @@ t.test('each family once, its samples together, across chunks', async (t) => {
   const odd = new SimHost('odd');
   ingest.handle(topics.hostStatus(odd.id), Buffer.from(JSON.stringify(odd.status('online'))));
   const weird = { id: randomUUID(), name: 'a"b\\c\nd' };
-  ingest.handle(topics.vmMetrics(odd.id), Buffer.from(JSON.stringify(odd.vmMetrics([weird], 1))));
+  const wide = { id: randomUUID(), name: `données-€-${'é'.repeat(40)}` };
+  ingest.handle(topics.vmMetrics(odd.id), Buffer.from(JSON.stringify(odd.vmMetrics([weird, wide], 1))));
   const chunks = [...prometheusChunks(store, ingest)];
   t.ok(chunks.length > 20, `${chunks.length} chunks`);
-  const text = chunks.join('');
+  const text = Buffer.concat(chunks).toString('utf8');
+  t.notOk(text.includes('\uFFFD'), 'UTF-8 intact across chunk boundaries');
   t.equal(text, await renderPrometheus(store, ingest), 'the string form is the same');
   const lines = text.trimEnd().split('\n');
   const seen = new Set<string>();
@@ -67,11 +69,15 @@ t.test('each family once, its samples together, across chunks', async (t) => {
     lines.includes(`libvirt_domain_info_virtual_cpus{domain="a\\"b\\\\c\\nd",uuid="${weird.id}",host="odd"} 2`),
     'label values escaped',
   );
+  t.ok(
+    lines.includes(`libvirt_domain_info_virtual_cpus{domain="${wide.name}",uuid="${wide.id}",host="odd"} 2`),
+    'non-ASCII label values written as UTF-8',
+  );
   t.match(text, /^stratus_host_up\{host="gone"\} 0$/m);
   t.equal(count('stratus_host_cpu_usage_percent'), 300);
-  t.equal(count('libvirt_domain_info_vstate'), 3001, 'every VM');
-  t.equal(count('libvirt_domain_block_stats_read_bytes_total'), 3001);
-  t.equal(count('libvirt_domain_interface_stats_transmit_packets_total'), 3001);
+  t.equal(count('libvirt_domain_info_vstate'), 3002, 'every VM');
+  t.equal(count('libvirt_domain_block_stats_read_bytes_total'), 3002);
+  t.equal(count('libvirt_domain_interface_stats_transmit_packets_total'), 3002);
   t.match(text, /^stratus_controller_mqtt_messages_total\{kind="vm-metrics"\} 301$/m);
   t.match(text, /^stratus_controller_ingest_lag_p99_seconds \S+$/m);
 });

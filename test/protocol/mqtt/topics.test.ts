@@ -52,4 +52,8 @@ t.test('decode rejects oversized, non-JSON, wrong-version and schema-violating p
   t.equal(reason(Buffer.from(JSON.stringify({ ...good, severity: 'loud' }))), 'bad-schema');
   t.equal(reason(Buffer.from(JSON.stringify(good)), 10), 'oversized');
   t.equal(reason(Buffer.from('null')), 'bad-version');
+  // the fast compiled check lets good payloads through; a failing one still gets its fields named
+  t.throws(() => decode(HostEvent, Buffer.from(JSON.stringify({ ...good, severity: 'loud', seq: 'x' }))), {
+    message: /\/severity.*\/seq|\/seq.*\/severity/,
+  });
 });
