@@ -83,6 +83,12 @@ export const ControllerConfigSchema = Type.Object({
   ),
   metrics: Type.Object(
     {
+      history_step_s: I(
+        60,
+        'Full resolution of the metrics history: the samples of each host and VM within this many seconds are averaged into one point (at most the agents\' interval: every sample)',
+        1,
+        3600,
+      ),
       history_raw_s: I(3600, 'Seconds of metrics kept at full resolution', 60, 7 * 86_400),
       history_bucket_s: I(300, 'Older metrics are downsampled into buckets of this many seconds', 10, 86_400),
       history_keep_s: I(7 * 86_400, 'Seconds of downsampled metrics kept', 600, 366 * 86_400),

@@ -201,7 +201,12 @@ export class ControllerDaemon {
       },
     );
     this.app.use(
-      dashboardRoutes(this.fleetFeature.store, (who) => this.access.dashboardSettings(who), this.auth.middleware),
+      dashboardRoutes(
+        this.fleetFeature.store,
+        (who) => this.access.dashboardSettings(who),
+        this.auth.middleware,
+        (host, vm) => this.ingest.steps.current(host, vm),
+      ),
     );
     this.app.get('/v1/openapi.json', (_req, res) => {
       res.json(openApiDocument());

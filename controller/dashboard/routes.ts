@@ -12,7 +12,7 @@ import { ValidationError } from '../../common/errors.ts';
 import { isHostId, ROOT } from '../../protocol/mqtt/index.ts';
 import { UnauthorizedError } from '../auth/middleware.ts';
 import type { Principal } from '../auth/users.ts';
-import type { FleetStore } from '../fleet/store.ts';
+import type { FleetStore, MetricPoint } from '../fleet/store.ts';
 import { isUuid } from '../../protocol/ids.ts';
 import { readFilters } from '../mqtt/acl.ts';
 
@@ -39,6 +39,8 @@ export function dashboardRoutes(
   store: FleetStore,
   settings: (who: Principal) => DashboardSettings,
   authenticate: readonly RequestHandler[],
+  /** The history step still open in memory (controller/fleet/history-steps.ts), shown as the last point. */
+  openStep: (host: string, vm: string) => MetricPoint | undefined = () => undefined,
 ): Router {
   const r = express.Router();
   r.get('/', (_req, res) => res.redirect(302, '/dashboard/'));
@@ -58,7 +60,18 @@ export function dashboardRoutes(
     const minutes = Math.min(24 * 60, Math.max(1, Number(req.query['minutes'] ?? 30) || 30));
     if (!isHostId(host)) throw new ValidationError('host must be a host id');
     if (vm && !isUuid(vm)) throw new ValidationError('vm must be a VM UUID');
-    res.json({ host, vm, points: store.history(host, vm, Date.now() - minutes * 60_000) });
+    const points: object[] = store.history(host, vm, Date.now() - minutes * 60_000);
+    const open = openStep(host, vm);
+    if (open)
+      points.push({
+        ts: open.ts,
+        res: 0,
+        cpuPct: open.cpuPct,
+        memBytes: open.memBytes,
+        rxBps: open.rxBps,
+        txBps: open.txBps,
+      });
+    res.json({ host, vm, points });
   });
   r.get('/dashboard/events.json', (req, res) => {
     const limit = Math.min(200, Math.max(1, Number(req.query['limit'] ?? 20) || 20));

@@ -25,6 +25,7 @@ export class FleetFeature implements ControllerFeature {
       maxPayloadBytes: config.mqtt.max_payload_bytes,
       downGraceS: config.mqtt.host_down_grace_s,
       history: {
+        stepS: config.metrics.history_step_s,
         rawS: config.metrics.history_raw_s,
         bucketS: config.metrics.history_bucket_s,
         keepS: config.metrics.history_keep_s,

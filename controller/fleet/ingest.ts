@@ -18,6 +18,7 @@ import {
   VmMetricsBatch,
   VmState,
 } from '../../protocol/mqtt/index.ts';
+import { HistorySteps } from './history-steps.ts';
 import type { FleetStore, HostRow, MetricPoint } from './store.ts';
 
 export interface IngestOptions {
@@ -26,7 +27,8 @@ export interface IngestOptions {
   maxPayloadBytes: number;
   /** Seconds between a Last Will and "down" (0: at once). */
   downGraceS: number;
-  history: { rawS: number; bucketS: number; keepS: number };
+  /** stepS: samples are averaged over steps of this many seconds before they are written. */
+  history: { stepS: number; rawS: number; bucketS: number; keepS: number };
 }
 
 export interface IngestEvents {
@@ -51,7 +53,8 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   readonly lags = new Float64Array(LAG_SAMPLES);
   lagCount = 0;
   duplicates = 0;
-  private pending: MetricPoint[] = [];
+  /** The metrics history's open steps, averaged in memory until written. */
+  readonly steps: HistorySteps;
   private readonly downTimers = new Map<string, NodeJS.Timeout>();
   private readonly pendingInfo = new Map<string, HostInfo>();
   private timers: NodeJS.Timeout[] = [];
@@ -59,11 +62,13 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   constructor(private readonly o: IngestOptions) {
     super();
     this.setMaxListeners(100);
+    this.steps = new HistorySteps(o.history.stepS);
   }
 
   start(): void {
     const h = this.o.history;
     this.timers.push(setInterval(() => this.flush(), 1000));
+    this.timers.push(setInterval(() => this.write(this.steps.sweep(Date.now())), h.stepS * 1000));
     this.timers.push(
       setInterval(() => this.o.store.compact(Date.now(), h.rawS * 1000, h.bucketS, h.keepS * 1000), 60_000),
     );
@@ -74,12 +79,15 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.downTimers.values()) clearTimeout(t);
     this.flush();
+    this.write(this.steps.sweep(Date.now(), true));
   }
 
-  /** Writes the metrics history gathered since the last flush. */
+  /** Writes the steps of the metrics history closed since the last flush. */
   flush(): void {
-    const points = this.pending;
-    this.pending = [];
+    this.write(this.steps.take());
+  }
+
+  private write(points: MetricPoint[]): void {
     try {
       this.o.store.addMetrics(points);
     } catch (err) {
@@ -217,7 +225,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   private metrics(m: HostMetrics, host: string): void {
     this.checkHost(m, host);
     this.hostMetrics.set(host, m);
-    this.pending.push({
+    this.steps.add({
       host,
       vm: '',
       ts: m.ts,
@@ -243,7 +251,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
         const d = sum(v.net, k) - sum(p.net, k);
         return d >= 0 ? d / dt : 0;
       };
-      this.pending.push({
+      this.steps.add({
         host,
         vm: v.vm,
         ts: b.ts,

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { topics } from '../../../protocol/mqtt/index.ts';
 import { freePort } from '../../helpers/agent-process.ts';
+import { httpRequest } from '../../helpers/http-client.ts';
 import { recorder, startController } from '../../helpers/mqtt.ts';
 import { SimHost } from '../../helpers/sim-host.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -148,6 +149,44 @@ t.test('metrics history is written, downsampled into buckets and bounded in time
     'averaged, old ones gone',
   );
 });
+
+t.test(
+  'samples are averaged over a history step: the open step is shown, and written when the next begins',
+  async (t) => {
+    const c = await startController({ STRATUS_CONTROLLER_METRICS_HISTORY_STEP_S: '3600' });
+    t.teardown(() => c.cleanup());
+    const h = new SimHost(`step-${randomUUID().slice(0, 8)}`);
+    await h.connect(c.mqttUrl, c.account(h.id));
+    t.teardown(() => h.client!.endAsync(true));
+    await h.publish(topics.hostStatus(h.id), h.status('online'), { retain: true });
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    for (const [ts, cpu] of [
+      [hour + 1000, 10],
+      [hour + 2000, 30],
+    ] as const) {
+      await h.publish(topics.hostMetrics(h.id), { ...h.metrics(cpu), ts });
+    }
+    const history = async () =>
+      (
+        await httpRequest(`${c.apiUrl}/dashboard/history.json?host=${h.id}&minutes=1440`, 'GET', undefined, {
+          authorization: `Bearer ${c.adminToken}`,
+        })
+      ).body.points as { ts: number; cpuPct: number }[];
+    await waitFor('the open step averaged', async () => (await history()).at(-1)?.cpuPct === 20);
+    t.same(c.daemon.fleet.store.history(h.id, '', 0), [], 'not written while its step is open');
+    await h.publish(topics.hostMetrics(h.id), { ...h.metrics(50), ts: hour + 3_600_000 });
+    await waitFor('the closed step written', () => c.daemon.fleet.store.history(h.id, '', 0).length === 1);
+    t.match(c.daemon.fleet.store.history(h.id, '', 0)[0], { ts: hour, res: 0, cpuPct: 20 });
+    t.same(
+      (await history()).map((p) => [p.ts, p.cpuPct]),
+      [
+        [hour, 20],
+        [hour + 3_600_000, 50],
+      ],
+      'the written point, then the open step',
+    );
+  },
+);
 
 t.test(
   'information that arrives before the first status is kept; WebSocket listeners carry the same traffic',

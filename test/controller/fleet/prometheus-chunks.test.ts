@@ -22,7 +22,7 @@ function fleet(hosts: number, vms: number) {
     log: pino({ level: 'silent' }),
     maxPayloadBytes: 1 << 20,
     downGraceS: 0,
-    history: { rawS: 3600, bucketS: 300, keepS: 86400 },
+    history: { stepS: 60, rawS: 3600, bucketS: 300, keepS: 86400 },
   });
   const send = (topic: string, body: object) => ingest.handle(topic, Buffer.from(JSON.stringify(body)));
   for (let i = 0; i < hosts; i++) {
