@@ -85,7 +85,7 @@ export const ControllerConfigSchema = Type.Object({
     {
       history_step_s: I(
         60,
-        'Full resolution of the metrics history: the samples of each host and VM within this many seconds are averaged into one point (at most the agents\' interval: every sample)',
+        "Full resolution of the metrics history: the samples of each host and VM within this many seconds are averaged into one point (at most the agents' interval: every sample)",
         1,
         3600,
       ),
