@@ -53,6 +53,9 @@ const MIGRATIONS = [
      n INTEGER NOT NULL,
      PRIMARY KEY (host, vm, res, ts)
    ) WITHOUT ROWID;`,
+  // compaction selects raw points and deletes old ones by resolution and age: without this index each
+  // pass (every minute) scanned the whole history, millions of rows at fleet scale
+  `CREATE INDEX fleet_metrics_age ON fleet_metrics (res, ts);`,
 ];
 
 export type HostState = 'online' | 'offline' | 'down';
@@ -303,7 +306,12 @@ export class FleetStore {
         )
         .run(bucketS, bucketMs, bucketMs, rawCut, bucketMs);
       this.db.prepare('DELETE FROM fleet_metrics WHERE res = 0 AND ts < ?').run(rawCut);
-      this.db.prepare('DELETE FROM fleet_metrics WHERE res > 0 AND ts < ?').run(now - keepMs);
+      // each resolution's old points, a range of the (res, ts) index (buckets of a former bucket size too)
+      const next = this.db.prepare('SELECT res FROM fleet_metrics WHERE res > ? ORDER BY res LIMIT 1').pluck();
+      const old = this.db.prepare('DELETE FROM fleet_metrics WHERE res = ? AND ts < ?');
+      for (let res = next.get(0) as number | undefined; res !== undefined; res = next.get(res) as number | undefined) {
+        old.run(res, now - keepMs);
+      }
       this.db.prepare('DELETE FROM fleet_events WHERE received_at < ?').run(now - keepMs);
     })();
   }
