@@ -248,8 +248,15 @@ await waitFor('controller', async () => (await fetch(`http://127.0.0.1:${apiPort
 const gauge = async () => {
   const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`, scrape)).text();
   const m = /^stratus_controller_ingest_lag_p99_seconds (\S+)$/m.exec(text);
+  const ms = (name: string) =>
+    Math.round(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) * 1000);
+  loopWindows.push(
+    `${ms('stratus_controller_event_loop_delay_p99_seconds')}/${ms('stratus_controller_event_loop_delay_max_seconds')}/${ms('stratus_controller_gc_pause_max_seconds')}`,
+  );
   return m ? Number(m[1]) * 1000 : Number.NaN;
 };
+/** Per scrape: the controller's event loop delay p99 / max and longest GC pause (ms) of its last 10 s. */
+const loopWindows: string[] = [];
 const api = `http://127.0.0.1:${apiPort}`;
 // the probe host, in its own process so that SIGSTOP freezes it with its connection open
 const probe = spawn(
@@ -286,6 +293,9 @@ const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`, scrape
 const dropped = [...metrics.matchAll(/stratus_controller_mqtt_dropped_total\{[^}]*\} (\d+)/g)].reduce(
   (a, m) => a + Number(m[1]),
   0,
+);
+process.stdout.write(
+  `controller: event loop delay p99/max, longest GC pause per 10 s (ms): ${loopWindows.join(', ')}\n`,
 );
 process.stdout.write(
   `controller: ${dropped} messages dropped, ${alive ? 'alive' : 'DEAD'}; simulator publish errors ${simErrors}\n`,

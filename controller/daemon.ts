@@ -31,6 +31,7 @@ import { FleetFeature } from './fleet/feature.ts';
 import type { FleetService } from './fleet/fleet.ts';
 import type { FleetIngest } from './fleet/ingest.ts';
 import { sendPrometheus } from './fleet/prometheus.ts';
+import { LoopHealth } from './loop-health.ts';
 import { listenHttp } from './http-listen.ts';
 import { ImagesFeature } from './images/feature.ts';
 import { KeysFeature } from './keys/feature.ts';
@@ -88,6 +89,8 @@ export class ControllerDaemon {
   apiAddress = '';
   private server: Server | undefined;
   private readonly startedAt = Date.now();
+  /** Event loop delay and GC pauses, for /metrics. */
+  private readonly loopHealth = new LoopHealth();
 
   /** `opts.log` replaces the stdout logger (tests capture what the controller logs). */
   constructor(
@@ -197,7 +200,7 @@ export class ControllerDaemon {
       this.access.metricsGuard(() => this.auth.users),
       async (_req, res) => {
         // streamed: at 10,000 hosts the exposition is ~200 MB (no whole-body copy nor ETag hash)
-        await sendPrometheus(this.fleetFeature.store, this.ingest, res);
+        await sendPrometheus(this.fleetFeature.store, this.ingest, res, this.loopHealth.last);
       },
     );
     this.app.use(
@@ -229,6 +232,7 @@ export class ControllerDaemon {
   }
 
   async start(): Promise<void> {
+    this.loopHealth.start();
     await ensureDir(this.config.controller.state_dir);
     const m = this.config.mqtt;
     await this.access.start(() => this.broker);
@@ -279,6 +283,7 @@ export class ControllerDaemon {
 
   async stop(): Promise<void> {
     this.notify.stopping();
+    this.loopHealth.stop();
     // the VM service first (no new deploys), the others after the API and MQTT are closed
     await this.vms.stop();
     this.agents.close();

@@ -8,6 +8,7 @@
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import type { ServerResponse } from 'node:http';
 import type { HostMetrics, VmMetricsBatch } from '../../protocol/mqtt/index.ts';
+import type { LoopWindow } from '../loop-health.ts';
 import type { FleetIngest } from './ingest.ts';
 import type { FleetStore } from './store.ts';
 
@@ -66,6 +67,9 @@ const FAMILIES = {
   stratus_controller_mqtt_dropped_total: ['counter', 'MQTT messages dropped, by reason'],
   stratus_controller_mqtt_duplicates_total: ['counter', 'Messages already applied (replays, redeliveries)'],
   stratus_controller_ingest_lag_p99_seconds: ['gauge', 'p99 of recent ingest lags (agent timestamp to applied)'],
+  stratus_controller_event_loop_delay_p99_seconds: ['gauge', 'p99 of the event loop delay over the last 10 s window'],
+  stratus_controller_event_loop_delay_max_seconds: ['gauge', 'Longest event loop delay in the last 10 s window'],
+  stratus_controller_gc_pause_max_seconds: ['gauge', 'Longest garbage-collection pause in the last 10 s window'],
 } as const satisfies Record<string, readonly ['gauge' | 'counter', string]>;
 type Family = keyof typeof FAMILIES;
 
@@ -146,7 +150,7 @@ function* family<T>(
  * (the render's last steps, then Express's Buffer copy and ETag hash of the whole body), long enough
  * for the broker to time out agents' keepalives. Callers write each chunk and let the event loop run.
  */
-export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Generator<Buffer> {
+export function* prometheusChunks(store: FleetStore, ingest: FleetIngest, loop?: LoopWindow): Generator<Buffer> {
   const w = new ChunkWriter();
   const hosts = store.hostStates();
   const metricsOf = [...ingest.hostMetrics];
@@ -234,6 +238,11 @@ export function* prometheusChunks(store: FleetStore, ingest: FleetIngest): Gener
   };
   plain('stratus_controller_mqtt_duplicates_total', ingest.duplicates);
   plain('stratus_controller_ingest_lag_p99_seconds', ingest.lagPercentile(0.99) / 1000);
+  if (loop) {
+    plain('stratus_controller_event_loop_delay_p99_seconds', loop.delayP99S);
+    plain('stratus_controller_event_loop_delay_max_seconds', loop.delayMaxS);
+    plain('stratus_controller_gc_pause_max_seconds', loop.gcPauseMaxS);
+  }
   w.cut();
   yield* w.take();
 }
@@ -249,9 +258,14 @@ export async function renderPrometheus(store: FleetStore, ingest: FleetIngest): 
 }
 
 /** Writes the exposition to an HTTP response chunk by chunk, waiting for the socket to drain. */
-export async function sendPrometheus(store: FleetStore, ingest: FleetIngest, res: ServerResponse): Promise<void> {
+export async function sendPrometheus(
+  store: FleetStore,
+  ingest: FleetIngest,
+  res: ServerResponse,
+  loop?: LoopWindow,
+): Promise<void> {
   res.setHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-  for (const chunk of prometheusChunks(store, ingest)) {
+  for (const chunk of prometheusChunks(store, ingest, loop)) {
     if (res.destroyed) return;
     if (!res.write(chunk)) {
       await new Promise<void>((resolve) => {

@@ -75,6 +75,7 @@ export class VolumeFeature implements ControllerFeature {
       restore: () => this.restoreTargets(),
       intervalMs: c.tgtd_check_interval_s * 1000,
       fullIntervalMs: c.tgtd_full_check_interval_s * 1000,
+      idle: () => !this.service.hasIscsiVolumes(),
     });
   }
 

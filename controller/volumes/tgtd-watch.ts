@@ -14,6 +14,11 @@ export interface TgtdWatchOptions {
   restore: () => Promise<RestoreReport>;
   intervalMs: number;
   fullIntervalMs: number;
+  /**
+   * True while the database holds no iSCSI volume: nothing to restore, so tgtd is checked only every
+   * `fullIntervalMs` (each check forks tgtadm from the controller, whose heap is large at fleet scale).
+   */
+  idle?: () => boolean;
 }
 
 interface WatchEvents {
@@ -27,6 +32,7 @@ export class TgtdWatch extends EventEmitter<WatchEvents> {
   private up: boolean | undefined;
   private instance: string | null = null;
   private lastFull = 0;
+  private lastCheck = 0;
   private stopped = false;
 
   constructor(private readonly o: TgtdWatchOptions) {
@@ -62,6 +68,8 @@ export class TgtdWatch extends EventEmitter<WatchEvents> {
   }
 
   private async checkOnce(): Promise<void> {
+    if (this.up !== undefined && Date.now() - this.lastCheck < this.o.fullIntervalMs && this.o.idle?.()) return;
+    this.lastCheck = Date.now();
     let alive = false;
     try {
       alive = await this.o.tgt.ping();
