@@ -19,6 +19,7 @@ import {
   VmState,
 } from '../../protocol/mqtt/index.ts';
 import { HistorySteps } from './history-steps.ts';
+import { LagWindow } from './lag-window.ts';
 import type { FleetStore, HostRow, MetricPoint } from './store.ts';
 
 export interface IngestOptions {
@@ -40,8 +41,6 @@ export interface IngestEvents {
   'vm-metrics': [VmMetricsBatch];
 }
 
-const LAG_SAMPLES = 4096;
-
 export class FleetIngest extends EventEmitter<IngestEvents> {
   readonly hostMetrics = new Map<string, HostMetrics>();
   readonly vmMetrics = new Map<string, VmMetricsBatch>();
@@ -49,9 +48,8 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
   readonly inventories = new Map<string, HostInventory>();
   readonly received = new Map<string, number>();
   readonly dropped = new Map<string, number>();
-  /** Recent ingest lags (ms from the agent's timestamp to applied), a ring buffer. */
-  readonly lags = new Float64Array(LAG_SAMPLES);
-  lagCount = 0;
+  /** Ingest lags (ms from the agent's timestamp to applied), per 10 s window. */
+  readonly lags = new LagWindow();
   duplicates = 0;
   /** The metrics history's open steps, averaged in memory until written. */
   readonly steps: HistorySteps;
@@ -150,7 +148,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
       throw new MalformedMessageError('bad-topic', `payload host "${m.host}" differs from the topic's "${topicHost}"`);
     }
     const lag = Date.now() - m.ts;
-    this.lags[this.lagCount++ % LAG_SAMPLES] = lag;
+    this.lags.add(lag);
   }
 
   private status(s: HostStatus, host: string): void {
@@ -306,11 +304,8 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     else this.duplicates++;
   }
 
-  /** Recent ingest lag percentile in ms (p in 0..1). */
+  /** Ingest lag percentile in ms (p in 0..1) over the last complete 10 s window. */
   lagPercentile(p: number): number {
-    const n = Math.min(this.lagCount, LAG_SAMPLES);
-    if (n === 0) return 0;
-    const sorted = Array.from(this.lags.subarray(0, n)).sort((a, b) => a - b);
-    return sorted[Math.min(n - 1, Math.floor(p * n))]!;
+    return this.lags.percentile(p);
   }
 }
