@@ -261,9 +261,15 @@ export class ControllerDaemon {
     this.broker?.attach(server, '/mqtt');
     this.mqtt = await connectController(this.config, this.mqttTarget());
     this.mqtt.on('error', (err) => this.log.warn({ err: err.message }, 'MQTT client error'));
-    this.mqtt.on('message', (topic, payload) => this.messages.handle(topic, payload));
     this.mqtt.on('offline', () => this.log.warn('MQTT connection lost; reconnecting'));
-    await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
+    // what hosts publish: from the embedded broker in-process; from an external broker over the
+    // controller's own session (persistent: QoS 1 messages wait in the broker while it is away)
+    if (this.broker && !this.config.mqtt.url)
+      await this.broker.consume(filters.allHosts, (topic, payload) => this.messages.handle(topic, payload));
+    else {
+      this.mqtt.on('message', (topic, payload) => this.messages.handle(topic, payload));
+      await this.mqtt.subscribeAsync(filters.allHosts, { qos: 1 });
+    }
     for (const f of this.features) await f.start?.();
     this.log.info({ api: address, version: VERSION, mqtt: this.mqttTarget().url }, 'controller started');
     this.notify.ready(`API on ${address}`);

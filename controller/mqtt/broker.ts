@@ -10,6 +10,8 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+
+type Packet = { topic: string; payload: unknown };
 import { boundedEmitter } from './bounded-emitter.ts';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
@@ -152,6 +154,37 @@ export class EmbeddedBroker {
       },
       'embedded MQTT broker started',
     );
+  }
+
+  /**
+   * Hands the controller every message matching `filter` in-process, straight from the broker's bus:
+   * no loopback connection, no encoding and parsing again (at 10,000 hosts, 2,100 messages a second
+   * went out to the controller's own socket and back in). The messages retained before it are handed
+   * over after the subscription is in place (one may come twice; the ingest applies each once).
+   * Broker and controller live and die together, so nothing waits in a session for the other.
+   */
+  async consume(filter: string, handle: (topic: string, payload: Buffer) => void): Promise<void> {
+    const deliver = (topic: string, payload: unknown) => {
+      try {
+        handle(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload ?? '')));
+      } catch (err) {
+        this.opts.log.error({ topic, err: (err as Error).message }, 'in-process MQTT consumer failed');
+      }
+    };
+    await new Promise<void>((resolve, reject) =>
+      this.aedes.subscribe(
+        filter,
+        (packet, done) => {
+          deliver(packet.topic, packet.payload);
+          done();
+        },
+        (err?: Error) => (err ? reject(err) : resolve()),
+      ),
+    );
+    const retained = (
+      this.aedes as unknown as { persistence: { createRetainedStream(f: string): AsyncIterable<Packet> } }
+    ).persistence;
+    for await (const packet of retained.createRetainedStream(filter)) deliver(packet.topic, packet.payload);
   }
 
   /** Ends the sessions of every client whose principal matches (a revoked host, an expired account). */
