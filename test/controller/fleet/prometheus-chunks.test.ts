@@ -101,3 +101,33 @@ t.test('a response is written chunk by chunk and ends with the whole exposition'
   t.match(got.type, /^text\/plain; version=0\.0\.4/);
   t.equal(got.body, await renderPrometheus(store, ingest));
 });
+
+t.test('the event loop turns between chunks, even when the reader takes each chunk at once', async (t) => {
+  const { db, store, ingest } = fleet(300, 10);
+  t.teardown(() => db.close());
+  const chunks = [...prometheusChunks(store, ingest)].length;
+  const server = createServer((_req, res) => void sendPrometheus(store, ingest, res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  // one count per turn of the loop (its check phase); a scrape run as one task would leave it near 0
+  let turns = 0;
+  let counting = true;
+  const count = () => {
+    turns++;
+    if (counting) setImmediate(count);
+  };
+  const bytes = await new Promise<number>((resolve, reject) =>
+    get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      setImmediate(count);
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+      });
+      res.on('end', () => resolve(n));
+    }).on('error', reject),
+  );
+  counting = false;
+  t.ok(bytes > 1_000_000, `${bytes} bytes in ${chunks} chunks`);
+  t.ok(turns >= chunks - 1, `${turns} turns of the loop for ${chunks} chunks`);
+});
