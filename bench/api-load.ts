@@ -37,7 +37,22 @@ const SECONDS = Number(values.seconds);
 
 const agent = new Agent({ keepAlive: true, maxSockets: Math.max(READERS, CREATORS) + 8 });
 
-function call(base: string, method: string, path: string, token?: string, body?: unknown) {
+/**
+ * One request. A request sent on a kept-alive socket that the server closed meanwhile (its idle
+ * timeout) fails with ECONNRESET before the server saw it: sent again once, as Node's documentation
+ * advises (req.reusedSocket), so that the race of idle timeouts is not counted as an API failure.
+ */
+async function call(base: string, method: string, path: string, token?: string, body?: unknown) {
+  try {
+    return await callOnce(base, method, path, token, body);
+  } catch (err) {
+    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as { code?: string }).code === 'ECONNRESET')
+      return callOnce(base, method, path, token, body);
+    throw err;
+  }
+}
+
+function callOnce(base: string, method: string, path: string, token?: string, body?: unknown) {
   return new Promise<{ status: number; body: any; ms: number }>((resolve, reject) => {
     const t0 = performance.now();
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -65,7 +80,7 @@ function call(base: string, method: string, path: string, token?: string, body?:
         });
       },
     );
-    req.on('error', reject);
+    req.on('error', (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
     req.end(data);
   });
@@ -112,7 +127,7 @@ mkdirSync(join(dir, 'state'), { recursive: true });
   })();
   db.close();
 }
-const c = await startController({ dir, extraToml: '[network]\ndefault_network = ""\n' });
+const c = await startController({ dir, extraToml: '[network]\ndefault_network = ""\n', logLevel: 'info' });
 const hosts: SimHost[] = [];
 try {
   // 2. online hosts that answer every deploy at once
@@ -244,6 +259,12 @@ try {
       target: { read_p99_ms: 200, create_p99_ms: 500 },
     }),
   );
+} catch (err) {
+  // the controller's last words say why a request failed
+  process.stderr.write(
+    `api-load failed: ${(err as Error).message}\ncontroller output (tail):\n${c.output().slice(-6000)}\n`,
+  );
+  process.exitCode = 1;
 } finally {
   for (const h of hosts) await h.client?.endAsync(true).catch(() => undefined);
   agent.destroy();

@@ -43,6 +43,8 @@ export interface ControllerOptions {
   extraToml?: string;
   /** [controller] allowed_roots; default: the temporary directory. */
   allowedRoots?: string[];
+  /** [log] level; default debug (tests read the logs). Benchmarks run the production default, info. */
+  logLevel?: string;
 }
 
 /** Node options for the controller process from STRATUS_BENCH_CONTROLLER_NODE_ARGS (benchmarks: --cpu-prof,
@@ -73,7 +75,7 @@ ${opts.api ?? ''}
 deploy_timeout_s = 300
 ${opts.scheduler ?? ''}
 [log]
-level = "debug"
+level = "${opts.logLevel ?? 'debug'}"
 ${opts.extraToml ?? ''}
 `,
   );
