@@ -16,6 +16,11 @@ const run = promisify(execFile);
 
 export type IsoTool = 'genisoimage' | 'xorriso';
 
+/** Something that runs a command with an argument array, as promisified execFile does. */
+export interface CommandRunner {
+  run(file: string, args: readonly string[]): Promise<{ stdout: string; stderr: string }>;
+}
+
 export class IsoError extends StratusError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('STRATUS_ERR_ISO', message, { status: 500, details });
@@ -52,6 +57,8 @@ export interface BuildIsoOptions {
   files: Record<string, string | Buffer>;
   out: string;
   tool?: IsoTool;
+  /** Runs the ISO tool (drivers/spawn-server.ts in the controller); default: forked from this process. */
+  runner?: CommandRunner;
   mode?: number;
 }
 
@@ -73,9 +80,11 @@ export async function buildIso(o: BuildIsoOptions): Promise<{ size: number; sha2
       tool === 'genisoimage'
         ? ['genisoimage', ...common, '-input-charset', 'utf-8', root]
         : ['xorriso', '-as', 'mkisofs', ...common, root];
-    await run(argv[0]!, argv.slice(1)).catch((err: { stderr?: string; message: string }) => {
-      throw new IsoError(`${tool} failed: ${(err.stderr || err.message).trim()}`, { tool });
-    });
+    await (o.runner ? o.runner.run(argv[0]!, argv.slice(1)) : run(argv[0]!, argv.slice(1))).catch(
+      (err: { stderr?: string; message: string }) => {
+        throw new IsoError(`${tool} failed: ${(err.stderr || err.message).trim()}`, { tool });
+      },
+    );
     if (o.mode !== undefined) await chmod(tmpOut, o.mode);
     const bytes = await readFile(tmpOut);
     await rename(tmpOut, o.out);

@@ -2,6 +2,7 @@
 // per-VM download tokens stored hashed), the deploy hook that gives every VM its ISO, and the
 // /v1/context routes (build on request; the token-authenticated download agents use).
 
+import { SpawnServer } from '../../drivers/spawn-server.ts';
 import { listenerTls, urlOf } from '../tls/site-tls.ts';
 import { join } from 'node:path';
 import type { Router } from 'express';
@@ -33,10 +34,13 @@ export class ContextFeature implements ControllerFeature {
   readonly service: ContextService;
   readonly routes: readonly Router[];
   readonly deployHooks: readonly DeployHook[];
+  /** genisoimage/xorriso run from a small helper process: forking the controller itself blocks its loop. */
+  private readonly spawner = new SpawnServer();
 
   constructor(d: ContextFeatureDeps) {
     const c = d.config.network;
     this.service = new ContextService({
+      runner: this.spawner,
       db: d.db,
       log: d.log.child({ part: 'context' }),
       dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
@@ -55,5 +59,9 @@ export class ContextFeature implements ControllerFeature {
         ...(d.contextFor ? { contextFor: d.contextFor } : {}),
       }),
     ];
+  }
+
+  stop(): void {
+    this.spawner.close();
   }
 }

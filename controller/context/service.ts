@@ -11,7 +11,7 @@ import { parseCidr6 } from '../../common/ip.ts';
 import { type Db, migrate } from '../../common/sqlite.ts';
 import { validate } from '../../common/validate.ts';
 import { ensureDir } from '../../drivers/host-fs.ts';
-import { buildIso, fileSha256, type IsoTool, removeIso } from '../../drivers/iso.ts';
+import { buildIso, type CommandRunner, fileSha256, type IsoTool, removeIso } from '../../drivers/iso.ts';
 import { type ContextIso, type ContextNic, ContextRequest } from '../../protocol/context.ts';
 import type { IpamService } from '../network/ipam.ts';
 import { nocloudFiles } from './nocloud.ts';
@@ -49,6 +49,8 @@ export interface ContextServiceOptions {
   dir: string;
   ipam?: IpamService;
   tool?: IsoTool;
+  /** Runs the ISO tool outside the controller's process (drivers/spawn-server.ts). */
+  runner?: CommandRunner;
   /** Seconds a download URL stays valid ([api] capability_ttl_s). */
   ttlS?: number;
   now?: () => number;
@@ -108,7 +110,14 @@ export class ContextService {
     const files = req.flavour === 'nocloud' ? nocloudFiles(req, list) : { 'context.sh': renderContextSh(req, list) };
     await ensureDir(this.o.dir, 0o700);
     const path = this.path(req.vmId);
-    const { size, sha256 } = await buildIso({ label, files, out: path, tool: this.o.tool, mode: 0o600 });
+    const { size, sha256 } = await buildIso({
+      label,
+      files,
+      out: path,
+      mode: 0o600,
+      ...(this.o.tool ? { tool: this.o.tool } : {}),
+      ...(this.o.runner ? { runner: this.o.runner } : {}),
+    });
     const { token, expiresAt, now } = this.mint();
     this.o.db
       .prepare(
