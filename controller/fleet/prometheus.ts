@@ -66,7 +66,10 @@ const FAMILIES = {
   stratus_controller_mqtt_messages_total: ['counter', 'MQTT messages ingested, by kind'],
   stratus_controller_mqtt_dropped_total: ['counter', 'MQTT messages dropped, by reason'],
   stratus_controller_mqtt_duplicates_total: ['counter', 'Messages already applied (replays, redeliveries)'],
-  stratus_controller_ingest_lag_p99_seconds: ['gauge', 'p99 of ingest lags (agent timestamp to applied) over the last 10 s window'],
+  stratus_controller_ingest_lag_p99_seconds: [
+    'gauge',
+    'p99 of ingest lags (agent timestamp to applied) over the last 10 s window',
+  ],
   stratus_controller_event_loop_delay_p99_seconds: ['gauge', 'p99 of the event loop delay over the last 10 s window'],
   stratus_controller_event_loop_delay_max_seconds: ['gauge', 'Longest event loop delay in the last 10 s window'],
   stratus_controller_gc_pause_max_seconds: ['gauge', 'Longest garbage-collection pause in the last 10 s window'],
