@@ -43,6 +43,11 @@ export interface FleetInventory {
 
 export interface Fleet extends EventEmitter {
   hosts(): FleetHost[];
+  /**
+   * The hosts that are up, in full, and the ids of the others (the scheduler only counts them in its
+   * reasons). Optional: hosts() serves when absent.
+   */
+  hostsByState?(): { up: FleetHost[]; down: string[] };
   host(id: string): FleetHost | undefined;
   // events: 'host' (FleetHost: came up, went down, changed); 'vm-state' (FleetVmState);
   // 'inventory' (FleetInventory: after every agent (re)connect and change)

@@ -66,6 +66,17 @@ export class FleetService extends EventEmitter<{
     return this.store.hosts().map((r) => this.toFleetHost(r));
   }
 
+  hostsByState(): { up: FleetHost[]; down: string[] } {
+    const up: FleetHost[] = [];
+    const down: string[] = [];
+    for (const { id, state } of this.store.hostStates()) {
+      const r = state === 'online' && this.reported.has(id) ? this.store.host(id) : undefined;
+      if (r) up.push(this.toFleetHost(r));
+      else down.push(id);
+    }
+    return { up, down };
+  }
+
   host(id: string): FleetHost | undefined {
     const r = this.store.host(id);
     return r && this.toFleetHost(r);

@@ -96,3 +96,55 @@ t.test("one host's view equals its entry in every host's view, and reads no othe
   t.equal(svc.hostView('nope'), undefined, 'an unknown host has no view');
   db.close();
 });
+
+t.test('a pass reads in full only the hosts that are up; the others are counted in the reasons', async (t) => {
+  const db = openDatabase(':memory:');
+  const store = new VmStore(db);
+  const small: FleetHost = { id: 'h1', up: true, cpus: 1, memoryMiB: 1024, arch: 'x86_64', load: 0, cachedImages: [] };
+  const fleet = Object.assign(new EventEmitter(), {
+    hosts: () => t.fail('a pass must not read every host') ?? [],
+    host: (id: string) => (id === 'h1' ? small : undefined),
+    hostsByState: () => ({ up: [small], down: ['h2', 'h3'] }),
+  }) as Fleet;
+  const placed: string[] = [];
+  const svc = new SchedulerService({
+    store,
+    fleet,
+    hostAdmin: new HostAdminStore(db),
+    policy: () => DEFAULT_POLICY,
+    log: pino({ level: 'silent' }),
+    deploy: (id) => placed.push(id),
+  });
+  const quota = { vms: 100, vcpus: 100, memoryMiB: 1 << 20 };
+  const vm = (name: string, vcpus: number) =>
+    store.createMany(
+      {
+        name,
+        ownerId: 'u1',
+        ownerName: 'alice',
+        type: 't',
+        vcpus,
+        memoryMiB: 512,
+        diskGiB: 0,
+        volatileGiB: [],
+        swapMiB: 0,
+        imageId: 'img',
+        placement: {},
+        nics: [],
+        volumes: [],
+      },
+      1,
+      quota,
+    )[0]!;
+  const fits = vm('fits', 1);
+  const big = vm('big', 8);
+  svc.kick();
+  await new Promise((r) => setImmediate(r));
+  t.same(placed, [fits.id], 'placed on the host that is up');
+  t.match(store.find(big.id), {
+    state: 'pending',
+    reason:
+      /2 hosts down or disabled.*1 host short of 8 free vCPUs|1 host short of 8 free vCPUs.*2 hosts down or disabled/,
+  });
+  db.close();
+});
