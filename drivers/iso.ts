@@ -6,8 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { StratusError } from '../common/errors.ts';
@@ -62,12 +61,37 @@ export interface BuildIsoOptions {
   mode?: number;
 }
 
+/** Prefix of the staging directories and partial ISOs buildIso() keeps beside its output. */
+const LEFTOVER = '.stratus-iso-';
+
+/**
+ * Removes what builds killed midway left in `dir` (staging directories, partial ISOs); for the owner
+ * of the directory at start, before it builds anything. Returns how many were removed.
+ */
+export async function sweepIsoLeftovers(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const left = names.filter((n) => n.startsWith(LEFTOVER));
+  for (const n of left) await rm(join(dir, n), { recursive: true, force: true });
+  return left.length;
+}
+
 /** Packs `files` into an ISO at `out` (replaced atomically); returns its size and sha256. */
 export async function buildIso(o: BuildIsoOptions): Promise<{ size: number; sha256: string }> {
   if (!/^[A-Za-z0-9_]{1,32}$/.test(o.label)) throw new IsoError(`invalid volume label ${o.label}`);
   const tool = o.tool ?? (await isoTool());
-  const stage = await mkdtemp(join(tmpdir(), 'stratus-iso-'));
-  const tmpOut = join(dirname(o.out), `.${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}.iso`);
+  // staged beside the output, under names sweepIsoLeftovers() knows: a process killed mid-build
+  // (SIGKILL skips the finally below) leaves nothing in /tmp that no one would ever remove
+  const stage = await mkdtemp(join(dirname(o.out), `${LEFTOVER}stage-`));
+  const tmpOut = join(
+    dirname(o.out),
+    `${LEFTOVER}${Date.now()}-${process.pid}-${Math.random().toString(36).slice(2)}.iso`,
+  );
   try {
     const root = join(stage, 'root');
     await mkdir(root, { mode: 0o700 });

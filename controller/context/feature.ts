@@ -2,6 +2,7 @@
 // per-VM download tokens stored hashed), the deploy hook that gives every VM its ISO, and the
 // /v1/context routes (build on request; the token-authenticated download agents use).
 
+import { sweepIsoLeftovers } from '../../drivers/iso.ts';
 import { SpawnServer } from '../../drivers/spawn-server.ts';
 import { listenerTls, urlOf } from '../tls/site-tls.ts';
 import { join } from 'node:path';
@@ -36,14 +37,18 @@ export class ContextFeature implements ControllerFeature {
   readonly deployHooks: readonly DeployHook[];
   /** genisoimage/xorriso run from a small helper process: forking the controller itself blocks its loop. */
   private readonly spawner = new SpawnServer();
+  private readonly dir: string;
+  private readonly log: Logger;
 
   constructor(d: ContextFeatureDeps) {
     const c = d.config.network;
+    this.dir = c.context_dir || join(d.config.controller.state_dir, 'context');
+    this.log = d.log.child({ part: 'context' });
     this.service = new ContextService({
       runner: this.spawner,
       db: d.db,
-      log: d.log.child({ part: 'context' }),
-      dir: c.context_dir || join(d.config.controller.state_dir, 'context'),
+      log: this.log,
+      dir: this.dir,
       ipam: d.ipam,
       ttlS: d.config.api.capability_ttl_s,
     });
@@ -59,6 +64,12 @@ export class ContextFeature implements ControllerFeature {
         ...(d.contextFor ? { contextFor: d.contextFor } : {}),
       }),
     ];
+  }
+
+  /** Removes what ISO builds killed midway left; before the API takes requests (nothing builds yet). */
+  async recover(): Promise<void> {
+    const n = await sweepIsoLeftovers(this.dir);
+    if (n > 0) this.log.info({ removed: n, dir: this.dir }, 'leftovers of interrupted context ISO builds removed');
   }
 
   stop(): void {

@@ -2,12 +2,12 @@
 // and the files' exact bytes; a bad label or file name fails before anything is written.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { buildIso, readIso, readIsoFile } from '../../drivers/iso.ts';
+import { buildIso, readIso, readIsoFile, sweepIsoLeftovers } from '../../drivers/iso.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'stratus-iso-'));
@@ -34,4 +34,18 @@ t.test('bad labels and file names are refused before anything is written', async
   await t.rejects(buildIso({ label: 'bad label', files: {}, out }), { code: 'STRATUS_ERR_ISO' });
   await t.rejects(buildIso({ label: 'OK', files: { '../x': 'y' }, out }), { code: 'STRATUS_ERR_ISO' });
   t.notOk(existsSync(out));
+});
+
+t.test('a build stages beside its output and leaves nothing; what a killed build left is swept', async (t) => {
+  const out = join(dir, 'staged', 'ctx.iso');
+  mkdirSync(join(dir, 'staged'));
+  await buildIso({ label: 'CONTEXT', files: { 'context.sh': 'X=1\n' }, out });
+  t.same(readdirSync(join(dir, 'staged')), ['ctx.iso'], 'no staging directory or partial ISO left');
+  // what a SIGKILL between mkdtemp and rename leaves
+  mkdirSync(join(dir, 'staged', '.stratus-iso-stage-abc', 'root'), { recursive: true });
+  writeFileSync(join(dir, 'staged', '.stratus-iso-123-4-x.iso'), 'partial');
+  writeFileSync(join(dir, 'staged', '.keep-me'), 'not ours');
+  t.equal(await sweepIsoLeftovers(join(dir, 'staged')), 2);
+  t.same(readdirSync(join(dir, 'staged')).sort(), ['.keep-me', 'ctx.iso']);
+  t.equal(await sweepIsoLeftovers(join(dir, 'nonexistent')), 0, 'a directory not made yet has nothing to sweep');
 });
