@@ -1,18 +1,24 @@
 // tier: unit
 // The controller reads its embedded broker in-process: messages retained before it subscribed are
 // handed over first, then every new one as it is published, without a connection of its own; topics
-// outside the filter and denied publications never reach it.
+// outside the filter never reach it, and a consumer that throws does not stop the ones after.
 import mqtt from 'mqtt';
 import pino from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { EmbeddedBroker } from '../../../controller/mqtt/broker.ts';
 
-t.test('retained messages first, then live ones, only those of the filter', async (t) => {
+/** A broker on a free loopback port and a client of it, both ended with the test. */
+async function brokerAndClient(t: Test) {
   const broker = new EmbeddedBroker({ log: pino({ level: 'silent' }), listen: '127.0.0.1:0', wsListen: '' });
   await broker.start();
   t.teardown(() => broker.stop());
   const client = await mqtt.connectAsync(`mqtt://${broker.tcpAddress}`, { protocolVersion: 4 });
   t.teardown(() => client.endAsync(true));
+  return { broker, client };
+}
+
+t.test('retained messages first, then live ones, only those of the filter', async (t) => {
+  const { broker, client } = await brokerAndClient(t);
   await client.publishAsync('stratus/v1/hosts/h1/status', '{"early":true}', { retain: true, qos: 1 });
   await client.publishAsync('elsewhere/x', 'no', { retain: true, qos: 1 });
   const got: [string, string][] = [];
@@ -30,11 +36,7 @@ t.test('retained messages first, then live ones, only those of the filter', asyn
 });
 
 t.test('a consumer that throws is logged; the broker and later messages go on', async (t) => {
-  const broker = new EmbeddedBroker({ log: pino({ level: 'silent' }), listen: '127.0.0.1:0', wsListen: '' });
-  await broker.start();
-  t.teardown(() => broker.stop());
-  const client = await mqtt.connectAsync(`mqtt://${broker.tcpAddress}`, { protocolVersion: 4 });
-  t.teardown(() => client.endAsync(true));
+  const { broker, client } = await brokerAndClient(t);
   const got: string[] = [];
   await broker.consume('stratus/v1/hosts/#', (_topic, payload) => {
     if (payload.toString() === 'bad') throw new Error('boom');

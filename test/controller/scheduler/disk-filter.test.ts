@@ -4,17 +4,15 @@
 // (scheduled, deploying, running, ...) are charged, a VM that fits nowhere waits with the disk reason, and
 // a host that does not report its disk is not filtered. The service part runs on a real SQLite VM store.
 import { EventEmitter } from 'node:events';
-import pino from 'pino';
 import t from 'tap';
 import { openDatabase } from '../../../common/sqlite.ts';
 import { reject } from '../../../controller/scheduler/filters.ts';
 import { scheduleLinear } from '../../../controller/scheduler/linear-scan.ts';
 import { schedule } from '../../../controller/scheduler/scheduler.ts';
-import { SchedulerService } from '../../../controller/scheduler/service.ts';
 import { DEFAULT_POLICY, type HostView, type VmRequest } from '../../../controller/scheduler/types.ts';
 import type { Fleet, FleetHost } from '../../../controller/fleet/fleet-view.ts';
-import { HostAdminStore } from '../../../controller/vms/host-admin.ts';
 import { VmStore } from '../../../controller/vms/store.ts';
+import { pendingVm, schedulerFor } from '../../helpers/vm-records.ts';
 import { blankDisks, diskBytes } from '../../../controller/vms/vm-disks.ts';
 
 const GiB = 1024 ** 3;
@@ -97,27 +95,8 @@ t.test("a VM's disk bytes: root (--disk or the image's size), volatile disks and
 t.test('the service counts placed VMs not yet running (scheduled, deploying) as used disk', async (t) => {
   const db = openDatabase(':memory:');
   const store = new VmStore(db);
-  const quota = { vms: 100, vcpus: 100, memoryMiB: 1 << 20 };
   const mk = (name: string, volatileGiB: number[]) =>
-    store.createMany(
-      {
-        name,
-        ownerId: 'u1',
-        ownerName: 'alice',
-        type: 't',
-        vcpus: 1,
-        memoryMiB: 64,
-        diskGiB: 10,
-        volatileGiB,
-        swapMiB: 1024,
-        imageId: 'img',
-        placement: {},
-        nics: [],
-        volumes: [],
-      },
-      1,
-      quota,
-    )[0]!;
+    pendingVm(store, name, { diskGiB: 10, volatileGiB, swapMiB: 1024 });
   const fleetHost: FleetHost = {
     id: 'h1',
     up: true,
@@ -129,16 +108,7 @@ t.test('the service counts placed VMs not yet running (scheduled, deploying) as 
     cachedImages: [],
   };
   const fleet = Object.assign(new EventEmitter(), { hosts: () => [fleetHost], host: () => fleetHost }) as Fleet;
-  const deployed: string[] = [];
-  const svc = new SchedulerService({
-    store,
-    fleet,
-    hostAdmin: new HostAdminStore(db),
-    policy: () => DEFAULT_POLICY,
-    log: pino({ level: 'silent' }),
-    deploy: (id) => deployed.push(id),
-    diskBytes: (v) => diskBytes(v, 0),
-  });
+  const { svc, placed: deployed } = schedulerFor(db, store, fleet, { diskBytes: (v) => diskBytes(v, 0) });
   const a = mk('a', [40]); // 10 + 40 + 1 = 51 GiB
   store.transition(a.id, 'scheduled', 'placed', { hostId: 'h1' });
   store.transition(a.id, 'deploying', 'sent');

@@ -12,6 +12,7 @@ import { SchedulerService } from '../../../controller/scheduler/service.ts';
 import { DEFAULT_POLICY } from '../../../controller/scheduler/types.ts';
 import { HostAdminStore } from '../../../controller/vms/host-admin.ts';
 import { VmStore } from '../../../controller/vms/store.ts';
+import { pendingVm, schedulerFor } from '../../helpers/vm-records.ts';
 
 t.test("one host's view equals its entry in every host's view, and reads no other host", async (t) => {
   const db = openDatabase(':memory:');
@@ -44,27 +45,12 @@ t.test("one host's view equals its entry in every host's view, and reads no othe
     log: pino({ level: 'silent' }),
     deploy: () => undefined,
   });
-  const quota = { vms: 100, vcpus: 100, memoryMiB: 1 << 20 };
   const place = (name: string, hostId: string, vcpus: number, group?: string) => {
-    const v = store.createMany(
-      {
-        name,
-        ownerId: 'u1',
-        ownerName: 'alice',
-        type: 't',
-        vcpus,
-        memoryMiB: 512 * vcpus,
-        diskGiB: 0,
-        volatileGiB: [],
-        swapMiB: 0,
-        imageId: 'img',
-        placement: group ? { antiAffinityGroup: group } : {},
-        nics: [],
-        volumes: [],
-      },
-      1,
-      quota,
-    )[0]!;
+    const v = pendingVm(store, name, {
+      vcpus,
+      memoryMiB: 512 * vcpus,
+      placement: group ? { antiAffinityGroup: group } : {},
+    });
     store.transition(v.id, 'scheduled', 'placed', { hostId });
     return v;
   };
@@ -109,36 +95,8 @@ t.test('a pass reads in full only the hosts that are up; the others are counted 
     host: (id: string) => (id === 'h1' ? small : undefined),
     hostsByState: () => ({ up: [small], down: ['h2', 'h3'] }),
   }) as Fleet;
-  const placed: string[] = [];
-  const svc = new SchedulerService({
-    store,
-    fleet,
-    hostAdmin: new HostAdminStore(db),
-    policy: () => DEFAULT_POLICY,
-    log: pino({ level: 'silent' }),
-    deploy: (id) => placed.push(id),
-  });
-  const quota = { vms: 100, vcpus: 100, memoryMiB: 1 << 20 };
-  const vm = (name: string, vcpus: number) =>
-    store.createMany(
-      {
-        name,
-        ownerId: 'u1',
-        ownerName: 'alice',
-        type: 't',
-        vcpus,
-        memoryMiB: 512,
-        diskGiB: 0,
-        volatileGiB: [],
-        swapMiB: 0,
-        imageId: 'img',
-        placement: {},
-        nics: [],
-        volumes: [],
-      },
-      1,
-      quota,
-    )[0]!;
+  const { svc, placed } = schedulerFor(db, store, fleet);
+  const vm = (name: string, vcpus: number) => pendingVm(store, name, { vcpus, memoryMiB: 512 });
   const fits = vm('fits', 1);
   const big = vm('big', 8);
   svc.kick();

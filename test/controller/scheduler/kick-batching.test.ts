@@ -4,14 +4,11 @@
 // turn of the event loop as before. Without it, 50 clients creating VMs one request per loop turn each
 // paid a whole pass over 10,000 hosts (bench api-load).
 import { EventEmitter } from 'node:events';
-import pino from 'pino';
 import t from 'tap';
 import { openDatabase } from '../../../common/sqlite.ts';
 import type { Fleet, FleetHost } from '../../../controller/fleet/fleet-view.ts';
-import { SchedulerService } from '../../../controller/scheduler/service.ts';
-import { DEFAULT_POLICY } from '../../../controller/scheduler/types.ts';
-import { HostAdminStore } from '../../../controller/vms/host-admin.ts';
 import { VmStore } from '../../../controller/vms/store.ts';
+import { pendingVm, schedulerFor } from '../../helpers/vm-records.ts';
 
 t.test('kicks after a costly pass are batched into one pass', async (t) => {
   const db = openDatabase(':memory:');
@@ -27,36 +24,8 @@ t.test('kicks after a costly pass are batched into one pass', async (t) => {
     },
     host: () => h,
   }) as unknown as Fleet;
-  const placed: string[] = [];
-  const svc = new SchedulerService({
-    store,
-    fleet,
-    hostAdmin: new HostAdminStore(db),
-    policy: () => DEFAULT_POLICY,
-    log: pino({ level: 'silent' }),
-    deploy: (id) => placed.push(id),
-    now: () => clock,
-  });
-  const create = (name: string) =>
-    store.createMany(
-      {
-        name,
-        ownerId: 'u1',
-        ownerName: 'alice',
-        type: 't',
-        vcpus: 1,
-        memoryMiB: 64,
-        diskGiB: 0,
-        volatileGiB: [],
-        swapMiB: 0,
-        imageId: 'img',
-        placement: {},
-        nics: [],
-        volumes: [],
-      },
-      1,
-      { vms: 100, vcpus: 100, memoryMiB: 1 << 20 },
-    )[0]!.id;
+  const { svc, placed } = schedulerFor(db, store, fleet, { now: () => clock });
+  const create = (name: string) => pendingVm(store, name).id;
   const turn = () => new Promise((r) => setImmediate(r));
   const until = async (what: () => boolean) => {
     for (let i = 0; i < 5000 && !what(); i++) await new Promise((r) => setTimeout(r, 1));
