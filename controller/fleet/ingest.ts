@@ -86,7 +86,7 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     for (const t of this.downTimers.values()) clearTimeout(t);
     this.flush();
     this.write(this.steps.sweep(Date.now(), true));
-    this.store(this.toWrite.splice(0)); // what is left, at once
+    this.persist(this.toWrite.splice(0)); // what is left, at once
   }
 
   /** Writes the steps of the metrics history closed since the last flush. */
@@ -104,14 +104,14 @@ export class FleetIngest extends EventEmitter<IngestEvents> {
     if (this.writing || this.toWrite.length === 0) return;
     this.writing = true;
     const next = () => {
-      this.store(this.toWrite.splice(0, HISTORY_ROWS_PER_TURN));
+      this.persist(this.toWrite.splice(0, HISTORY_ROWS_PER_TURN));
       if (this.toWrite.length > 0 && !this.stopped) setImmediate(next);
       else this.writing = false;
     };
     setImmediate(next);
   }
 
-  private store(points: MetricPoint[]): void {
+  private persist(points: MetricPoint[]): void {
     try {
       this.o.store.addMetrics(points);
     } catch (err) {
