@@ -40,19 +40,25 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** The helper process and the ids of the calls it was given. */
+interface Helper {
+  proc: ChildProcess;
+  ids: Set<number>;
+}
+
 export class SpawnServer {
-  private child: ChildProcess | undefined;
+  private helper: Helper | undefined;
   private readonly pending = new Map<number, Pending>();
   private next = 1;
 
-  private start(): ChildProcess {
-    const mine = new Set<number>();
+  private start(): Helper {
     // the helper needs none of the caller's Node options (heap sizes, loaders): a clean environment
-    const child: ChildProcess & { ids?: Set<number> } = spawn(process.execPath, ['-e', HELPER], {
+    const proc = spawn(process.execPath, ['-e', HELPER], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' },
     });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const helper: Helper = { proc, ids: new Set() };
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
       const r = JSON.parse(line) as RunResult & {
         id: number;
         error?: string;
@@ -63,7 +69,7 @@ export class SpawnServer {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
-      mine.delete(r.id);
+      helper.ids.delete(r.id);
       if (r.error === undefined) p.resolve({ stdout: r.stdout, stderr: r.stderr });
       else
         p.reject(
@@ -77,34 +83,34 @@ export class SpawnServer {
         );
     });
     // 'close': after its output is read to the end (an answer written just before exiting counts)
-    child.on('close', () => {
-      if (this.child === child) this.child = undefined;
-      for (const [id, p] of this.pending) {
-        if (!mine.has(id)) continue;
+    proc.on('close', () => {
+      if (this.helper === helper) this.helper = undefined;
+      for (const id of helper.ids) {
+        this.pending.get(id)?.reject(new Error('the command helper process exited'));
         this.pending.delete(id);
-        p.reject(new Error('the command helper process exited'));
       }
+      helper.ids.clear();
     });
-    child.stdin!.on('error', () => undefined); // its exit handler answers the calls in flight
-    child.ids = mine;
-    return child;
+    proc.stdin!.on('error', () => undefined); // its 'close' handler answers the calls in flight
+    return helper;
   }
 
   /** Runs `file` with `args` (no shell); resolves with its output, rejects as execFile does. */
   run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    this.child ??= this.start();
+    this.helper ??= this.start();
+    const helper = this.helper;
     const id = this.next++;
-    (this.child as ChildProcess & { ids: Set<number> }).ids.add(id);
+    helper.ids.add(id);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const req = { id, file, args, timeout: opts.timeout ?? 0, maxBuffer: opts.maxBuffer ?? 1024 * 1024 };
-      this.child!.stdin!.write(`${JSON.stringify(req)}\n`);
+      helper.proc.stdin!.write(`${JSON.stringify(req)}\n`);
     });
   }
 
-  /** Ends the helper (it exits when its input closes). */
+  /** Ends the helper: it exits once the commands in flight are done (its input closed). */
   close(): void {
-    this.child?.stdin?.end();
-    this.child = undefined;
+    this.helper?.proc.stdin?.end();
+    this.helper = undefined;
   }
 }

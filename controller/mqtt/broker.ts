@@ -10,11 +10,12 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-
-type Packet = { topic: string; payload: unknown };
 import { boundedEmitter } from './bounded-emitter.ts';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+
+/** A retained message as aedes's persistence streams it. */
+type Packet = { topic: string; payload: unknown };
 
 /** 'anonymous' is never stored: it is what a client without credentials gets when allow_anonymous is set. */
 export type BrokerRole = 'controller' | 'host' | 'dashboard' | 'anonymous';

@@ -479,12 +479,12 @@ export class VolumeService {
     }
   }
 
-  /** What tgtd must hold: every exported iSCSI volume with the initiators of its attachments. */
   /** Whether any volume lives on the iSCSI backend (the tgtd watch idles without). */
   hasIscsiVolumes(): boolean {
     return this.store.list().some((v) => v.backend === 'iscsi');
   }
 
+  /** What tgtd must hold: every exported iSCSI volume with the initiators of its attachments. */
   wantedTargets(): { wanted: { volume: VolumeRecord; initiators: string[] }[]; known: Set<string> } {
     const all = this.store.list().filter((v) => v.backend === 'iscsi');
     return {

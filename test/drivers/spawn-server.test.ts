@@ -25,8 +25,8 @@ t.test('a helper that dies fails its calls in flight; the next call starts a new
   const s = new SpawnServer();
   t.teardown(() => s.close());
   const inFlight = s.run('sleep', ['5']);
-  const helper = (s as unknown as { child: { kill(sig: string): void } }).child;
-  helper.kill('SIGKILL');
+  const helper = (s as unknown as { helper: { proc: { kill(sig: string): void } } }).helper;
+  helper.proc.kill('SIGKILL');
   await t.rejects(inFlight, /helper process exited/);
   t.same(await s.run('echo', ['again']), { stdout: 'again\n', stderr: '' });
 });
