@@ -176,7 +176,10 @@ export class ControllerDaemon {
       viewExtras: [
         this.keys.viewExtra,
         this.marketplace.viewExtra,
-        (vm) => ({ addresses: this.networks.addresses(vm.id) }),
+        (vms) => {
+          const addresses = this.networks.addressesOf(vms.map((v) => v.id));
+          return (vm) => ({ addresses: addresses.get(vm.id) ?? [] });
+        },
       ],
     });
     this.features = [...before, this.vms];

@@ -4,7 +4,7 @@
 // builds the VM's context CD-ROM from it; `vm show` gets a summary without the contents.
 
 import { ValidationError } from '../../common/errors.ts';
-import { type Db, migrate } from '../../common/sqlite.ts';
+import { allForIds, type Db, migrate } from '../../common/sqlite.ts';
 import type { ContextFlavour, ContextRequest, VmContextInput, VmContextView } from '../../protocol/context.ts';
 import type { Principal } from '../auth/users.ts';
 import type { KeyStore } from '../keys/store.ts';
@@ -15,6 +15,9 @@ const MIGRATIONS = [
      vm_id TEXT PRIMARY KEY,
      context TEXT NOT NULL
    )`,
+  // the summary of views, kept beside the context so that a list of VMs does not parse user data and
+  // start scripts of up to 256 KiB each (rows from before it: NULL, summarized from the context on read)
+  'ALTER TABLE vm_context ADD COLUMN summary TEXT',
 ];
 
 /** What is stored per VM. */
@@ -73,9 +76,10 @@ export class VmContextStore {
 
   /** Stores the context of newly created VMs (inside their creation's transaction). */
   save(vmIds: string[], ctx: VmContextRecord): void {
-    const ins = this.db.prepare('INSERT OR REPLACE INTO vm_context (vm_id, context) VALUES (?, ?)');
+    const ins = this.db.prepare('INSERT OR REPLACE INTO vm_context (vm_id, context, summary) VALUES (?, ?, ?)');
     const json = JSON.stringify(ctx);
-    for (const id of vmIds) ins.run(id, json);
+    const summary = JSON.stringify(summarize(ctx));
+    for (const id of vmIds) ins.run(id, json, summary);
   }
 
   get(vmId: string): VmContextRecord | undefined {
@@ -101,19 +105,46 @@ export class VmContextStore {
 
   /** The summary `vm show` prints: fingerprints, sizes and variable names, never contents. */
   view(vmId: string): VmContextView | undefined {
-    const c = this.get(vmId);
-    if (!c) return undefined;
-    return {
-      method: c.method,
-      loginUser: c.loginUser ?? null,
-      keys: c.keys.map((k) => ({ name: k.name, type: k.type, fingerprint: k.fingerprint })),
-      userDataBytes: c.userData === undefined ? 0 : Buffer.byteLength(c.userData, 'utf8'),
-      startScriptBytes: c.startScript === undefined ? 0 : Buffer.byteLength(c.startScript, 'utf8'),
-      variables: Object.keys(c.variables).sort(),
-    };
+    return this.views([vmId]).get(vmId);
+  }
+
+  /** The summaries of many VMs in one query; VMs created together share one summary object. */
+  views(vmIds: readonly string[]): Map<string, VmContextView> {
+    const rows = allForIds<{ vm_id: string; summary: string | null; context: string | null }>(
+      this.db,
+      `SELECT vm_id, summary, CASE WHEN summary IS NULL THEN context END AS context
+       FROM vm_context WHERE vm_id IN (SELECT value FROM json_each(?))`,
+      vmIds,
+    );
+    const parsed = new Map<string, VmContextView>();
+    const out = new Map<string, VmContextView>();
+    for (const r of rows) {
+      if (r.summary === null) {
+        out.set(r.vm_id, summarize(JSON.parse(r.context!) as VmContextRecord));
+        continue;
+      }
+      let v = parsed.get(r.summary);
+      if (!v) {
+        v = JSON.parse(r.summary) as VmContextView;
+        parsed.set(r.summary, v);
+      }
+      out.set(r.vm_id, v);
+    }
+    return out;
   }
 
   remove(vmId: string): void {
     this.db.prepare('DELETE FROM vm_context WHERE vm_id = ?').run(vmId);
   }
+}
+
+function summarize(c: VmContextRecord): VmContextView {
+  return {
+    method: c.method,
+    loginUser: c.loginUser ?? null,
+    keys: c.keys.map((k) => ({ name: k.name, type: k.type, fingerprint: k.fingerprint })),
+    userDataBytes: c.userData === undefined ? 0 : Buffer.byteLength(c.userData, 'utf8'),
+    startScriptBytes: c.startScript === undefined ? 0 : Buffer.byteLength(c.startScript, 'utf8'),
+    variables: Object.keys(c.variables).sort(),
+  };
 }

@@ -37,9 +37,12 @@ export class KeysFeature implements ControllerFeature {
           );
       },
     };
-    this.viewExtra = (vm) => {
-      const context = this.contexts.view(vm.id);
-      return context ? { context } : {};
+    this.viewExtra = (vms) => {
+      const views = this.contexts.views(vms.map((v) => v.id));
+      return (vm) => {
+        const context = views.get(vm.id);
+        return context ? { context } : {};
+      };
     };
   }
 }

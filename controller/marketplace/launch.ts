@@ -95,21 +95,10 @@ export function marketplaceViewExtra(
       return { imageRefused: (err as Error).message };
     }
   };
-  // a list of 1,000 VMs of a few images asked (and verified) the same entries 1,000 times: once per
-  // image within one turn of the event loop (one response), afresh for the next
-  let memo: Map<string, Record<string, unknown>> | undefined;
-  return (vm) => {
-    if (!memo) {
-      memo = new Map();
-      setImmediate(() => {
-        memo = undefined;
-      });
-    }
-    let extra = memo.get(vm.imageId);
-    if (!extra) {
-      extra = of(vm.imageId);
-      memo.set(vm.imageId, extra);
-    }
-    return extra;
+  // a list of 1,000 VMs of a few images asks (and verifies) each image once
+  return (vms) => {
+    const byImage = new Map<string, Record<string, unknown>>();
+    for (const vm of vms) if (!byImage.has(vm.imageId)) byImage.set(vm.imageId, of(vm.imageId));
+    return (vm) => byImage.get(vm.imageId) ?? {};
   };
 }

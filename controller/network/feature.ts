@@ -69,9 +69,20 @@ export class NetworkFeature implements ControllerFeature {
 
   /** The VM's addresses from its leases, in NIC order (IPv4 first, then IPv6). */
   addresses(vmId: string): string[] {
-    return this.ipam
-      .leasesOfVm(vmId)
-      .sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
-      .flatMap((l) => [l.ipv4, l.ipv6, l.ipv6Slaac].filter((a): a is string => !!a));
+    return this.addressesOf([vmId]).get(vmId) ?? [];
+  }
+
+  /** The addresses of many VMs (one query), as addresses() gives them; VMs without any are absent. */
+  addressesOf(vmIds: readonly string[]): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [vm, leases] of this.ipam.leasesOfVms(vmIds)) {
+      out.set(
+        vm,
+        leases
+          .sort((a, b) => (a.nicIndex ?? 0) - (b.nicIndex ?? 0))
+          .flatMap((l) => [l.ipv4, l.ipv6, l.ipv6Slaac].filter((a): a is string => !!a)),
+      );
+    }
+    return out;
   }
 }

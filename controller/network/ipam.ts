@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ValidationError } from '../../common/errors.ts';
 import { parseIpv4 } from '../../common/ip.ts';
-import type { Db } from '../../common/sqlite.ts';
+import { allForIds, type Db, groupBy } from '../../common/sqlite.ts';
 import { validate } from '../../common/validate.ts';
 import {
   HoldRequest,
@@ -210,6 +210,31 @@ export class IpamService extends EventEmitter<IpamEvents> {
 
   leasesOfVm(vmId: string): LeaseView[] {
     return this.s.leasesOfVm.all(vmId).map((l) => leaseView(l, this.resolve(this.row(l.network_id)).def));
+  }
+
+  /** The leases of many VMs in one query, by VM, each in NIC order; VMs without any are absent. */
+  leasesOfVms(vmIds: readonly string[]): Map<string, LeaseView[]> {
+    const rows = allForIds<LeaseRow>(
+      this.db,
+      'SELECT * FROM ipam_leases WHERE vm_id IN (SELECT value FROM json_each(?)) ORDER BY vm_id, nic_index',
+      vmIds,
+    );
+    const defs = new Map<string, ResolvedNetwork['def']>();
+    const def = (networkId: string) => {
+      let d = defs.get(networkId);
+      if (!d) {
+        d = this.resolve(this.row(networkId)).def;
+        defs.set(networkId, d);
+      }
+      return d;
+    };
+    const out = new Map<string, LeaseView[]>();
+    for (const [vm, ls] of groupBy(rows, 'vm_id'))
+      out.set(
+        vm!,
+        ls.map((l) => leaseView(l, def(l.network_id))),
+      );
+    return out;
   }
 
   release(leaseId: string): void {

@@ -173,9 +173,12 @@ export class VmFeature implements ControllerFeature {
       ),
       vmRoutes(this.service, this.store, [
         ...(d.viewExtras ?? []),
-        (vm) => {
-          const readonlyImages = this.extraDisks.of(vm.id);
-          return { readonlyImages, disks: diskViews(vm, readonlyImages) };
+        (vms) => {
+          const extra = this.extraDisks.ofMany(vms.map((v) => v.id));
+          return (vm) => {
+            const readonlyImages = extra.get(vm.id) ?? [];
+            return { readonlyImages, disks: diskViews(vm, readonlyImages) };
+          };
         },
       ]),
       adminRoutes({

@@ -216,3 +216,22 @@ t.test('bad network definitions and lease requests are 400s naming the field', a
   t.throws(() => ipam.allocate('nope', { vmId: randomUUID() }), { code: 'STRATUS_ERR_NOT_FOUND' });
   t.equal(ipam.listLeases(n.id).length, 0, 'nothing half-made');
 });
+
+t.test('the leases of many VMs come in one call, by VM and in NIC order, as each VM alone gives them', async (t) => {
+  const { ipam } = fresh(t);
+  const a = ipam.createNetwork(net24);
+  const b = ipam.createNetwork({ name: 'other', bridge: 'brlab1', ipv4: { cidr: '10.214.0.0/24' } });
+  const [one, two, none] = [randomUUID(), randomUUID(), randomUUID()];
+  ipam.allocate(b.id, { vmId: one, nicIndex: 1 });
+  ipam.allocate(a.id, { vmId: one, nicIndex: 0 });
+  ipam.allocate(a.id, { vmId: two, nicIndex: 0 });
+  const many = ipam.leasesOfVms([one, two, none]);
+  t.same([...many.keys()].sort(), [one, two].sort(), 'a VM without leases is absent');
+  t.same(many.get(one), ipam.leasesOfVm(one));
+  t.same(
+    many.get(one)!.map((l) => l.nicIndex),
+    [0, 1],
+  );
+  t.same(many.get(two), ipam.leasesOfVm(two));
+  t.same(ipam.leasesOfVms([]).size, 0);
+});
