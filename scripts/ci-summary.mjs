@@ -13,7 +13,7 @@ let skipped = 0;
 let pending = [];
 const failures = [];
 /** Lines of scripts/test.sh's own steps that report a failure. */
-const stepFailure = /^(typecheck failed|leak check: the tests left|lint failed|leak check: cannot)/;
+const stepFailure = /^(typecheck failed|leak check: the tests left \d+ |lint failed|leak check: cannot)/;
 /** True while reading the leak check's list of what the tests left behind (lines indented by two). */
 let inLeakList = false;
 const rl = createInterface({ input: process.stdin });

@@ -53,6 +53,6 @@ t.test('a failed step of npm test (the leak check) is named with what it found',
 });
 
 t.test('a clean run ends with the count alone', async (t) => {
-  const out = summarize('    ok 1 - x\nok 1 - test/a.test.ts\n', 0);
-  t.same(out.slice(-2), ['ok 1 - test/a.test.ts', '1 passed, 0 failed']);
+  const out = summarize('    ok 1 - x\nok 1 - test/a.test.ts\nleak check: the tests left nothing behind\n', 0);
+  t.same(out.slice(-2), ['leak check: the tests left nothing behind', '1 passed, 0 failed']);
 });
