@@ -42,17 +42,22 @@ const agent = new Agent({ keepAlive: true, maxSockets: Math.max(READERS, CREATOR
  * timeout) fails with ECONNRESET before the server saw it: sent again once, as Node's documentation
  * advises (req.reusedSocket), so that the race of idle timeouts is not counted as an API failure.
  */
-async function call(base: string, method: string, path: string, token?: string, body?: unknown) {
+async function call(base: string, method: string, path: string, token?: string, body?: unknown, parse = true) {
   try {
-    return await callOnce(base, method, path, token, body);
+    return await callOnce(base, method, path, token, body, parse);
   } catch (err) {
     if ((err as { reusedSocket?: boolean }).reusedSocket && (err as { code?: string }).code === 'ECONNRESET')
-      return callOnce(base, method, path, token, body);
+      return callOnce(base, method, path, token, body, parse);
     throw err;
   }
 }
 
-function callOnce(base: string, method: string, path: string, token?: string, body?: unknown) {
+/**
+ * `parse` false: the body is read to its last byte and dropped, as load generators (wrk, autocannon) do.
+ * Parsing 1 MB lists in this one client process for 200 clients took the CPU the measured latencies were
+ * made of (the server was half idle).
+ */
+function callOnce(base: string, method: string, path: string, token?: string, body?: unknown, parse = true) {
   return new Promise<{ status: number; body: any; ms: number }>((resolve, reject) => {
     const t0 = performance.now();
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -69,9 +74,11 @@ function callOnce(base: string, method: string, path: string, token?: string, bo
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
+        res.on('data', (c) => {
+          if (parse) chunks.push(c);
+        });
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
+          const text = parse ? Buffer.concat(chunks).toString() : '';
           resolve({
             status: res.statusCode ?? 0,
             body: text ? JSON.parse(text) : undefined,
@@ -182,6 +189,8 @@ try {
   // 3. creation: CREATORS clients create VMS VMs between them
   const perClient = Math.ceil(VMS / CREATORS);
   const createMs: number[] = [];
+  const createAt: { at: number; ms: number }[] = [];
+  const createStart = performance.now();
   let failed = 0;
   await Promise.all(
     tokens.map(async (token, u) => {
@@ -192,6 +201,7 @@ try {
           image: 'bench',
         });
         createMs.push(r.ms);
+        createAt.push({ at: performance.now() - r.ms - createStart, ms: r.ms });
         if (r.status !== 202) failed++;
       }
     }),
@@ -216,7 +226,11 @@ try {
   // 4. reads: READERS clients list their VMs and show one, as their users; one in ten lists all as admin
   const byOwner = new Map<string, string[]>();
   for (const v of ids) byOwner.set(v.owner, [...(byOwner.get(v.owner) ?? []), v.id]);
-  const baseline = await load(READERS, SECONDS / 2, async () => (await call(c.url, 'GET', '/v1/health')).ms);
+  const baseline = await load(
+    READERS,
+    SECONDS / 2,
+    async () => (await call(c.url, 'GET', '/v1/health', undefined, undefined, false)).ms,
+  );
   let readErrors = 0;
   const reads = await load(READERS, SECONDS, async (client) => {
     const u = client % CREATORS;
@@ -224,13 +238,17 @@ try {
     const mine = byOwner.get(`user${u}`) ?? [];
     const r =
       client % 2 === 0 || mine.length === 0
-        ? await call(c.url, 'GET', '/v1/vms', token)
-        : await call(c.url, 'GET', `/v1/vms/${mine[Math.floor(Math.random() * mine.length)]}`, token);
+        ? await call(c.url, 'GET', '/v1/vms', token, undefined, false)
+        : await call(c.url, 'GET', `/v1/vms/${mine[Math.floor(Math.random() * mine.length)]}`, token, undefined, false);
     if (r.status !== 200) readErrors++;
     return r.ms;
   });
   console.log(
     `created ${createMs.length} VMs (${failed} refused) by ${CREATORS} clients: p50 ${p(createMs, 0.5).toFixed(0)} ms, p99 ${p(createMs, 0.99).toFixed(0)} ms`,
+  );
+  const slowest = createAt.sort((a, b) => b.ms - a.ms).slice(0, 10);
+  console.log(
+    `slowest creates (sent at +s: ms): ${slowest.map((x) => `+${(x.at / 1000).toFixed(1)}: ${x.ms.toFixed(0)}`).join(', ')}`,
   );
   console.log(`scheduled ${scheduled}/${VMS} in ${(scheduleMs / 1000).toFixed(1)} s after the last create`);
   console.log(

@@ -83,3 +83,28 @@ export function groupBy<R, K extends keyof R>(rows: readonly R[], key: K): Map<R
   }
   return out;
 }
+
+/**
+ * Calls `onChange` after each row written (inserted, updated or deleted) in any of `tables` through this
+ * connection, whether its transaction commits or rolls back: temporary triggers call a function of this
+ * process. Every writer is seen, whichever code runs the SQL. Tables that do not exist (a feature not
+ * configured) are skipped. `name` names the function and prefixes the triggers (letters and _ only).
+ */
+export function onTableChanges(db: Db, name: string, tables: readonly string[], onChange: () => void): void {
+  if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid change hook name ${name}`);
+  db.function(name, { deterministic: false }, () => {
+    onChange();
+    return null;
+  });
+  const existing = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name),
+  );
+  for (const table of tables.filter((t) => existing.has(t))) {
+    for (const op of ['INSERT', 'UPDATE', 'DELETE']) {
+      db.exec(
+        `CREATE TEMP TRIGGER IF NOT EXISTS ${name}_${table}_${op.toLowerCase()} AFTER ${op} ON main."${table}"
+         BEGIN SELECT ${name}(); END`,
+      );
+    }
+  }
+}

@@ -173,6 +173,8 @@ export class ControllerDaemon {
       volumes: this.volumes.service,
       extensions: [this.keys.createExtension],
       onImageSaved: (img) => this.marketplace.signSaved(img, this.images.content.path(img.id)),
+      // what the extras below read: the context, images and Marketplace entries (imageRefused), leases
+      viewTables: ['vm_context', 'images', 'market_entries', 'market_trust', 'ipam_leases', 'ipam_networks', 'users'],
       viewExtras: [
         this.keys.viewExtra,
         this.marketplace.viewExtra,

@@ -6,7 +6,7 @@
 import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { ConflictError } from '../../common/errors.ts';
-import type { Db } from '../../common/sqlite.ts';
+import { type Db, onTableChanges } from '../../common/sqlite.ts';
 import { adminRoutes } from '../api/admin-routes.ts';
 import type { UserStore } from '../auth/users.ts';
 import { InstanceTypeStore } from '../catalog/instance-types.ts';
@@ -28,6 +28,7 @@ import { VmMigrator } from './migrator.ts';
 import { type VmViewExtra, vmRoutes } from './routes.ts';
 import { ControllerVmService, type VmCreateExtension } from './service.ts';
 import { snapshotRoutes } from './snapshot-routes.ts';
+import { VmListCache } from './list-cache.ts';
 import { SpecBuilder } from './spec-builder.ts';
 import type { VmStore } from './store.ts';
 import { diskBytes, diskViews } from './vm-disks.ts';
@@ -51,12 +52,16 @@ export interface VmFeatureDeps {
   extensions?: readonly VmCreateExtension[];
   /** Fields other features add to VM views (context summary, addresses). */
   viewExtras?: readonly VmViewExtra[];
+  /** The tables those extras read: a write to any of them clears the cached VM lists. */
+  viewTables?: readonly string[];
   /** Runs once a saved image (save-as) is stored: the Marketplace signs its entry with the site key. */
   onImageSaved?: (img: ImageRecord) => Promise<unknown>;
 }
 
 export class VmFeature implements ControllerFeature {
   readonly name = 'vms';
+  /** The answers of GET /v1/vms until a table of the views changes (controller/vms/list-cache.ts). */
+  readonly listCache = new VmListCache();
   readonly types: InstanceTypeStore;
   readonly store: VmStore;
   readonly hostAdmin: HostAdminStore;
@@ -72,6 +77,10 @@ export class VmFeature implements ControllerFeature {
     const c = d.config;
     const specs = new SpecBuilder(d.images.registry, d.images.content);
     this.extraDisks = new ExtraDisks(d.db, d.images.registry, specs);
+    // every table a VM view is made of: any write there, by whichever code, clears the cached lists
+    onTableChanges(d.db, 'stratus_vm_views_changed', ['vms', 'vm_extra_disks', ...(d.viewTables ?? [])], () =>
+      this.listCache.invalidate(),
+    );
     const hooks = [...d.hooks, this.extraDisks.deployHook];
     this.store = d.store;
     this.types = new InstanceTypeStore(d.db);
@@ -171,16 +180,21 @@ export class VmFeature implements ControllerFeature {
         c.scheduler.deploy_timeout_s * 1000,
         d.onImageSaved,
       ),
-      vmRoutes(this.service, this.store, [
-        ...(d.viewExtras ?? []),
-        (vms) => {
-          const extra = this.extraDisks.ofMany(vms.map((v) => v.id));
-          return (vm) => {
-            const readonlyImages = extra.get(vm.id) ?? [];
-            return { readonlyImages, disks: diskViews(vm, readonlyImages) };
-          };
-        },
-      ]),
+      vmRoutes(
+        this.service,
+        this.store,
+        [
+          ...(d.viewExtras ?? []),
+          (vms) => {
+            const extra = this.extraDisks.ofMany(vms.map((v) => v.id));
+            return (vm) => {
+              const readonlyImages = extra.get(vm.id) ?? [];
+              return { readonlyImages, disks: diskViews(vm, readonlyImages) };
+            };
+          },
+        ],
+        this.listCache,
+      ),
       adminRoutes({
         fleet: d.fleet,
         hostAdmin: this.hostAdmin,

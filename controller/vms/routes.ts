@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
 import { IdParams } from '../../protocol/ids.ts';
+import { VmListCache } from './list-cache.ts';
 import type { ControllerVmService } from './service.ts';
 import type { VmRecord, VmStore } from './store.ts';
 
@@ -50,7 +51,12 @@ export function vmView(vm: VmRecord) {
   };
 }
 
-export function vmRoutes(vms: ControllerVmService, store: VmStore, extras: VmViewExtra[] = []): Router {
+export function vmRoutes(
+  vms: ControllerVmService,
+  store: VmStore,
+  extras: VmViewExtra[] = [],
+  listCache: VmListCache = new VmListCache({ ttlMs: 0 }),
+): Router {
   const r = Router();
   const view = (vm: VmRecord) => vmViews([vm], extras)[0]!;
   route(
@@ -63,9 +69,13 @@ export function vmRoutes(vms: ControllerVmService, store: VmStore, extras: VmVie
       role: 'user',
       response: Type.Object({ items: Type.Array(Vm) }),
     },
-    ({ principal }) => ({
-      items: vmViews(vms.list(principal), extras),
-    }),
+    ({ principal, res }) => {
+      const list = listCache.get(`${principal.role}:${principal.id}`, () => ({
+        items: vmViews(vms.list(principal), extras),
+      }));
+      // express answers 304 to a matching If-None-Match
+      res.set('ETag', list.etag).type('application/json').send(list.body);
+    },
   );
   route(
     r,
