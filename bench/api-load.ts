@@ -186,7 +186,13 @@ try {
     tokens.push(r.body.token);
   }
 
-  // 3. creation: CREATORS clients create VMS VMs between them
+  // 3. creation: CREATORS clients create VMS VMs between them. Each client opens its connection first
+  // (timed apart, as wrk and autocannon connect before they measure): a busy Node server admits one new
+  // connection per turn of its event loop (libuv >= 1.45 accepts once per wakeup), so a burst of new
+  // connections waits as many turns; the creations are measured on connections already open.
+  const connectMs = (
+    await Promise.all(tokens.map(async () => (await call(c.url, 'GET', '/v1/health', undefined, undefined, false)).ms))
+  ).sort((a, b) => a - b);
   const perClient = Math.ceil(VMS / CREATORS);
   const createMs: number[] = [];
   const createAt: { at: number; ms: number }[] = [];
@@ -219,11 +225,25 @@ try {
     500,
   ).catch(() => undefined);
   const scheduleMs = performance.now() - t0;
+  // reads are measured in a steady state: every deploy answered (context CD-ROMs built, states written)
+  await waitFor(
+    'every VM running',
+    async () => {
+      const r = await call(c.url, 'GET', '/v1/vms', ADMIN_TOKEN);
+      return r.body.items.filter((v: { state: string }) => v.state === 'running').length >= scheduled;
+    },
+    300_000,
+    500,
+  ).catch(() => undefined);
   const ids = (await call(c.url, 'GET', '/v1/vms', ADMIN_TOKEN)).body.items.map(
     (v: { id: string; owner: string }) => v,
   );
 
   // 4. reads: READERS clients list their VMs and show one, as their users; one in ten lists all as admin
+  // the readers' connections are opened first, as the creators' were
+  await Promise.all(
+    Array.from({ length: READERS }, () => call(c.url, 'GET', '/v1/health', undefined, undefined, false)),
+  );
   const byOwner = new Map<string, string[]>();
   for (const v of ids) byOwner.set(v.owner, [...(byOwner.get(v.owner) ?? []), v.id]);
   const baseline = await load(
@@ -246,9 +266,29 @@ try {
   console.log(
     `created ${createMs.length} VMs (${failed} refused) by ${CREATORS} clients: p50 ${p(createMs, 0.5).toFixed(0)} ms, p99 ${p(createMs, 0.99).toFixed(0)} ms`,
   );
+  if (process.env['STRATUS_BENCH_DEBUG'])
+    console.log(
+      'first 60 creates, end times:',
+      createAt
+        .slice()
+        .sort((a, b) => a.at - b.at)
+        .slice(0, 60)
+        .map((x) => ((x.at + x.ms) / 1000).toFixed(2))
+        .join(' '),
+      '\nall ends sorted:',
+      createAt
+        .map((x) => (x.at + x.ms) / 1000)
+        .sort((a, b) => a - b)
+        .filter((_, i) => i % 10 === 0)
+        .map((x) => x.toFixed(2))
+        .join(' '),
+    );
   const slowest = createAt.sort((a, b) => b.ms - a.ms).slice(0, 10);
   console.log(
     `slowest creates (sent at +s: ms): ${slowest.map((x) => `+${(x.at / 1000).toFixed(1)}: ${x.ms.toFixed(0)}`).join(', ')}`,
+  );
+  console.log(
+    `${CREATORS} connections opened at once (GET /v1/health): p50 ${p(connectMs, 0.5).toFixed(0)} ms, max ${connectMs.at(-1)!.toFixed(0)} ms`,
   );
   console.log(`scheduled ${scheduled}/${VMS} in ${(scheduleMs / 1000).toFixed(1)} s after the last create`);
   console.log(
@@ -270,6 +310,7 @@ try {
       read_errors: readErrors,
       create_p99_ms: Math.round(p(createMs, 0.99)),
       create_p50_ms: Math.round(p(createMs, 0.5)),
+      connect_max_ms: Math.round(connectMs.at(-1)!),
       create_refused: failed,
       scheduled,
       baseline_p99_ms: Math.round(p(baseline, 0.99)),
