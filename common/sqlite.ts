@@ -29,9 +29,18 @@ function cacheStatements(db: Db): void {
   }) as Db['prepare'];
 }
 
-export function openDatabase(path: string): Db {
+export interface OpenOptions {
+  /** Most memory SQLite keeps of the file's pages (its page cache), in MiB; SQLite's default is 2. */
+  cacheMiB?: number;
+  /** Bytes of the file read through a memory map instead of read() calls, in MiB; 0: none. */
+  mmapMiB?: number;
+}
+
+export function openDatabase(path: string, o: OpenOptions = {}): Db {
   const db = new Database(path);
   cacheStatements(db);
+  if (o.cacheMiB !== undefined) db.pragma(`cache_size = -${Math.round(o.cacheMiB * 1024)}`);
+  if (o.mmapMiB !== undefined) db.pragma(`mmap_size = ${Math.round(o.mmapMiB * 1024 * 1024)}`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
@@ -84,18 +93,34 @@ export function groupBy<R, K extends keyof R>(rows: readonly R[], key: K): Map<R
   return out;
 }
 
+/** The listeners of each change hook, per connection (a hook's SQL function is registered once). */
+const changeHooks = new WeakMap<Db, Map<string, Set<() => void>>>();
+
 /**
  * Calls `onChange` after each row written (inserted, updated or deleted) in any of `tables` through this
  * connection, whether its transaction commits or rolls back: temporary triggers call a function of this
  * process. Every writer is seen, whichever code runs the SQL. Tables that do not exist (a feature not
- * configured) are skipped. `name` names the function and prefixes the triggers (letters and _ only).
+ * configured) are skipped. `name` names the function and prefixes the triggers (letters and _ only);
+ * several listeners may share a name (two stores on one connection), each is called.
  */
 export function onTableChanges(db: Db, name: string, tables: readonly string[], onChange: () => void): void {
   if (!/^[a-z_]+$/.test(name)) throw new Error(`invalid change hook name ${name}`);
-  db.function(name, { deterministic: false }, () => {
-    onChange();
-    return null;
-  });
+  let hooks = changeHooks.get(db);
+  if (!hooks) {
+    hooks = new Map();
+    changeHooks.set(db, hooks);
+  }
+  let listeners = hooks.get(name);
+  if (!listeners) {
+    const set = new Set<() => void>();
+    listeners = set;
+    hooks.set(name, set);
+    db.function(name, { deterministic: false }, () => {
+      for (const l of set) l();
+      return null;
+    });
+  }
+  listeners.add(onChange);
   const existing = new Set(
     (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name),
   );

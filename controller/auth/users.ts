@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../common/errors.ts';
-import { type Db, migrate } from '../../common/sqlite.ts';
+import { type Db, migrate, onTableChanges } from '../../common/sqlite.ts';
 
 export { Quota, Role, User, UserName } from '../../protocol/user.ts';
 import type { Quota, User } from '../../protocol/user.ts';
@@ -45,9 +45,20 @@ const toUser = (r: Row): User => ({
   createdAt: r.created_at,
 });
 
+/** Tokens whose principal is kept in memory at most (beyond, the memory starts afresh). */
+const PRINCIPALS_MAX = 10_000;
+
 export class UserStore {
+  /**
+   * Principals by token hash, as the table last answered (one query less per API call); cleared by
+   * every write to `users`, whichever code makes it (a user deleted, a token or role changed), so a
+   * revoked token is refused by the very next call. Unknown tokens are not kept.
+   */
+  private readonly principals = new Map<string, Principal>();
+
   constructor(private readonly db: Db) {
     migrate(db, 'users', MIGRATIONS);
+    onTableChanges(db, 'stratus_users_changed', ['users'], () => this.principals.clear());
   }
 
   /** Creates a user and returns its token (shown once, never stored). */
@@ -94,9 +105,16 @@ export class UserStore {
   }
 
   authenticate(token: string): Principal | undefined {
-    const r = this.db.prepare('SELECT id, name, role FROM users WHERE token_sha256 = ?').get(sha256(token)) as
+    const hash = sha256(token);
+    const kept = this.principals.get(hash);
+    if (kept) return { ...kept };
+    const r = this.db.prepare('SELECT id, name, role FROM users WHERE token_sha256 = ?').get(hash) as
       | Principal
       | undefined;
+    if (r) {
+      if (this.principals.size >= PRINCIPALS_MAX) this.principals.clear();
+      this.principals.set(hash, { ...r });
+    }
     return r;
   }
 

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { Router } from 'express';
 import { route } from '../api/route.ts';
 import { IdParams } from '../../protocol/ids.ts';
-import { VmListCache } from './list-cache.ts';
+import { VmViewCache } from './view-cache.ts';
 import type { ControllerVmService } from './service.ts';
 import type { VmRecord, VmStore } from './store.ts';
 
@@ -55,7 +55,7 @@ export function vmRoutes(
   vms: ControllerVmService,
   store: VmStore,
   extras: VmViewExtra[] = [],
-  listCache: VmListCache = new VmListCache({ ttlMs: 0 }),
+  viewCache: VmViewCache = new VmViewCache({ ttlMs: 0 }),
 ): Router {
   const r = Router();
   const view = (vm: VmRecord) => vmViews([vm], extras)[0]!;
@@ -70,7 +70,7 @@ export function vmRoutes(
       response: Type.Object({ items: Type.Array(Vm) }),
     },
     ({ principal, res }) => {
-      const list = listCache.get(`${principal.role}:${principal.id}`, () => ({
+      const list = viewCache.get(`${principal.role}:${principal.id}`, () => ({
         items: vmViews(vms.list(principal), extras),
       }));
       // express answers 304 to a matching If-None-Match
@@ -106,7 +106,13 @@ export function vmRoutes(
       params: Id,
       response: Type.Composite([Vm, Type.Object({ events: Type.Array(Type.Unknown()) })]),
     },
-    ({ params, principal }) => ({ ...view(vms.visible(params.id, principal)), events: store.events(params.id) }),
+    ({ params, principal, res }) => {
+      const shown = viewCache.get(`${principal.role}:${principal.id}:${params.id}`, () => ({
+        ...view(vms.visible(params.id, principal)),
+        events: store.events(params.id),
+      }));
+      res.set('ETag', shown.etag).type('application/json').send(shown.body);
+    },
   );
   for (const action of ['start', 'stop', 'reboot'] as const) {
     route(

@@ -3,7 +3,7 @@
 // each call cost more than the query), statements stay right after a schema change (a column added
 // after a SELECT * was prepared), and distinct SQL texts beyond the bound start the cache afresh.
 import t from 'tap';
-import { openDatabase } from '../../common/sqlite.ts';
+import { onTableChanges, openDatabase } from '../../common/sqlite.ts';
 
 t.test('one statement per SQL text, still right after the schema changes', async (t) => {
   const db = openDatabase(':memory:');
@@ -20,4 +20,15 @@ t.test('one statement per SQL text, still right after the schema changes', async
   for (let i = 0; i < 2100; i++) db.prepare(`SELECT ${i} AS n`).get();
   t.same(db.prepare('SELECT 7 AS n').get(), { n: 7 }, 'beyond the bound, statements are prepared again');
   t.same(db.prepare(sel).get('one'), { id: 'one', a: 1, b: 'new' });
+});
+
+t.test('two listeners of one change hook on one connection are both called', async (t) => {
+  const db = openDatabase(':memory:');
+  t.teardown(() => db.close());
+  db.exec('CREATE TABLE u (id TEXT PRIMARY KEY)');
+  const calls: string[] = [];
+  onTableChanges(db, 'shared_hook', ['u'], () => calls.push('first'));
+  onTableChanges(db, 'shared_hook', ['u'], () => calls.push('second'));
+  db.prepare('INSERT INTO u (id) VALUES (?)').run('x');
+  t.same(calls, ['first', 'second'], 'a second store on the connection does not silence the first');
 });

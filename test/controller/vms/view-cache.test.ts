@@ -5,9 +5,12 @@
 // again after its time to live even with no write.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import pino from 'pino';
 import t from 'tap';
+import { NotFoundError } from '../../../common/errors.ts';
+import { problemHandler } from '../../../common/http-problem.ts';
 import { onTableChanges, openDatabase } from '../../../common/sqlite.ts';
-import { VmListCache } from '../../../controller/vms/list-cache.ts';
+import { VmViewCache } from '../../../controller/vms/view-cache.ts';
 import { vmRoutes } from '../../../controller/vms/routes.ts';
 import type { ControllerVmService } from '../../../controller/vms/service.ts';
 import { VmStore } from '../../../controller/vms/store.ts';
@@ -35,32 +38,48 @@ t.test('a write to a watched table is seen at once, by any writer; other tables 
   t.throws(() => onTableChanges(db, 'bad name;', ['a'], () => undefined));
 });
 
-t.test('the cache: time to live, clearing, the oldest caller evicted, one ETag per answer', async (t) => {
-  let now = 0;
-  const cache = new VmListCache({ ttlMs: 1000, maxEntries: 2, now: () => now });
-  let builds = 0;
-  const build = () => ({ n: ++builds });
-  const first = cache.get('u1', build);
-  t.same(JSON.parse(first.body.toString()), { n: 1 });
-  t.equal(cache.get('u1', build), first, 'served again');
-  t.match(first.etag, /^W\/".+"$/);
-  now = 1000;
-  t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 2 }, 'built again after its time to live');
-  cache.invalidate();
-  t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 3 }, 'built again after a change');
-  cache.get('u2', build);
-  cache.get('u3', build);
-  t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 6 }, 'beyond two callers the oldest went');
-});
+t.test(
+  'the cache: time to live, clearing, the oldest answers evicted beyond its size, one ETag per answer',
+  async (t) => {
+    let now = 0;
+    // each answer below is 7 bytes ({"n":1}): two fit
+    const cache = new VmViewCache({ ttlMs: 1000, maxBytes: 16, now: () => now });
+    let builds = 0;
+    const build = () => ({ n: ++builds });
+    const first = cache.get('u1', build);
+    t.same(JSON.parse(first.body.toString()), { n: 1 });
+    t.equal(cache.get('u1', build), first, 'served again');
+    t.match(first.etag, /^W\/".+"$/);
+    now = 1000;
+    t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 2 }, 'built again after its time to live');
+    cache.invalidate();
+    t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 3 }, 'built again after a change');
+    cache.get('u2', build);
+    cache.get('u3', build);
+    t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 6 }, 'beyond two answers the oldest went');
+    t.same(JSON.parse(cache.get('u3', build).body.toString()), { n: 5 }, 'the newest stayed');
+    t.throws(() =>
+      cache.get('bad', () => {
+        throw new Error('404');
+      }),
+    );
+    t.same(JSON.parse(cache.get('u3', build).body.toString()), { n: 5 }, 'a build that throws keeps nothing');
+  },
+);
 
 t.test('GET /v1/vms through the cache: fresh after writes, per caller, 304 for a matching ETag', async (t) => {
   const db = openDatabase(':memory:');
   t.teardown(() => db.close());
   const store = new VmStore(db);
-  const cache = new VmListCache({ ttlMs: 3_600_000 });
-  onTableChanges(db, 'stratus_vm_views_changed', ['vms'], () => cache.invalidate());
+  const cache = new VmViewCache({ ttlMs: 3_600_000 });
+  onTableChanges(db, 'stratus_vm_views_changed', ['vms', 'vm_events'], () => cache.invalidate());
   const service = {
     list: (who: { id: string; role: string }) => store.list(who.role === 'admin' ? {} : { ownerId: who.id }),
+    visible: (id: string, who: { id: string; role: string }) => {
+      const vm = store.find(id);
+      if (!vm || (who.role !== 'admin' && vm.ownerId !== who.id)) throw new NotFoundError('VM', id);
+      return vm;
+    },
   } as unknown as ControllerVmService;
   const app = express();
   app.use((req, res, next) => {
@@ -69,6 +88,7 @@ t.test('GET /v1/vms through the cache: fresh after writes, per caller, 304 for a
     next();
   });
   app.use('/v1', vmRoutes(service, store, [], cache));
+  app.use(problemHandler(pino({ level: 'silent' })));
   const server = app.listen(0, '127.0.0.1');
   t.teardown(() => server.close());
   await new Promise((r) => server.once('listening', r));
@@ -99,4 +119,23 @@ t.test('GET /v1/vms through the cache: fresh after writes, per caller, 304 for a
   t.same(after.names, ['a', 'b'], 'the write is seen by the next list');
   db.prepare("UPDATE vms SET name = 'renamed' WHERE id = ?").run(a.id);
   t.same((await list('u1')).names, ['renamed', 'b'], 'a write by SQL outside the store is seen too');
+
+  const show = async (user: string) => {
+    const r = await fetch(`${base}/${a.id}`, { headers: { 'x-user': user } });
+    return { status: r.status, body: (await r.json()) as { state: string; events: { to: string }[] } };
+  };
+  const shown = await show('u1');
+  t.equal(shown.status, 200);
+  t.same(
+    shown.body.events.map((e) => e.to),
+    ['pending', 'failed'],
+  );
+  t.equal((await show('u2')).status, 404, 'not shown to another user, although kept for its owner');
+  store.transition(a.id, 'running', 'adopted');
+  const again = await show('u1');
+  t.equal(again.body.state, 'running', 'a VM shown after a change is shown as it is now');
+  t.same(
+    again.body.events.map((e) => e.to),
+    ['pending', 'failed', 'running'],
+  );
 });
