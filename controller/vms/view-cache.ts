@@ -51,6 +51,7 @@ export class VmViewCache {
     // built synchronously: no write can come between reading the tables and keeping the answer
     const body = Buffer.from(JSON.stringify(build()));
     const entry = { body, etag: `W/"${createHash('sha1').update(body).digest('base64url')}"`, at: this.now() };
+    if (this.ttlMs <= 0) return entry; // a cache that keeps nothing (routes built without one)
     this.drop(key);
     for (const oldest of this.entries.keys()) {
       if (this.bytes + body.length <= this.maxBytes) break;
