@@ -29,18 +29,9 @@ function cacheStatements(db: Db): void {
   }) as Db['prepare'];
 }
 
-export interface OpenOptions {
-  /** Most memory SQLite keeps of the file's pages (its page cache), in MiB; SQLite's default is 2. */
-  cacheMiB?: number;
-  /** Bytes of the file read through a memory map instead of read() calls, in MiB; 0: none. */
-  mmapMiB?: number;
-}
-
-export function openDatabase(path: string, o: OpenOptions = {}): Db {
+export function openDatabase(path: string): Db {
   const db = new Database(path);
   cacheStatements(db);
-  if (o.cacheMiB !== undefined) db.pragma(`cache_size = -${Math.round(o.cacheMiB * 1024)}`);
-  if (o.mmapMiB !== undefined) db.pragma(`mmap_size = ${Math.round(o.mmapMiB * 1024 * 1024)}`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');

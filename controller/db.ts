@@ -11,9 +11,7 @@ export class ControllerDb {
 
   constructor(readonly path: string) {
     ensureDirSync(dirname(path));
-    // at 10,000 hosts the file holds tens of MB (fleet, history, VMs): SQLite's 2 MiB page cache made
-    // each lookup by key read pages again (bench api-load); pages are read through a memory map
-    this.db = openDatabase(path, { cacheMiB: 64, mmapMiB: 256 });
+    this.db = openDatabase(path);
   }
 
   static inStateDir(stateDir: string): ControllerDb {
