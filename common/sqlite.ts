@@ -124,3 +124,12 @@ export function onTableChanges(db: Db, name: string, tables: readonly string[], 
     }
   }
 }
+
+/**
+ * SQLite's `data_version`: it changes when another connection (another process) commits to the file,
+ * never for this connection's own writes. Memory kept from the tables (what onTableChanges clears on this
+ * connection's writes) is dropped when it changes, so another process's write is seen too.
+ */
+export function dataVersion(db: Db): number {
+  return (db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
+}

@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../common/errors.ts';
-import { type Db, migrate, onTableChanges } from '../../common/sqlite.ts';
+import { dataVersion, type Db, migrate, onTableChanges } from '../../common/sqlite.ts';
 
 export { Quota, Role, User, UserName } from '../../protocol/user.ts';
 import type { Quota, User } from '../../protocol/user.ts';
@@ -52,9 +52,11 @@ export class UserStore {
   /**
    * Principals by token hash, as the table last answered (one query less per API call); cleared by
    * every write to `users`, whichever code makes it (a user deleted, a token or role changed), so a
-   * revoked token is refused by the very next call. Unknown tokens are not kept.
+   * revoked token is refused by the very next call; and by a commit of another process to the file
+   * (`dataVersion`). Unknown tokens are not kept.
    */
   private readonly principals = new Map<string, Principal>();
+  private seenVersion = -1;
 
   constructor(private readonly db: Db) {
     migrate(db, 'users', MIGRATIONS);
@@ -106,6 +108,11 @@ export class UserStore {
 
   authenticate(token: string): Principal | undefined {
     const hash = sha256(token);
+    const version = dataVersion(this.db);
+    if (version !== this.seenVersion) {
+      this.principals.clear();
+      this.seenVersion = version;
+    }
     const kept = this.principals.get(hash);
     if (kept) return { ...kept };
     const r = this.db.prepare('SELECT id, name, role FROM users WHERE token_sha256 = ?').get(hash) as

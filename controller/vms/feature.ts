@@ -6,7 +6,7 @@
 import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { ConflictError } from '../../common/errors.ts';
-import { type Db, onTableChanges } from '../../common/sqlite.ts';
+import { dataVersion, type Db, onTableChanges } from '../../common/sqlite.ts';
 import { TurnQueue } from '../../common/turn-queue.ts';
 import { adminRoutes } from '../api/admin-routes.ts';
 import type { UserStore } from '../auth/users.ts';
@@ -62,7 +62,7 @@ export interface VmFeatureDeps {
 export class VmFeature implements ControllerFeature {
   readonly name = 'vms';
   /** The answers of GET /v1/vms and /v1/vms/{id} until a table of the views changes (controller/vms/view-cache.ts). */
-  readonly viewCache = new VmViewCache();
+  readonly viewCache: VmViewCache;
   /** Deploys the scheduler started, a few per turn of the event loop. */
   private readonly deployStarts = new TurnQueue(8);
   readonly types: InstanceTypeStore;
@@ -80,6 +80,7 @@ export class VmFeature implements ControllerFeature {
     const c = d.config;
     const specs = new SpecBuilder(d.images.registry, d.images.content);
     this.extraDisks = new ExtraDisks(d.db, d.images.registry, specs);
+    this.viewCache = new VmViewCache({ externalVersion: () => dataVersion(d.db) });
     // every table a VM view is made of: any write there, by whichever code, clears the cached lists
     onTableChanges(
       d.db,

@@ -1,6 +1,6 @@
 // The serialized answers of GET /v1/vms and GET /v1/vms/{id}, per caller, until a table the views are
-// made of changes (temporary triggers on those tables clear it: controller/vms/feature.ts) or for at most
-// a second (view fields that depend on the time, such as a Marketplace entry that expires). A list of
+// made of changes (temporary triggers on those tables clear it: controller/vms/feature.ts; another
+// process's commit, by SQLite's data_version) or for at most a second (view fields that depend on the time, such as a Marketplace entry that expires). A list of
 // 1,000 VMs costs ~20 ms to build (rows, the extras of other features, JSON) and a VM shown ~8 queries;
 // dashboards and watchers poll them, and between two changes every caller gets the bytes built once,
 // with an ETag for conditional requests.
@@ -18,6 +18,11 @@ export interface VmViewCacheOptions {
   ttlMs?: number;
   /** Bytes of answers kept at most (the oldest go first). */
   maxBytes?: number;
+  /**
+   * A number that changes when another process writes the tables (common/sqlite.ts `dataVersion`):
+   * nothing built before such a write is served again.
+   */
+  externalVersion?: () => number;
   now?: () => number;
 }
 
@@ -27,11 +32,14 @@ export class VmViewCache {
   private readonly ttlMs: number;
   private readonly maxBytes: number;
   private readonly now: () => number;
+  private readonly externalVersion: (() => number) | undefined;
+  private seenVersion = -1;
 
   constructor(o: VmViewCacheOptions = {}) {
     this.ttlMs = o.ttlMs ?? 1000;
     this.maxBytes = o.maxBytes ?? 64 * 1024 * 1024;
     this.now = o.now ?? Date.now;
+    this.externalVersion = o.externalVersion;
   }
 
   /** A table of the views changed: nothing built before is served again. */
@@ -46,6 +54,13 @@ export class VmViewCache {
    * key names the caller (what it may see) and the view. A build that throws (404) keeps nothing.
    */
   get(key: string, build: () => unknown): CachedView {
+    if (this.externalVersion) {
+      const v = this.externalVersion();
+      if (v !== this.seenVersion) {
+        this.invalidate();
+        this.seenVersion = v;
+      }
+    }
     const hit = this.entries.get(key);
     if (hit && this.now() - hit.at < this.ttlMs) return hit;
     // built synchronously: no write can come between reading the tables and keeping the answer

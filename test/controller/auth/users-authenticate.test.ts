@@ -2,6 +2,9 @@
 // Bearer tokens are answered from memory between two writes to the users table: a deleted user, a new
 // role or a changed token is seen by the very next call, whichever code wrote it; unknown tokens are
 // never kept.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { openDatabase } from '../../../common/sqlite.ts';
 import { UserStore } from '../../../controller/auth/users.ts';
@@ -32,4 +35,19 @@ t.test('two stores on one connection: a write through one is seen by the other',
   t.ok(b.authenticate(token));
   a.delete(user.id);
   t.equal(b.authenticate(token), undefined);
+});
+
+t.test('a write by another process (another connection to the file) is seen by the next call', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratus-users-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const db = openDatabase(join(dir, 'controller.db'));
+  t.teardown(() => db.close());
+  const users = new UserStore(db);
+  const { user, token } = users.create('carol', 'user');
+  t.ok(users.authenticate(token), 'known, and now kept');
+  const other = openDatabase(join(dir, 'controller.db'));
+  t.teardown(() => other.close());
+  other.prepare('DELETE FROM users WHERE id = ?').run(user.id);
+  t.equal(users.authenticate(token), undefined, 'deleted by the other connection: refused');
+  t.equal(users.authenticate(token), undefined, 'and still refused on the next call');
 });

@@ -139,3 +139,14 @@ t.test('GET /v1/vms through the cache: fresh after writes, per caller, 304 for a
     ['pending', 'failed', 'running'],
   );
 });
+
+t.test('a commit by another process clears the cache too (SQLite data_version)', async (t) => {
+  let version = 1;
+  const cache = new VmViewCache({ ttlMs: 3_600_000, externalVersion: () => version });
+  let builds = 0;
+  const build = () => ({ n: ++builds });
+  cache.get('u1', build);
+  t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 1 }, 'kept while nothing changed');
+  version = 2;
+  t.same(JSON.parse(cache.get('u1', build).body.toString()), { n: 2 }, 'built again after the other commit');
+});
