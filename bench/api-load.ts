@@ -266,23 +266,6 @@ try {
   console.log(
     `created ${createMs.length} VMs (${failed} refused) by ${CREATORS} clients: p50 ${p(createMs, 0.5).toFixed(0)} ms, p99 ${p(createMs, 0.99).toFixed(0)} ms`,
   );
-  if (process.env['STRATUS_BENCH_DEBUG'])
-    console.log(
-      'first 60 creates, end times:',
-      createAt
-        .slice()
-        .sort((a, b) => a.at - b.at)
-        .slice(0, 60)
-        .map((x) => ((x.at + x.ms) / 1000).toFixed(2))
-        .join(' '),
-      '\nall ends sorted:',
-      createAt
-        .map((x) => (x.at + x.ms) / 1000)
-        .sort((a, b) => a - b)
-        .filter((_, i) => i % 10 === 0)
-        .map((x) => x.toFixed(2))
-        .join(' '),
-    );
   const slowest = createAt.sort((a, b) => b.ms - a.ms).slice(0, 10);
   console.log(
     `slowest creates (sent at +s: ms): ${slowest.map((x) => `+${(x.at / 1000).toFixed(1)}: ${x.ms.toFixed(0)}`).join(', ')}`,
