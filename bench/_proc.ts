@@ -1,5 +1,5 @@
 // /proc readings for benchmarks: CPU seconds and resident memory of a process.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -7,6 +7,32 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / TICKS; // utime + stime
+}
+
+/** CPU seconds of `pid`, of its live descendants and of every child they waited for (utime + stime +
+ * cutime + cstime): what a daemon spent itself, in its helper processes and through the short-lived tools
+ * they ran. */
+export function treeCpuSeconds(pid: number): number {
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    procs.set(Number(name), { ppid: Number(f[1]), cpu: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
+  }
+  let ticks = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    ticks += procs.get(p)?.cpu ?? 0;
+    for (const [child, c] of procs) if (c.ppid === p) todo.push(child);
+  }
+  return ticks / TICKS;
 }
 
 export function rssBytes(pid: number): number {

@@ -18,6 +18,8 @@ import { buildIso } from '../drivers/iso.ts';
 import { bundleProgram } from '../packaging/bundle.ts';
 import { launcherNodeFlags, PROGRAMS } from '../packaging/packages.ts';
 import { startController } from '../test/helpers/controller-process.ts';
+import { perfStart } from './_perf.ts';
+import { treeCpuSeconds } from './_proc.ts';
 import { uploadTestGuest } from '../test/helpers/cloud-images.ts';
 import { testGuest } from '../test/helpers/guest.ts';
 
@@ -34,13 +36,28 @@ if (!process.argv.includes('--from-sources')) {
   const out = join(new URL('..', import.meta.url).pathname, 'build', 'bench-launch');
   await bundleProgram(new URL('..', import.meta.url).pathname, pkg, out);
   process.env['STRATUS_TEST_AGENT_BUNDLE'] = join(out, 'stratus-agent.js');
-  process.env['STRATUS_TEST_AGENT_NODE_FLAGS'] = launcherNodeFlags(pkg).join(' ');
+  // STRATUS_BENCH_AGENT_NODE_ARGS adds options (a CPU profile: --cpu-prof --cpu-prof-dir=DIR)
+  process.env['STRATUS_TEST_AGENT_NODE_FLAGS'] = [
+    ...launcherNodeFlags(pkg),
+    ...(process.env['STRATUS_BENCH_AGENT_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean),
+  ].join(' ');
   process.env['STRATUS_TEST_AGENT_ENV'] = JSON.stringify(pkg.env ?? {});
 }
 
+// both daemons run with their shipped defaults where the test helpers choose otherwise: log level info
+// (the helpers log at debug, for the tests to read) and metrics every 10 s (the helpers' agents send them
+// every 2 s); environment variables override the helpers' configuration files
+process.env['STRATUS_AGENT_LOG_LEVEL'] = 'info';
+process.env['STRATUS_AGENT_MQTT_METRICS_INTERVAL_S'] = '10';
+
 // TCG guests are mostly idle once booted: allow N concurrent 1-vCPU VMs on a small host
-const c = await startController({ scheduler: `policy = "packing"\ncpu_overcommit = ${Math.max(4, N)}` });
-await c.agent('bench-host');
+const c = await startController({
+  scheduler: `policy = "packing"\ncpu_overcommit = ${Math.max(4, N)}`,
+  logLevel: 'info',
+});
+const agent = await c.agent('bench-host');
+/** CPU seconds the controller and the agent spent (with their helpers and the tools they ran). */
+const daemonsCpu = () => ({ controller: treeCpuSeconds(c.proc.pid!), agent: treeCpuSeconds(agent.proc.pid!) });
 await uploadTestGuest(c, 'bench-guest');
 
 // One watcher polls the VM list every 20 ms for every launch in flight: N concurrent launches load the
@@ -156,14 +173,28 @@ async function gone(names: string[]) {
   }
 }
 
+const perfLine = (xs: { comm: string; pct: number }[]) =>
+  xs
+    .slice(0, 12)
+    .map((x) => `${x.comm} ${x.pct}%`)
+    .join(', ');
 const concMs: number[] = [];
+const batchCpu = { controller: 0, agent: 0 };
 const vconc: number[] = [];
 for (let round = 0; round < 2; round++) {
   const domains = await Promise.all(Array.from({ length: N }, (_, i) => prepare(100 * (round + 1) + i)));
+  const pv = perfStart(`virsh-${round}`);
   vconc.push(...(await Promise.all(domains.map(virshOne))));
+  if (pv) console.log(`  perf virsh batch ${round}: ${perfLine(await pv.stop())}`);
   await Promise.all(domains.map(virshCleanup));
   await gone(domains.map((d) => d.name));
+  const ps = perfStart(`stratus-${round}`);
+  const cpu0 = daemonsCpu();
   const conc = await Promise.all(Array.from({ length: N }, (_, i) => launchOne(`conc-${round}-${i}`)));
+  const cpu1 = daemonsCpu();
+  batchCpu.controller += cpu1.controller - cpu0.controller;
+  batchCpu.agent += cpu1.agent - cpu0.agent;
+  if (ps) console.log(`  perf Stratus batch ${round}: ${perfLine(await ps.stop())}`);
   concMs.push(...conc.map((r) => r.ms));
   await deleteAll(conc.map((r) => r.id));
   await gone(conc.map((r) => `stratus-${r.id}`));
@@ -183,6 +214,10 @@ console.log(`  Stratus concurrent : ${fmt(concMs)}`);
 console.log(`  virsh   concurrent : ${fmt(vconc)}`);
 console.log(`  overhead p50 ${overhead.toFixed(0)} ms (target <= 150), ratio ${ratio.toFixed(2)} (target <= 1.25)`);
 console.log(`  concurrent ratio ${concurrentRatio.toFixed(2)} (target <= 1.25)`);
+const perLaunch = (s: number) => Math.round((s * 1000) / (2 * N));
+console.log(
+  `  CPU per concurrent launch: controller ${perLaunch(batchCpu.controller)} ms, agent ${perLaunch(batchCpu.agent)} ms (with their helpers and tools)`,
+);
 console.log(
   JSON.stringify({
     bench: 'launch',
@@ -195,6 +230,8 @@ console.log(
     overhead_ms: Math.round(overhead),
     ratio: Number(ratio.toFixed(3)),
     concurrent_ratio: Number(concurrentRatio.toFixed(3)),
+    controller_cpu_ms_per_launch: perLaunch(batchCpu.controller),
+    agent_cpu_ms_per_launch: perLaunch(batchCpu.agent),
     target: { overhead_ms: 150, ratio: 1.25, concurrent_ratio: 1.25 },
   }),
 );

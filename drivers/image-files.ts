@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, truncate } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readdir, rename, rm, stat, statfs, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export { createReadStream, type ReadStream };
@@ -44,6 +44,16 @@ export async function commitFile(src: string, dst: string, mode = 0o440): Promis
   await chmod(src, mode);
   await rename(src, dst);
   await fsyncDir(dirname(dst));
+}
+
+/** Copies `src` to `dst` (replacing it), with `src`'s mode; copy_file_range where the kernel has it. */
+export async function copyFileTo(src: string, dst: string): Promise<void> {
+  await copyFile(src, dst);
+}
+
+/** Renames `src` to `dst` (same filesystem: atomic). */
+export async function renamePath(src: string, dst: string): Promise<void> {
+  await rename(src, dst);
 }
 
 export async function removePath(path: string): Promise<void> {

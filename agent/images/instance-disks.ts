@@ -1,5 +1,6 @@
 // Instance disks: each disk of a VM spec that names an image becomes a qcow2 overlay on the cached
-// base (`qemu-img create -f qcow2 -F <fmt> -b <base>`, O(1) whatever the base's size), optionally grown
+// base (what `qemu-img create -f qcow2 -F <fmt> -b <base>` writes, O(1) whatever the base's size; copied
+// from a template made once per base and size, agent/images/disk-templates.ts), optionally grown
 // to the requested size, in <state_dir>/instances/<vm>/. The overlay pins its base in the cache, so it
 // is never evicted; both are undone on a failed create and removed with the VM. Blank disks (volatile
 // disks, the type's swap) are sparse qcow2 files in the same directory, so every path that removes the
@@ -9,10 +10,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Reverter } from '../../common/reverter.ts';
 import { allocatedBytes, freeSpace, listDir, makeDir, removePath } from '../../drivers/image-files.ts';
-import { create as createImage, createOverlay } from '../../drivers/qemu-img.ts';
 import type { ImageRef } from '../../protocol/image.ts';
 import type { BlankDiskSpec, BootFile, ImageDiskSpec, PathDiskSpec, VmSpec } from '../../protocol/vm-spec.ts';
 import { type ImageCache, refSubject } from './cache.ts';
+import { DiskTemplates } from './disk-templates.ts';
 import { DiskOperationError } from './errors.ts';
 import type { ImageRecord } from './image-db.ts';
 import type { Actor, ImagePolicy } from './policy.ts';
@@ -38,6 +39,9 @@ export interface InstanceDisksOptions {
   cache: ImageCache;
   policy: ImagePolicy;
   log: Logger;
+  /** Where the empty qcow2 files copied for each VM are made (agent/images/disk-templates.ts); default
+   * `<dir>/../disk-templates`. */
+  templatesDir?: string;
 }
 
 /** Who is deploying: the VM's `owner` label when it has one. */
@@ -46,7 +50,11 @@ export function deployActor(spec: VmSpec): Actor {
 }
 
 export class InstanceDisks {
-  constructor(private readonly o: InstanceDisksOptions) {}
+  private readonly templates: DiskTemplates;
+
+  constructor(private readonly o: InstanceDisksOptions) {
+    this.templates = new DiskTemplates({ dir: o.templatesDir ?? join(o.dir, '..', 'disk-templates') });
+  }
 
   vmDir(vmId: string): string {
     return join(this.o.dir, vmId);
@@ -114,7 +122,7 @@ export class InstanceDisks {
     r.add('remove instance directory', () => removePath(this.vmDir(spec.id)));
     // blank disks first: sparse qcow2, O(1) whatever their size
     for (const [d, i] of blanks) {
-      await createImage(this.overlayPath(spec.id, i), 'qcow2', d.sizeMiB * MiB);
+      await this.templates.blank(this.overlayPath(spec.id, i), d.sizeMiB * MiB);
       log.info({ disk: i, blank: d.blank, sizeMiB: d.sizeMiB }, 'blank disk created');
     }
     if (images.length === 0) return;
@@ -143,7 +151,7 @@ export class InstanceDisks {
           );
         }
       }
-      await createOverlay(this.overlayPath(spec.id, i), this.o.cache.path(base.sha256), base.format, size);
+      await this.templates.overlay(this.overlayPath(spec.id, i), this.o.cache.path(base.sha256), base.format, size);
       log.info({ disk: i, image: base.sha256, sizeBytes: size ?? base.virtualSize }, 'instance disk created');
     }
   }

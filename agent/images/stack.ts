@@ -52,6 +52,12 @@ export function createImageStack(config: AgentConfig, state: AgentStateDb, log: 
     retries: c.download_retries,
     log: ilog,
   });
-  const disks = new InstanceDisks({ dir: join(config.agent.state_dir, 'instances'), cache, policy, log: ilog });
+  const disks = new InstanceDisks({
+    dir: join(config.agent.state_dir, 'instances'),
+    templatesDir: join(config.agent.state_dir, 'disk-templates'),
+    cache,
+    policy,
+    log: ilog,
+  });
   return { db, policy, cache, disks, bundles: new ImageBundles({ cache, policy, log: ilog }) };
 }
