@@ -90,8 +90,12 @@ function listVms(): Promise<Listed> {
       res.on('end', () => {
         if (res.statusCode === 304) return resolve(listed);
         if (res.statusCode !== 200) return reject(new Error(`GET /v1/vms: HTTP ${res.statusCode}`));
+        try {
+          listed = JSON.parse(Buffer.concat(chunks).toString()).items;
+        } catch (err) {
+          return reject(new Error(`GET /v1/vms: unreadable list (${(err as Error).message})`));
+        }
         listEtag = String(res.headers.etag ?? '');
-        listed = JSON.parse(Buffer.concat(chunks).toString()).items;
         resolve(listed);
       });
       res.on('error', reject);
@@ -252,7 +256,7 @@ console.log(`  overhead p50 ${overhead.toFixed(0)} ms (target <= 150), ratio ${r
 console.log(`  concurrent ratio ${concurrentRatio.toFixed(2)} (target <= 1.25)`);
 const perLaunch = (s: number) => Math.round((s * 1000) / (2 * N));
 console.log(
-  `  CPU per concurrent launch: controller ${perLaunch(batchCpu.controller)} ms, agent ${perLaunch(batchCpu.agent)} ms (with their helpers and tools); this bench's watcher ${perLaunch(batchCpu.bench)} ms`,
+  `  CPU per concurrent launch: controller ${perLaunch(batchCpu.controller)} ms, agent ${perLaunch(batchCpu.agent)} ms (with their helpers and tools); this bench (its watcher and requests) ${perLaunch(batchCpu.bench)} ms`,
 );
 console.log(
   JSON.stringify({
